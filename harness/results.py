@@ -1,0 +1,90 @@
+"""Result records: what a check found, per tensor and per coordinate."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+
+
+class Verdict(str, enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"  # the implementation raised
+    TIMEOUT = "TIMEOUT"  # it ran past the time limit (isolated runs)
+    CRASHED = "CRASHED"  # it killed its interpreter (isolated runs)
+    SKIP = "SKIP"  # the check does not apply; never counted as passed
+
+    @property
+    def ok(self) -> bool:
+        return self in (Verdict.PASS, Verdict.SKIP)
+
+
+@dataclass
+class Coordinate:
+    """One compared element. ``bracket`` is set where the element is non-differentiable
+    (a ReLU kink): any value in [lo, hi] is a valid subgradient."""
+
+    index: tuple
+    got: float
+    expected: float
+    tolerance: float
+    bracket: tuple | None = None
+
+
+@dataclass
+class TensorReport:
+    name: str  # "layer 0 W"
+    verdict: Verdict
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    n_elements: int = 0
+    n_failed: int = 0
+    n_nondifferentiable: int = 0  # elements judged by their bracket of one-sided derivatives
+    worst: list[Coordinate] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass
+class CheckResult:
+    check: str
+    impl: str
+    case: str
+    verdict: Verdict
+    message: str = ""
+    tensors: list[TensorReport] = field(default_factory=list)
+    hint: str = ""
+    seed: int | None = None
+    repro: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["verdict"] = self.verdict.value
+        for t in d["tensors"]:
+            t["verdict"] = t["verdict"].value
+        return d
+
+    def describe(self) -> str:
+        """The failure as text: what, where, got, expected, hint, reproduce."""
+        lines = [f"{self.check} {self.verdict.value}: {self.impl} on {self.case}: {self.message}"]
+        for t in self.tensors:
+            if t.verdict is Verdict.PASS:
+                continue
+            lines.append(
+                f"  {t.name}: {t.n_failed}/{t.n_elements} elements outside tolerance, "
+                f"max abs error {t.max_abs_error:.3g}, max rel error {t.max_rel_error:.3g}"
+                + (f"; {t.message}" if t.message else "")
+            )
+            for c in t.worst[:3]:
+                where = f"[{', '.join(map(str, c.index))}]"
+                extra = f", valid bracket [{c.bracket[0]:.6g}, {c.bracket[1]:.6g}]" if c.bracket else ""
+                lines.append(f"    {where}: got {c.got:.9g}, expected {c.expected:.9g} (tolerance {c.tolerance:.2g}{extra})")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        if self.repro:
+            lines.append(f"  reproduce: {self.repro}")
+        return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""How far a correct implementation may stray from the float64 oracle, per dtype.
+
+A tolerance is ``FACTORS[dtype, comparison] * eps(dtype) * scale``, where ``scale``
+is an element's own error scale from ``harness.oracle``: the same computation run on
+absolute values (|x|, |W|, |dL/dz|, ...). Standard rounding analysis bounds the error
+of any sum by ``k * eps * sum(|terms|)`` for a length-k sum, and what is seen in
+practice (pairwise or blocked sums, random signs) is about ``eps * sum(|terms|) /
+sqrt(k)``; scaling by the sum of absolute terms makes the tolerance follow each
+element, so nothing loosens as arrays grow, and a float64 answer carrying float32
+rounding (``2**29`` times larger) cannot hide under it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Factor on eps * scale, keyed by (dtype the implementation computes in, comparison).
+# 16: a correct implementation's error is about eps * scale / sqrt(k) per element,
+# so 16 leaves a margin of 16 * sqrt(k) (>= 16) over typical rounding, while an
+# error of 1e-6 relative in float64 (eps 2.2e-16) exceeds it by ~10^8.
+FACTORS = {
+    ("float64", "loss"): 16.0,
+    ("float32", "loss"): 16.0,
+    ("float64", "gradient"): 16.0,
+    ("float32", "gradient"): 16.0,
+    # A directional derivative sums P products v_i * e_i of independent signs, so its
+    # error grows like sqrt(sum (eps * scale_i)^2); 16 again leaves wide margin.
+    ("float64", "probe"): 16.0,
+    ("float32", "probe"): 16.0,
+    # A pre-activation within this many eps * scale of zero may land on either side
+    # of a kink in a correct implementation's rounding: treat it as on the kink.
+    ("float64", "kink"): 16.0,
+    ("float32", "kink"): 16.0,
+    # Two ways of computing the same batch gradient (batch mean vs mean of samples,
+    # permuted, duplicated) differ by rounding in both, so twice the usual factor.
+    ("float64", "property"): 32.0,
+    ("float32", "property"): 32.0,
+}
+
+
+def eps(dtype) -> float:
+    return float(np.finfo(np.dtype(dtype)).eps)
+
+
+def factor(dtype, comparison: str) -> float:
+    key = (np.dtype(dtype).name, comparison)
+    if key not in FACTORS:
+        raise ValueError(f"no tolerance for dtype={key[0]!r}, comparison={comparison!r}")
+    return FACTORS[key]
+
+
+def tolerance(dtype, comparison: str, scale):
+    """Absolute tolerance for values whose error scale is ``scale``."""
+    return factor(dtype, comparison) * eps(dtype) * np.asarray(scale, np.float64)
+
+
+def coarser(a, b) -> str:
+    """The less precise of two dtypes (an answer is judged at the precision it has)."""
+    return max(np.dtype(a), np.dtype(b), key=lambda d: np.finfo(d).eps).name
