@@ -107,6 +107,22 @@ def _flat(pairs) -> list:
     return [a for pair in pairs for a in pair]
 
 
+def _judged_dtype(trial: Trial, arrays) -> str:
+    """The precision an answer is judged at: the coarser of the requested dtype and the
+    float dtypes actually returned (a float32 answer to a float64 request is a dtype
+    error, reported by gradient_dtypes, not a gradient error)."""
+    dtype = trial.dtype
+    for a in arrays:
+        d = np.asarray(a).dtype
+        if d.kind == "f" and d.itemsize >= 4:
+            dtype = coarser(dtype, d)
+    return dtype
+
+
+def _shapes_ok(grads, case: Case) -> bool:
+    return len(grads) == case.spec.n_layers and all(np.shape(g) == p.shape for g, p in zip(_flat(grads), _flat(case.params)))
+
+
 # --- contract -------------------------------------------------------------------
 
 
@@ -219,7 +235,11 @@ def check_no_state_between_calls(trial: Trial) -> CheckResult:
     working = case_a.copy()
     prepared = trial.prepare(working)
     trial.step(prepared, working)
-    trial.step(prepared, other.copy())
+    between = trial.step(prepared, other.copy())
+    stale = _stale(trial, other, between)
+    if stale:
+        return _result(trial, name, Verdict.FAIL, f"A, then a different batch B on one prepared implementation: B's {stale}",
+                       hint="a result cached from an earlier call (keyed by shape or by object identity?)")
     again = trial.step(prepared, case_a.copy())
     why = _agreement(first, again, trial.impl.capabilities.nondeterminism)
     if why:
@@ -233,6 +253,29 @@ def check_no_state_between_calls(trial: Trial) -> CheckResult:
         return _result(trial, name, Verdict.FAIL, f"A, B, A with separate prepares: {why}",
                        hint="module-level state shared between prepared instances?")
     return _result(trial, name, Verdict.PASS)
+
+
+def _stale(trial: Trial, other: Case, got: StepResult) -> str | None:
+    """Why ``got`` is a wrong answer for ``other``, blamed on state: either it equals the
+    first call's answer bitwise, or it is wrong while the first answer was right (a
+    wrong gradient everywhere is gradients_match_reference's to report)."""
+    first = trial.first[0]
+    if _agreement(first, got, 0.0) is None:
+        return "result equals A's bit for bit: A's answer was returned again"
+    if not _shapes_ok(got.grads, other) or not _right(trial, trial.case, first):
+        return None
+    if not _right(trial, other, got):
+        return "gradients are wrong although A's were right"
+    return None
+
+
+def _right(trial: Trial, case: Case, got: StepResult) -> bool:
+    exp = trial.expected if case is trial.case else oracle.expected(case.spec, case.params, case.x, case.y, case.dtype)
+    dtype = _judged_dtype(trial, _flat(got.grads))
+    return all(
+        compare_elementwise(g, c, r, sc, dtype=dtype, comparison="gradient", name=t).verdict is Verdict.PASS
+        for t, g, c, r, sc in zip(tensor_names(case.spec.n_layers), _flat(got.grads), _flat(exp.center), _flat(exp.radius), _flat(exp.scale))
+    )
 
 
 def _other_batch(case: Case) -> Case:
@@ -261,7 +304,7 @@ def check_loss_matches_reference(trial: Trial) -> CheckResult:
     result, _ = trial.first
     got = float(np.asarray(result.loss, np.float64).reshape(()))
     exp = trial.expected
-    tol = float(tolerance(trial.dtype, "loss", exp.loss_scale))
+    tol = float(tolerance(_judged_dtype(trial, [result.loss]), "loss", exp.loss_scale))
     err = abs(got - exp.loss)
     if not err <= tol:
         ratio = got / exp.loss if exp.loss else math.inf
@@ -283,7 +326,8 @@ def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name) 
     excess = np.maximum(deviation - radius, 0.0)
     excess = np.where(np.isnan(got), np.inf, excess)
     failed = excess > tol
-    rel = deviation / np.maximum(np.abs(center), np.finfo(np.float64).tiny)
+    # relative to the expected magnitude, or to the tolerance where that is ~0
+    rel = deviation / np.maximum(np.abs(center), tol)
     report = TensorReport(
         name=name,
         verdict=Verdict.FAIL if failed.any() else Verdict.PASS,
@@ -318,18 +362,9 @@ def check_gradients_match_reference(trial: Trial) -> CheckResult:
     result, _ = trial.first
     exp = trial.expected
     spec = trial.case.spec
-    shapes_ok = len(result.grads) == spec.n_layers and all(
-        np.shape(g) == p.shape for g, p in zip(_flat(result.grads), _flat(trial.case.params))
-    )
-    if not shapes_ok:
+    if not _shapes_ok(result.grads, trial.case):
         return _result(trial, name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
-    # Judged at the precision actually returned: a float32 answer to a float64
-    # request is a dtype error (gradient_dtypes), not a gradient error.
-    returned = [np.asarray(g).dtype for g in _flat(result.grads)]
-    dtype = trial.dtype
-    for d in returned:
-        if d.kind == "f":
-            dtype = coarser(dtype, d)
+    dtype = _judged_dtype(trial, _flat(result.grads))
     reports = [
         compare_elementwise(g, c, r, s, dtype=dtype, comparison="gradient", name=tname)
         for tname, g, c, r, s in zip(
@@ -345,9 +380,19 @@ def check_gradients_match_reference(trial: Trial) -> CheckResult:
             trial, name, Verdict.FAIL,
             f"{total} of {spec.n_params} gradient elements outside tolerance in {', '.join(t.name for t in failing)}{note}",
             tensors=reports,
-            hint=hints.gradient_hint(reports, _flat(result.grads), _flat(exp.center), trial.case.batch),
+            hint=hints.gradient_hint(
+                reports, _flat(result.grads), _flat(exp.center), trial.case.batch, spec.sizes[-1],
+                float32_sized=dtype == "float64" and _within_float32(result, exp, spec),
+            ),
         )
     return _result(trial, name, Verdict.PASS, f"all {spec.n_params} elements within tolerance{note}", tensors=reports)
+
+
+def _within_float32(result, exp, spec) -> bool:  # noqa: D401
+    return all(
+        compare_elementwise(g, c, r, s, dtype="float32", comparison="gradient", name=t).verdict is Verdict.PASS
+        for t, g, c, r, s in zip(tensor_names(spec.n_layers), _flat(result.grads), _flat(exp.center), _flat(exp.radius), _flat(exp.scale))
+    )
 
 
 def check_input_gradient(trial: Trial) -> CheckResult:
@@ -383,14 +428,11 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     name = "gradient_probes"
     result, _ = trial.first
     case, exp = trial.case, trial.expected
-    if any(np.shape(g) != p.shape for g, p in zip(_flat(result.grads), _flat(case.params))) or len(result.grads) != case.spec.n_layers:
+    if not _shapes_ok(result.grads, case):
         return _result(trial, name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
     got = [np.asarray(g, np.float64) for g in _flat(result.grads)]
     scales, radii = _flat(exp.scale), _flat(exp.radius)
-    dtype = trial.dtype
-    for g in _flat(result.grads):
-        if np.asarray(g).dtype.kind == "f":
-            dtype = coarser(dtype, np.asarray(g).dtype)
+    dtype = _judged_dtype(trial, _flat(result.grads))
     rng = np.random.default_rng(trial.probe_seed)
     worst = 0.0
     for k in range(trial.probes):
@@ -473,10 +515,13 @@ def _subcase(case: Case, index) -> Case:
 
 
 def _compare_property(trial: Trial, name: str, law: str, got_pairs, want_pairs) -> CheckResult:
+    if not (_shapes_ok(got_pairs, trial.case) and _shapes_ok(want_pairs, trial.case)):
+        return _result(trial, name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
     exp = trial.expected
     spec = trial.case.spec
+    dtype = _judged_dtype(trial, _flat(got_pairs) + _flat(want_pairs))
     reports = [
-        compare_elementwise(g, np.asarray(w, np.float64), 2 * r, s, dtype=trial.dtype, comparison="property", name=tname)
+        compare_elementwise(g, np.asarray(w, np.float64), 2 * r, s, dtype=dtype, comparison="property", name=tname)
         for tname, g, w, r, s in zip(tensor_names(spec.n_layers), _flat(got_pairs), _flat(want_pairs), _flat(exp.radius), _flat(exp.scale))
     ]
     failing = [t for t in reports if t.verdict is Verdict.FAIL]
@@ -494,8 +539,8 @@ def check_batch_gradient_is_mean_of_samples(trial: Trial) -> CheckResult:
         return _result(trial, name, Verdict.SKIP, "batch of 1")
     first, _ = trial.first
     singles = [trial.call(_subcase(case, slice(n, n + 1))) for n in range(case.batch)]
-    if any(len(s.grads) != len(first.grads) for s in singles):
-        return _result(trial, name, Verdict.SKIP, "gradient structure is wrong (see gradient_shapes)")
+    if not all(_shapes_ok(s.grads, case) for s in [first, *singles]):
+        return _result(trial, name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
     mean = [
         (sum(np.asarray(s.grads[i][0], np.float64) for s in singles) / case.batch,
          sum(np.asarray(s.grads[i][1], np.float64) for s in singles) / case.batch)
@@ -551,6 +596,8 @@ def run_check(check, trial: Trial) -> CheckResult:
         result = check(trial)
     except ImplementationRaised as exc:
         result = _result(trial, check_name(check), Verdict.ERROR, str(exc))
+    except Exception as exc:  # output the check could not even read: still the implementation's error
+        result = _result(trial, check_name(check), Verdict.ERROR, f"could not evaluate the output: {_summarise(exc, 'check')}")
     result.seconds = time.perf_counter() - start
     return result
 

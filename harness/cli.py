@@ -5,6 +5,7 @@ calls a plain function; a user error becomes one line on stderr and exit 2."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -72,6 +73,10 @@ COMMANDS: list = []
 
 
 def main(argv=None) -> int:
+    # `--impl module:attr` should find modules in the current directory, as
+    # `python -m harness` would, also when run through the console script.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

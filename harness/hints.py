@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def ratio_hint(ratios: np.ndarray, batch: int) -> str:
+def ratio_hint(ratios: np.ndarray, batch: int, width: int | None = None) -> str:
     """Name a constant ratio got/expected: sign flip, the batch size, a small integer."""
     ratios = ratios[np.isfinite(ratios)]
     if ratios.size == 0:
@@ -16,6 +16,8 @@ def ratio_hint(ratios: np.ndarray, batch: int) -> str:
     if abs(k + 1) < 1e-3:
         return "every value has its sign flipped (ratio -1): gradient ascent, or (target - output) instead of (output - target)?"
     named = {batch: f"{batch} — the batch size? (a sum where a mean belongs)", 1 / batch: f"1/{batch} — the batch size? (divided by N twice)"}
+    if width and width not in named:
+        named[width] = f"{width} — the output width? (a mean over the batch only, where MSE averages every element)"
     named.update({2.0: "2 — a factor 2 from the square's derivative counted twice?", 0.5: "1/2 — the 2 of d(x^2)/dx forgotten?"})
     for value, text in named.items():
         if value != 1 and abs(k / value - 1) < 1e-3:
@@ -25,7 +27,7 @@ def ratio_hint(ratios: np.ndarray, batch: int) -> str:
     return f"off by a constant factor {k:.6g}"
 
 
-def gradient_hint(reports, got, expected, batch: int) -> str:
+def gradient_hint(reports, got, expected, batch: int, width: int | None = None, float32_sized: bool = False) -> str:
     failing = [i for i, t in enumerate(reports) if t.verdict.value == "FAIL"]
     if not failing:
         return ""
@@ -38,9 +40,11 @@ def gradient_hint(reports, got, expected, batch: int) -> str:
             g, e = np.asarray(got[i], np.float64).ravel(), np.asarray(expected[i], np.float64).ravel()
             big = np.abs(e) > 0.1 * np.max(np.abs(e), initial=0.0)
             ratios.append(g[big] / e[big])
-        text = ratio_hint(np.concatenate(ratios), batch) if ratios else ""
+        text = ratio_hint(np.concatenate(ratios), batch, width) if ratios else ""
         if text:
             notes.append(text)
+    if float32_sized:
+        notes.append("the errors are the size of float32 rounding: computed in float32 somewhere?")
     for i in failing:
         g, e = np.asarray(got[i], np.float64), np.asarray(expected[i], np.float64)
         if g.ndim == 2 and g.shape[0] == g.shape[1] and g.shape[0] > 1 and np.allclose(g, e.T, rtol=1e-4, atol=1e-6 * np.max(np.abs(e))):

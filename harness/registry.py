@@ -156,6 +156,7 @@ class _FunctionPrepared(Prepared):
 
 _REGISTRY: dict[str, Implementation] = {}
 _LOAD_FAILURES: dict[str, str] = {}
+_FROM_ENTRY_POINTS: set[str] = set()
 _loaded = False
 
 
@@ -181,11 +182,26 @@ def _load() -> None:
             warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) ignored: the name is taken", stacklevel=2)
             continue
         try:
-            register(as_implementation(ep.load(), name=ep.name))
+            impl = as_implementation(ep.load(), name=ep.name)
+            impl.name = ep.name  # the entry point's name is the implementation's name
+            register(impl)
+            _FROM_ENTRY_POINTS.add(ep.name)
         except Exception as exc:  # a broken plug-in must not break the harness
             reason = f"{type(exc).__name__}: {exc}"
             _LOAD_FAILURES[ep.name] = reason
             warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
+
+
+def refresh() -> None:
+    """Forget entry-point implementations and discover them again (after installing a
+    plug-in into a running interpreter, say). Built-ins and ``register`` calls stay."""
+    global _loaded
+    for name in list(_FROM_ENTRY_POINTS):
+        _REGISTRY.pop(name, None)
+    _FROM_ENTRY_POINTS.clear()
+    _LOAD_FAILURES.clear()
+    _loaded = False
+    _load()
 
 
 def implementations() -> dict[str, Implementation]:
