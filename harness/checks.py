@@ -321,7 +321,7 @@ def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name) 
     tolerance; elements with ``radius > 0`` are non-differentiable and pass anywhere
     inside their bracket."""
     got = np.asarray(got, np.float64)
-    tol = tolerance(dtype, comparison, scale) + 2 * np.finfo(np.float64).tiny
+    tol = tolerance(dtype, comparison, scale)
     deviation = np.abs(got - center)
     excess = np.maximum(deviation - radius, 0.0)
     excess = np.where(np.isnan(got), np.inf, excess)

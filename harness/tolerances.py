@@ -50,8 +50,14 @@ def factor(dtype, comparison: str) -> float:
 
 
 def tolerance(dtype, comparison: str, scale):
-    """Absolute tolerance for values whose error scale is ``scale``."""
-    return factor(dtype, comparison) * eps(dtype) * np.asarray(scale, np.float64)
+    """Absolute tolerance for values whose error scale is ``scale``.
+
+    Plus an underflow floor: values below the dtype's smallest normal number (a
+    softmax probability of e^-150 in float32, say) flush to zero, an absolute error
+    that no relative bound covers; at 1.2e-38 (float32) it cannot hide a real bug.
+    """
+    f = factor(dtype, comparison)
+    return f * eps(dtype) * np.asarray(scale, np.float64) + f * float(np.finfo(np.dtype(dtype)).smallest_normal)
 
 
 def coarser(a, b) -> str:
