@@ -93,10 +93,10 @@ def main(argv=None) -> int:
 
 
 def cmd_list(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from harness.registry import implementations, load_failures
+    from harness.report import make_console
 
     table = Table(title="implementations")
     for col in ("name", "available", "activations", "losses", "dtypes", "devices", "description"):
@@ -119,7 +119,7 @@ def cmd_list(args) -> int:
         )
     for name, reason in failures.items():
         table.add_row(name, f"[red]no: entry point failed to load: {reason}[/]", "", "", "", "", "")
-    Console().print(table)
+    make_console().print(table)
     return EXIT_OK
 
 
@@ -160,30 +160,27 @@ def resolve_impls(names):
 
 
 def cmd_check(args) -> int:
-    from rich.console import Console
     from rich.progress import Progress
 
     from harness import battery
     from harness.cases import save_case
     from harness.checks import run_checks
-    from harness.report import Run, print_report, write_json
-    from harness.results import Verdict
-
+    from harness.report import Run, make_console, print_report, write_json
     case = selected_case(args)
     if args.save_case:
         if case is None:
             raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
         save_case(case, args.save_case)
     impls, named = resolve_impls(args.impl)
-    console = Console(stderr=False)
-    runs = []
-    plan = []
+    console = make_console()
+    plan = []  # (impl, case) to run, or a Run that explains why nothing ran
     for impl in impls:
         reason = impl.unavailable_reason(args.device)
         if reason:
-            runs.append(Run(impl.name, "-", note=f"unavailable: {reason}"))
+            run = Run(impl.name, "-", note=f"unavailable: {reason}")
             if named:  # asked for by name: that is a failure, not a skip
-                runs[-1].results.append(_unavailable(impl, reason))
+                run.results.append(_unavailable(impl, reason))
+            plan.append(run)
             continue
         if case is not None:
             cases = [case]
@@ -192,16 +189,19 @@ def cmd_check(args) -> int:
             cases = [c for d in dtypes if d in impl.capabilities.dtypes for c in battery.default_cases(d, args.seed)]
         for c in cases:
             if case is None and impl.name in battery.SLOW_AT_SEED_SIZE and battery.is_seed_size(c):
-                runs.append(Run(impl.name, c.describe(), note="seed size left out: a pure-Python step takes seconds there"))
-                continue
-            plan.append((impl, c))
+                plan.append(Run(impl.name, c.describe(), note="seed size left out: a pure-Python step takes seconds there"))
+            else:
+                plan.append((impl, c))
+    runs = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("checking", total=len(plan))
-        for impl, c in plan:
+        for item in plan:
+            if isinstance(item, Run):
+                runs.append(item)
+                continue
+            impl, c = item
             progress.update(task, description=f"{impl.name}: {c.describe()}")
             results = run_checks(impl, c, device=args.device, probes=args.probes, probe_seed=args.seed)
-            if named and len(results) == 1 and results[0].verdict is Verdict.SKIP and case is not None:
-                results[0].message = f"not applicable: {results[0].message}"
             runs.append(Run(impl.name, c.describe(), results))
             progress.advance(task)
     print_report(runs, console, detail=args.detail or case is not None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.results import CheckResult, Verdict
@@ -54,6 +56,15 @@ class Run:
         }
 
 
+def make_console(**kwargs) -> Console:
+    """A console that is wide when writing to a file or pipe (logs, CI), where
+    rich would otherwise assume 80 columns and fold every cell."""
+    console = Console(**kwargs)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200, **kwargs)
+    return console
+
+
 def summary_table(runs: list[Run]) -> Table:
     table = Table(title="backprop-harness check", show_lines=False)
     for col in ("implementation", "case", "verdict", "checks", "problems", "seconds"):
@@ -66,18 +77,18 @@ def summary_table(runs: list[Run]) -> Table:
             problems = run.note or "; ".join(r.message for r in run.results)
         v = run.verdict
         table.add_row(
-            run.impl,
-            run.case,
+            escape(run.impl),
+            escape(run.case),
             f"[{STYLE[v]}]{v.value}[/]",
             f"{passed}/{len(ran)}" if ran else "-",
-            problems,
+            escape(problems),
             f"{sum(r.seconds for r in run.results):.2f}",
         )
     return table
 
 
 def tensor_table(result: CheckResult) -> Table:
-    table = Table(title=f"{result.check}: {result.impl} on {result.case}")
+    table = Table(title=escape(f"{result.check}: {result.impl} on {result.case}"))
     for col in ("tensor", "verdict", "max abs err", "max rel err", "non-diff", "worst [index] got / expected (tol)"):
         table.add_column(col)
     for t in result.tensors:
@@ -86,18 +97,18 @@ def tensor_table(result: CheckResult) -> Table:
             c = t.worst[0]
             worst = f"[{', '.join(map(str, c.index))}] {c.got:.6g} / {c.expected:.6g} ({c.tolerance:.1g})"
         table.add_row(
-            t.name,
+            escape(t.name),
             f"[{STYLE[t.verdict]}]{t.verdict.value}[/]",
             f"{t.max_abs_error:.2e}",
             f"{t.max_rel_error:.2e}",
             str(t.n_nondifferentiable),
-            worst,
+            escape(worst),
         )
     return table
 
 
 def print_report(runs: list[Run], console: Console | None = None, *, detail: bool = False) -> None:
-    console = console or Console()
+    console = console or make_console()
     console.print(summary_table(runs))
     for run in runs:
         for r in run.results:

@@ -8,7 +8,14 @@ check that names it, on a small case and (where the bug shows there) at the seed
 import numpy as np
 import pytest
 
-from harness.checks import ALL_CHECKS, Trial, check_gradient_probes, check_gradients_match_reference, run_check, run_checks
+from harness.checks import (
+    ALL_CHECKS,
+    Trial,
+    check_gradient_probes,
+    check_gradients_match_reference,
+    run_check,
+    run_checks,
+)
 from harness.results import Verdict
 from tests import corpus
 

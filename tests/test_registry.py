@@ -7,7 +7,14 @@ import pytest
 from harness import registry
 from harness.cases import make_case
 from harness.checks import run_checks
-from harness.registry import Capabilities, FunctionImplementation, ImplementationError, Implementation, as_implementation, resolve
+from harness.registry import (
+    Capabilities,
+    FunctionImplementation,
+    Implementation,
+    ImplementationError,
+    as_implementation,
+    resolve,
+)
 from harness.results import Verdict
 from harness.spec import NetworkSpec
 
