@@ -118,7 +118,7 @@ def cmd_train(args) -> int:
 
     from harness.datasets import load_dataset
     from harness.training import TrainConfig, train_and_compare
-    from harness.training_report import plot_curves, summary_table, write_json
+    from harness.training_report import plot_curves, problems, summary_table, write_json
 
     dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
     n_train = len(dataset.y_train)
@@ -131,6 +131,8 @@ def cmd_train(args) -> int:
     _limit_torch_threads(args.threads, impls)
 
     console = Console()
+    if not console.is_terminal:  # a file or a pipe: room for the whole table
+        console = Console(width=max(console.width, 132))
     title = (f"train {spec.describe()} on {dataset.describe()}; SGD lr {args.lr} momentum {args.momentum}, "
              f"{args.epochs} epochs of {config.steps_per_epoch(n_train)} batches of {args.batch_size}, {args.dtype}, seed {args.seed}")
     console.print(title)
@@ -150,6 +152,8 @@ def cmd_train(args) -> int:
         with threadpool_limits(args.threads):
             runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
     console.print(summary_table(runs, "training", skipped))
+    for line in problems(runs):
+        console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
     if args.json:
         write_json(runs, args.json, _config_record(args, spec, dataset))
     if args.plot:

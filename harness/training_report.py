@@ -5,28 +5,32 @@ from __future__ import annotations
 import json
 import math
 
+from rich import box
 from rich.table import Table
 
 from harness.training import TrainingRun
 
 
 def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] | None = None) -> Table:
-    table = Table(title=title, caption=(
-        "final loss: mean batch loss of the last epoch. s/epoch: median epoch (batch conversions, steps, "
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, caption=(
+        "loss: mean batch loss of the last epoch; acc: test accuracy after it. s/epoch: median epoch (batch conversions, steps, "
         "gradient copies, SGD update, set_params); total s: all epochs, compilation included; steps/s: "
-        "Prepared.step alone. divergence: largest over epochs of max|p - p_numpy| / max|p_numpy| per tensor"
+        "Prepared.step alone. diverg.: largest over epochs of max|p - p_numpy| / max|p_numpy| per tensor; "
+        "tol.: its bound after the last epoch"
     ))
-    for col in ("impl", "final loss", "test acc", "s/epoch", "total s", "steps/s", "divergence", "tolerance", "verdict"):
-        table.add_column(col, justify="left" if col in ("impl", "verdict") else "right", overflow="fold")
+    for col in ("impl", "loss", "acc %", "s/epoch", "total s", "steps/s", "diverg.", "tol.", "verdict"):
+        numeric = col not in ("impl", "verdict")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold",
+                         min_width=None if numeric else 7)
     for run in runs:
         table.add_row(
             run.name,
             _number(run.final_loss, ".4f"),
-            _number(100 * run.final_accuracy, ".2f", "%"),
+            _number(100 * run.final_accuracy, ".2f"),
             _number(run.seconds_per_epoch, ".3f"),
             _number(run.seconds, ".2f"),
             _number(run.steps_per_second, ".0f"),
-            "reference" if run.is_reference else _number(run.max_divergence, ".1e"),
+            "ref." if run.is_reference else _number(run.max_divergence, ".1e"),
             "" if run.is_reference or not run.tolerance else f"{run.tolerance[-1]:.1e}",
             verdict(run),
         )
@@ -37,11 +41,25 @@ def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] |
 
 def verdict(run: TrainingRun) -> str:
     if run.error:
-        return f"[red]ERROR: {run.error}[/]"
+        return "[red]ERROR[/]"
     if run.diverged:
-        epoch = next(i for i, (d, t) in enumerate(zip(run.divergence, run.tolerance)) if not d <= t)
-        return f"[red]DIVERGED from numpy after epoch {epoch + 1}[/]"
+        return "[red]DIVERGED[/]"
     return "[green]ok[/]" + (f" ({run.note})" if run.note else "")
+
+
+def problems(runs: list[TrainingRun]) -> list[str]:
+    """One line per run that erred or left the reference trajectory."""
+    lines = []
+    for run in runs:
+        if run.error:
+            lines.append(f"{run.name}: ERROR: {run.error}")
+        elif run.diverged:
+            epoch, (d, t) = next((i, dt) for i, dt in enumerate(zip(run.divergence, run.tolerance)) if not dt[0] <= dt[1])
+            lines.append(
+                f"{run.name}: DIVERGED from numpy after epoch {epoch + 1}: relative divergence {d:.2e} > tolerance {t:.2e} "
+                f"(same start, same batches, same update: its gradients differ from numpy's)"
+            )
+    return lines
 
 
 def _number(value, fmt, suffix=""):
