@@ -5,13 +5,18 @@ trajectory tolerance, 1 when one errs or drifts, 2 on bad input."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import warnings
 
-# Defaults that reach >= 95% test accuracy on digits in about a second per
-# implementation (numpy and torch; seeds 0-4 gave 96.9-98.3% with numpy). The seed's
-# lr 0.01 plain SGD is --lr 0.01 --momentum 0; it needs ~100 epochs to get there.
-DEFAULTS = {"lr": 0.1, "momentum": 0.9, "epochs": 20, "batch_size": 32, "hidden": "500", "activation": "relu"}
+from harness.training import TrainConfig
+
+# The library's defaults (see TrainConfig) plus the network's hidden part.
+DEFAULTS = {
+    **{f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("lr", "momentum", "epochs", "batch_size")},
+    "hidden": "500",
+    "activation": "relu",
+}
 
 
 def register(subparsers) -> None:
@@ -117,7 +122,7 @@ def cmd_train(args) -> int:
     from threadpoolctl import threadpool_limits
 
     from harness.datasets import load_dataset
-    from harness.training import TrainConfig, train_and_compare
+    from harness.training import train_and_compare
     from harness.training_report import plot_curves, problems, summary_table, write_json
 
     dataset = load_dataset(args.data, args.data_dir, seed=args.seed)

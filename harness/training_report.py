@@ -16,7 +16,8 @@ def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] |
         "loss: mean batch loss of the last epoch; acc: test accuracy after it. s/epoch: median epoch (batch conversions, steps, "
         "gradient copies, SGD update, set_params); total s: all epochs, compilation included; steps/s: "
         "Prepared.step alone. diverg.: largest over epochs of max|p - p_numpy| / max|p_numpy| per tensor; "
-        "tol.: its bound after the last epoch"
+        "tol.: its bound after the last epoch. rounding twin: numpy on each batch in reverse order, "
+        "the drift rounding alone causes in this run"
     ))
     for col in ("impl", "loss", "acc %", "s/epoch", "total s", "steps/s", "diverg.", "tol.", "verdict"):
         numeric = col not in ("impl", "verdict")
@@ -44,6 +45,8 @@ def verdict(run: TrainingRun) -> str:
         return "[red]ERROR[/]"
     if run.diverged:
         return "[red]DIVERGED[/]"
+    if run.is_twin:
+        return "rounding twin"
     return "[green]ok[/]" + (f" ({run.note})" if run.note else "")
 
 
@@ -54,7 +57,8 @@ def problems(runs: list[TrainingRun]) -> list[str]:
         if run.error:
             lines.append(f"{run.name}: ERROR: {run.error}")
         elif run.diverged:
-            epoch, (d, t) = next((i, dt) for i, dt in enumerate(zip(run.divergence, run.tolerance)) if not dt[0] <= dt[1])
+            epoch = run.first_divergent_epoch
+            d, t = run.divergence[epoch], run.tolerance[epoch]
             lines.append(
                 f"{run.name}: DIVERGED from numpy after epoch {epoch + 1}: relative divergence {d:.2e} > tolerance {t:.2e} "
                 f"(same start, same batches, same update: its gradients differ from numpy's)"

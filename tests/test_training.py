@@ -4,11 +4,13 @@ import math
 import numpy as np
 import pytest
 
+from harness import training
 from harness.datasets import load_digits
 from harness.registry import as_implementation, resolve
 from harness.spec import NetworkSpec
 from harness.training import (
     SGD,
+    TWIN_GATE,
     TrainConfig,
     epoch_order,
     initial_parameters,
@@ -185,19 +187,37 @@ def test_mse_loss_trains_on_one_hot_targets(digits):
 
 def test_reference_against_itself_has_zero_divergence(digits):
     runs = train_and_compare([resolve("numpy")], digits, TrainConfig(DIGITS_SPEC, epochs=2))
-    assert len(runs) == 1 and runs[0].ok
+    assert [r.name for r in runs] == ["numpy", "numpy (batch reversed)"]
+    assert runs[0].is_reference and runs[1].is_twin and all(r.ok for r in runs)
     function_numpy = as_implementation(_numpy_grads, "numpy as a function")
     _numpy_grads.dtypes = ("float32", "float64")
     runs = train_and_compare([function_numpy], digits, TrainConfig(DIGITS_SPEC, epochs=2))
     assert runs[0].note == "reference for the divergence"
-    assert runs[1].divergence == [0.0, 0.0] and runs[1].ok
+    assert runs[2].divergence == [0.0, 0.0] and runs[2].ok
+
+
+def test_batch_reversed_twin_rounds_differently_but_stays_within_rounding(digits):
+    runs = train_and_compare([resolve("numpy")], digits, TrainConfig(DIGITS_SPEC, epochs=2, dtype="float32"))
+    twin = runs[1]
+    assert 0 < max(twin.divergence) <= TWIN_GATE * twin.tolerance[-1]
+    assert twin.judged_epochs is None and runs[0].judged_epochs is None
+
+
+def test_epochs_after_the_twin_drifts_are_not_judged(digits, monkeypatch):
+    # With a gate of 0 the twin's first (nonzero, float32) drift closes judging at once.
+    monkeypatch.setattr(training, "TWIN_GATE", 0.0)
+    wrong = resolve(f"{__name__}:gradient_one_percent_too_large")
+    runs = train_and_compare([wrong], digits, TrainConfig(DIGITS_SPEC, epochs=2, dtype="float32"))
+    assert runs[2].judged_epochs == 0 and not runs[2].diverged
+    assert runs[2].note.startswith("judged for 0 of 2 epochs")
+    assert runs[2].divergence[0] > runs[2].tolerance[0]  # reported, though not judged
 
 
 @needs_torch
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_torch_follows_numpy_over_the_default_run(digits, dtype):
     runs = train_and_compare([resolve("numpy"), resolve("torch")], digits, TrainConfig(DIGITS_SPEC, dtype=dtype))
-    numpy_run, torch_run = runs
+    numpy_run, _, torch_run = runs
     assert torch_run.ok, (torch_run.error, torch_run.divergence, torch_run.tolerance)
     assert 0 < torch_run.max_divergence  # different libraries do round differently
     assert numpy_run.final_accuracy >= 0.95 and torch_run.final_accuracy >= 0.95
@@ -208,15 +228,16 @@ def test_torch_follows_numpy_over_the_default_run(digits, dtype):
 def test_wrong_gradient_is_flagged(digits, dtype, wrong):
     impl = resolve(f"{__name__}:{wrong}")
     runs = train_and_compare([impl], digits, TrainConfig(DIGITS_SPEC, epochs=2, dtype=dtype))
-    assert runs[0].ok
-    assert runs[1].diverged and not runs[1].ok
-    assert runs[1].divergence[0] > 10 * runs[1].tolerance[0]  # not a near miss
+    assert runs[0].ok and runs[1].ok
+    assert runs[2].diverged and not runs[2].ok
+    assert runs[2].first_divergent_epoch == 0
+    assert runs[2].divergence[0] > 5 * runs[2].tolerance[0]  # not a near miss
 
 
 def test_an_implementation_that_raises_is_recorded_not_fatal(digits):
     runs = train_and_compare([resolve(f"{__name__}:gradient_that_raises")], digits, TrainConfig(DIGITS_SPEC, epochs=1))
     assert runs[0].ok
-    assert runs[1].error == "RuntimeError: boom" and not runs[1].ok
+    assert runs[2].error == "RuntimeError: boom" and not runs[2].ok
 
 
 def loss_turns_nan_on_the_third_step(spec, params, x, y):
