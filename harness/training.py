@@ -263,7 +263,9 @@ class TrainingRun:
             "dtype": self.dtype,
             "reference": self.is_reference,
             "rounding_twin": self.is_twin,
-            "judged_epochs": len(self.divergence) if self.judged_epochs is None else self.judged_epochs,
+            # Epochs whose divergence decided the verdict (null for the reference).
+            "judged_epochs": None if self.is_reference else 0 if self.is_twin else (
+                len(self.divergence) if self.judged_epochs is None else self.judged_epochs),
             "test_accuracy": _finite_or_none(self.final_accuracy),
             "final_loss": _finite_or_none(self.final_loss),
             "max_divergence": 0.0 if self.is_reference else _finite_or_none(self.max_divergence),
