@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 
+from harness import train_command
 from harness.registry import ImplementationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Other modules append a function(subparsers) that adds their subcommand.
-COMMANDS: list = []
+COMMANDS: list = [train_command.register]
 
 
 def main(argv=None) -> int:

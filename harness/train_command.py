@@ -1,0 +1,190 @@
+"""The ``train`` subcommand: train implementations side by side and compare their
+trajectories with ``numpy``'s. Exit 0 when every run finishes and stays within the
+trajectory tolerance, 1 when one errs or drifts, 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import warnings
+
+from harness.training import TrainConfig
+
+# The library's defaults (see TrainConfig) plus the network's hidden part.
+DEFAULTS = {
+    **{f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("lr", "momentum", "epochs", "batch_size")},
+    "hidden": "500",
+    "activation": "relu",
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train implementations with SGD and compare their trajectories with numpy's")
+    p.add_argument("--impl", action="append", metavar="NAME|module:attr",
+                   help="repeatable; default every available one except pure-python (slow)")
+    p.add_argument("--data", default="digits", help="digits (8x8, inside scikit-learn; default) or mnist (needs --data-dir)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory with MNIST's four IDX files (plain or .gz)")
+    p.add_argument("--hidden", default=DEFAULTS["hidden"], help="hidden layer widths, e.g. 500 or 256,128 (default 500)")
+    p.add_argument("--activation", default=DEFAULTS["activation"], help="hidden activation(s), one or one per hidden layer (default relu)")
+    p.add_argument("--loss", choices=["cross_entropy", "mse"], default="cross_entropy", help="default cross_entropy (MSE trains on one-hot targets)")
+    p.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help=f"learning rate (default {DEFAULTS['lr']})")
+    p.add_argument("--momentum", type=_momentum, default=DEFAULTS["momentum"], help=f"0 for plain SGD (default {DEFAULTS['momentum']})")
+    p.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"], help=f"default {DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"], help=f"default {DEFAULTS['batch_size']}; the last incomplete batch of an epoch is dropped")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="default float64")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split, the initialisation and the batch order (default 0)")
+    p.add_argument("--device", help="device to run on (default: the implementation's own)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="threads for numpy's BLAS and torch (default 1: two pools in one process fight)")
+    p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the loss and test-accuracy curves of every implementation")
+    p.set_defaults(func=cmd_train)
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{value} is not a finite number > 0")
+    return value
+
+
+def _momentum(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def network_spec(args, n_features: int, n_classes: int):
+    """``n_features``-hidden...-``n_classes``: the input width follows the data."""
+    from harness.spec import NetworkSpec
+
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(","))
+    except ValueError:
+        raise ValueError(f"--hidden {args.hidden!r}: expected comma-separated integers such as 500 or 256,128") from None
+    names = tuple(a.strip() for a in args.activation.split(","))
+    if len(names) == 1:
+        names = names * len(hidden)
+    if len(names) != len(hidden):
+        raise ValueError(f"--activation {args.activation!r}: expected one, or one per hidden layer ({len(hidden)})")
+    return NetworkSpec((n_features, *hidden, n_classes), (*names, "identity"), args.loss)
+
+
+def selected_implementations(names, spec, dtype, device):
+    """(implementations to train, {name: why left out}). Named ones must be usable."""
+    from harness.registry import available, resolve
+    from harness.training import SLOW_TO_TRAIN
+
+    skipped = {}
+    if names:
+        impls = []
+        for name in dict.fromkeys(names):
+            impl = resolve(name)
+            reason = impl.unavailable_reason(device) or impl.capabilities.unsupported(spec, dtype)
+            if reason:
+                raise ValueError(f"--impl {name}: cannot train {spec.describe()} in {dtype}: {reason}")
+            impls.append(impl)
+        return impls, skipped
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        candidates = list(available().values())
+    impls = []
+    for impl in candidates:
+        reason = SLOW_TO_TRAIN.get(impl.name) or impl.unavailable_reason(device) or impl.capabilities.unsupported(spec, dtype)
+        if reason:
+            skipped[impl.name] = reason
+        else:
+            impls.append(impl)
+    return impls, skipped
+
+
+def cmd_train(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from threadpoolctl import threadpool_limits
+
+    from harness.datasets import load_dataset
+    from harness.training import train_and_compare
+    from harness.training_report import plot_curves, problems, summary_table, write_json
+
+    dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
+    n_train = len(dataset.y_train)
+    if args.batch_size > n_train:
+        raise ValueError(f"--batch-size {args.batch_size}: larger than the {n_train} training samples of {args.data}")
+    spec = network_spec(args, dataset.n_features, dataset.n_classes)
+    config = TrainConfig(spec, lr=args.lr, momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size,
+                         seed=args.seed, dtype=args.dtype, device=args.device)
+    impls, skipped = selected_implementations(args.impl, spec, args.dtype, args.device)
+    _limit_torch_threads(args.threads, impls)
+
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: room for the whole table
+        console = Console(width=max(console.width, 132))
+    title = (f"train {spec.describe()} on {dataset.describe()}; SGD lr {args.lr} momentum {args.momentum}, "
+             f"{args.epochs} epochs of {config.steps_per_epoch(n_train)} batches of {args.batch_size}, {args.dtype}, seed {args.seed}")
+    console.print(title)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        tasks = {}
+
+        def on_start(name):
+            tasks[name] = progress.add_task(name, total=config.steps_per_epoch(n_train), status="")
+
+        def on_step(run, epoch, step, steps):
+            task = tasks[run.name]
+            if step == 1:
+                progress.reset(task, total=steps, description=f"{run.name} epoch {epoch + 1}/{config.epochs}")
+            progress.update(task, completed=step, status=f"loss {run.losses[-1]:.4f}")
+
+        with threadpool_limits(args.threads):
+            runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
+    console.print(summary_table(runs, "training", skipped))
+    for line in problems(runs):
+        console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
+    if args.json:
+        write_json(runs, args.json, _config_record(args, spec, dataset))
+    if args.plot:
+        plot_curves(runs, args.plot, title=f"{spec.describe()} on {dataset.name}, {args.dtype}")
+    return 0 if all(r.ok for r in runs) else 1
+
+
+def _limit_torch_threads(threads, impls):
+    # threadpoolctl limits the pools already loaded; torch's must be set on torch
+    # (imported here only when an implementation other than the NumPy ones may use it).
+    import importlib.util
+
+    if any(i.name not in ("numpy", "pure-python") for i in impls) and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _config_record(args, spec, dataset):
+    return {
+        "data": dataset.describe(),
+        "network": spec.describe(),
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "seed": args.seed,
+    }
