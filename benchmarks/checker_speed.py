@@ -53,7 +53,7 @@ def main(argv=None):
     print(f"{'implementation':<16}{'value checks (s)':>18}{'all checks (s)':>16}")
     with threadpool_limits(THREADS):
         for name in names:
-            Trial(name, case).first  # warm-up (torch-compile compiles here)
+            _ = Trial(name, case).first  # warm-up (torch-compile compiles here)
             value = _time(name, case, [c for c in VALUE_CHECKS], args.repeat)
             everything = _time(name, case, ALL_CHECKS, max(1, args.repeat // 2))
             print(f"{name:<16}{value:>18.3f}{everything:>16.3f}")
