@@ -66,7 +66,12 @@ def as_torch_function(entry, case):
 
 def gradcheck(entry, case, fast):
     import torch
+    import torch.autograd.gradcheck as gradcheck_module
 
+    # When fast mode fails, gradcheck recomputes the full numerical Jacobian (2 forward
+    # passes per parameter: hours at seed size) only to word its error message. The
+    # verdict is already decided then, so that message is replaced by a placeholder.
+    gradcheck_module._run_slow_mode_and_get_error = lambda *a, **k: "(slow-mode detail skipped)"
     start = time.perf_counter()
     try:
         fn, inputs = as_torch_function(entry, case)
