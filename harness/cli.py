@@ -5,6 +5,7 @@ calls a plain function; a user error becomes one line on stderr and exit 2."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -147,6 +148,10 @@ def resolve_impls(names):
     """Implementations named on the command line (all must exist), or every available one."""
     from harness.registry import available, resolve
 
+    # --impl module:attr finds modules in the current directory, as ``python -m`` does;
+    # a console script's sys.path starts at the script's own folder instead.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if names:
         return [resolve(n) for n in names], True
     with warnings.catch_warnings():
