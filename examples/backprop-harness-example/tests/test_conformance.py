@@ -1,0 +1,9 @@
+"""This package's own tests: backprop-harness's whole conformance suite, one line."""
+
+import harness
+from backprop_harness_example.mlp import ExampleImplementation, backprop
+
+
+@harness.parametrize_with_checks([ExampleImplementation, backprop])
+def test_conformance(impl, check):
+    check(impl)
