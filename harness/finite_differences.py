@@ -9,7 +9,7 @@ error estimate; ``central_difference`` is the plain fallback.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -172,9 +173,9 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    import impls  # noqa: F401  (the built-ins register themselves on import)
-
     from importlib.metadata import entry_points
+
+    import impls  # noqa: F401  (the built-ins register themselves on import)
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _REGISTRY:

@@ -5,12 +5,12 @@ import time
 
 import pytest
 
+from harness.cases import make_case
 from harness.checks import run_checks
 from harness.cli import main
 from harness.isolation import reference_for, run_checks_isolated
 from harness.results import Verdict
 from harness.spec import NetworkSpec
-from harness.cases import make_case
 from tests import isolation_impls
 
 MODULE = isolation_impls.__name__

@@ -1,7 +1,8 @@
 """This package's own tests: backprop-harness's whole conformance suite, one line."""
 
-import harness
 from backprop_harness_example.mlp import ExampleImplementation, backprop
+
+import harness
 
 
 @harness.parametrize_with_checks([ExampleImplementation, backprop])
