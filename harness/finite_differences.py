@@ -9,7 +9,7 @@ error estimate; ``central_difference`` is the plain fallback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Callable
 
 import numpy as np
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -173,9 +172,9 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    from importlib.metadata import entry_points
-
     import impls  # noqa: F401  (the built-ins register themselves on import)
+
+    from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _REGISTRY:
