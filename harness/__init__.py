@@ -31,6 +31,32 @@ def check(impl, case=None, **kwargs) -> list[CheckResult]:
     return [r for c in cases for r in run_checks(impl, c, **kwargs)]
 
 
+# Hypothesis strategies, loaded on first use so that ``import harness`` stays light.
+_STRATEGIES = ("specs", "dtypes", "batch_sizes", "parameters", "inputs", "targets", "cases_for")
+
+
+def __getattr__(name):
+    if name in _STRATEGIES:
+        from harness import strategies
+
+        return getattr(strategies, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+def parametrize_with_checks(impls):
+    """A pytest decorator putting the whole conformance suite in your test file::
+
+        @harness.parametrize_with_checks([mine.backprop])
+        def test_backprop(impl, check):
+            check(impl)
+
+    One test per (implementation, check); each check runs as a hypothesis property
+    over cases within the implementation's declared capabilities."""
+    from harness.conformance.property_tests import parametrize_with_checks as decorate
+
+    return decorate(impls)
+
+
 __all__ = [
     "ACTIVATIONS",
     "ALL_CHECKS",
@@ -48,13 +74,21 @@ __all__ = [
     "Verdict",
     "as_implementation",
     "available",
+    "batch_sizes",
+    "cases_for",
     "check",
+    "dtypes",
     "implementations",
+    "inputs",
     "load_case",
     "make_case",
+    "parameters",
+    "parametrize_with_checks",
     "register",
     "resolve",
     "run_check",
     "run_checks",
     "save_case",
+    "specs",
+    "targets",
 ]

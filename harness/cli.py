@@ -47,6 +47,16 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not > 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backprop-harness", description="Check backprop implementations' gradients and speed.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -62,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-case", metavar="FILE.npz", help="write the selected case to FILE.npz (one case only)")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
+    p.add_argument("--isolate", action="store_true",
+                   help="run each implementation/case in a child interpreter: a raise, hang or crash is reported "
+                        "as ERROR, TIMEOUT or CRASHED and the run goes on")
+    p.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                   help="with --isolate: time limit per implementation and case (default 300)")
     p.set_defaults(func=cmd_check)
 
     for register in COMMANDS:
@@ -167,12 +182,16 @@ def cmd_check(args) -> int:
     from harness.cases import save_case
     from harness.checks import run_checks
     from harness.report import Run, make_console, print_report, write_json
+
+    if args.timeout and not args.isolate:
+        raise UsageError("--timeout needs --isolate (a hang can only be cut short in a child interpreter)")
     case = selected_case(args)
     if args.save_case:
         if case is None:
             raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
         save_case(case, args.save_case)
     impls, named = resolve_impls(args.impl)
+    refs = {id(impl): ref for impl, ref in zip(impls, args.impl or [])}
     console = make_console()
     plan = []  # (impl, case) to run, or a Run that explains why nothing ran
     for impl in impls:
@@ -202,7 +221,14 @@ def cmd_check(args) -> int:
                 continue
             impl, c = item
             progress.update(task, description=f"{impl.name}: {c.describe()}")
-            results = run_checks(impl, c, device=args.device, probes=args.probes, probe_seed=args.seed)
+            if args.isolate:
+                from harness.isolation import DEFAULT_TIMEOUT, run_checks_isolated
+
+                ref = refs.get(id(impl), impl)  # the child resolves the text the user gave
+                results = run_checks_isolated(ref, c, device=args.device, probes=args.probes, probe_seed=args.seed,
+                                              timeout=args.timeout or DEFAULT_TIMEOUT)
+            else:
+                results = run_checks(impl, c, device=args.device, probes=args.probes, probe_seed=args.seed)
             runs.append(Run(impl.name, c.describe(), results))
             progress.advance(task)
     print_report(runs, console, detail=args.detail or case is not None)

@@ -43,6 +43,9 @@ class TorchCompileImplementation(Implementation):
     name = "torch-compile"
     description = "torch.compile of the forward, compiled backward via AOTAutograd"
     capabilities = Capabilities(dtypes={"float32", "float64"}, devices=("cuda", "cpu"), input_grad=True)
+    # Each new batch shape compiles for seconds: the conformance strategies keep to a
+    # few fixed shapes for such implementations (harness.strategies.COMPILED_SHAPES).
+    compiles_per_shape = True
 
     def default_device(self):
         return "cuda" if torch_unavailable_reason("cuda") is None else "cpu"

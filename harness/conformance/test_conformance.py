@@ -1,0 +1,20 @@
+"""One test per check, each parametrised over implementations (the plugin's
+``conformance_impl``): for every drawn case within the implementation's declared
+capabilities, the check passes."""
+
+from harness.checks import ALL_CHECKS, check_name
+from harness.conformance.property_tests import run_subject
+
+
+def _conformance_test(check):
+    def test(conformance_impl):
+        __tracebackhide__ = True
+        run_subject(check, conformance_impl)
+
+    test.__name__ = test.__qualname__ = f"test_{check_name(check)}"
+    test.__doc__ = check.__doc__
+    return test
+
+
+for _check in ALL_CHECKS:
+    globals()[f"test_{check_name(_check)}"] = _conformance_test(_check)
