@@ -13,11 +13,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-COMPLEX_STEP = 1e-30
+COMPLEX_STEP = 1e-100
 
 
 def complex_step(f: Callable, t: float, h: float = COMPLEX_STEP) -> float:
-    """f'(t) = Im f(t + i h) / h. Truncation error is O(h^2 f'''), nil at h = 1e-30."""
+    """f'(t) = Im f(t + i h) / h. Truncation error is O(h^2 f'''): about 1e-200 relative at h = 1e-100,
+    so even a derivative that is exactly 0 comes out as 0 to any tolerance."""
     return float(np.imag(f(complex(t, h)))) / h
 
 
