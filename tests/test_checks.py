@@ -160,3 +160,20 @@ def test_declared_nondeterminism_is_honoured():
     impl.capabilities = Capabilities(nondeterminism=1e-2)
     tolerant = _by_check(run_checks(impl, case))["deterministic"]
     assert strict.verdict is Verdict.FAIL and tolerant.verdict is Verdict.PASS
+
+
+def test_degenerate_cases_found_by_the_conformance_suite_do_not_false_alarm():
+    from harness.cases import Case, make_case
+    from harness.spec import NetworkSpec
+
+    # all zeros: the true directional derivative is exactly 0, the complex step's is O(h^2)
+    spec = NetworkSpec((1, 1, 1), ("identity", "identity"), "mse")
+    zeros = Case(spec, ((np.zeros((1, 1)), np.zeros(1)),) * 2, np.zeros((1, 1)), np.zeros((1, 1)))
+    # one class: every cross-entropy gradient is 0, so B's answer equals A's by right
+    one_class = make_case(NetworkSpec((1, 1), ("identity",), "cross_entropy"), 1, seed=3)
+    for case in (zeros, one_class):
+        for result in run_checks(corpus.Backprop(), case):
+            assert result.verdict in (Verdict.PASS, Verdict.SKIP), result.describe()
+    # while a stale answer on a case where A and B differ is still caught
+    stale = _by_check(run_checks(corpus.CachesForwardByShape(), corpus.Entry(None, corpus._c(corpus.RELU), ()).case()))
+    assert stale["no_state_between_calls"].verdict is Verdict.FAIL
