@@ -9,6 +9,12 @@ from harness.cases import load_case
 from harness.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _wide_tables(monkeypatch):
+    # rich folds table cells to the terminal width; xdist workers report 80 columns
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 def _run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
