@@ -10,6 +10,7 @@ import sys
 import warnings
 
 from harness import train_command
+from harness.arguments import positive_int
 from harness.registry import ImplementationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -29,22 +30,12 @@ def _add_case_arguments(p):
     g.add_argument("--sizes", help="layer widths, e.g. 784,500,10")
     g.add_argument("--activations", help="one per layer, or one for all: relu,identity")
     g.add_argument("--loss", choices=["cross_entropy", "mse"], help="default cross_entropy")
-    g.add_argument("--batch", type=_positive_int, help="batch size (default 64 for one case)")
+    g.add_argument("--batch", type=positive_int, help="batch size (default 64 for one case)")
     g.add_argument("--dtype", choices=["float32", "float64"], help="default: every dtype each implementation supports")
     g.add_argument("--seed", type=int, default=0, help="seed for parameters, batch and probes (default 0)")
     g.add_argument("--kinks", action="store_true", help="place first-layer pre-activations exactly on 0")
     g.add_argument("--logit-scale", type=float, help="multiply the last layer (large logits)")
     g.add_argument("--case-file", metavar="FILE.npz", help="run exactly the case saved in FILE.npz")
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
 
 
 def _positive_float(text):

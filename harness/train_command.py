@@ -4,11 +4,10 @@ trajectory tolerance, 1 when one errs or drifts, 2 on bad input."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import math
 import warnings
 
+from harness.arguments import positive_float, positive_int, unit_interval
 from harness.training import TrainConfig
 
 # The library's defaults (see TrainConfig) plus the network's hidden part.
@@ -28,48 +27,18 @@ def register(subparsers) -> None:
     p.add_argument("--hidden", default=DEFAULTS["hidden"], help="hidden layer widths, e.g. 500 or 256,128 (default 500)")
     p.add_argument("--activation", default=DEFAULTS["activation"], help="hidden activation(s), one or one per hidden layer (default relu)")
     p.add_argument("--loss", choices=["cross_entropy", "mse"], default="cross_entropy", help="default cross_entropy (MSE trains on one-hot targets)")
-    p.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help=f"learning rate (default {DEFAULTS['lr']})")
-    p.add_argument("--momentum", type=_momentum, default=DEFAULTS["momentum"], help=f"0 for plain SGD (default {DEFAULTS['momentum']})")
-    p.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"], help=f"default {DEFAULTS['epochs']}")
-    p.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"], help=f"default {DEFAULTS['batch_size']}; the last incomplete batch of an epoch is dropped")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help=f"learning rate (default {DEFAULTS['lr']})")
+    p.add_argument("--momentum", type=unit_interval, default=DEFAULTS["momentum"], help=f"0 for plain SGD (default {DEFAULTS['momentum']})")
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], help=f"default {DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help=f"default {DEFAULTS['batch_size']}; the last incomplete batch of an epoch is dropped")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="default float64")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, the initialisation and the batch order (default 0)")
     p.add_argument("--device", help="device to run on (default: the implementation's own)")
-    p.add_argument("--threads", type=_positive_int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="threads for numpy's BLAS and torch (default 1: two pools in one process fight)")
     p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the loss and test-accuracy curves of every implementation")
     p.set_defaults(func=cmd_train)
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{value} is not a finite number > 0")
-    return value
-
-
-def _momentum(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
 
 
 def network_spec(args, n_features: int, n_classes: int):
