@@ -91,7 +91,7 @@ def skip_reason(name: str, model: str, batch: int, dtype: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def case(model: str, batch: int, dtype: str):
     return make_case(MODELS[model], batch, dtype, SEED)
 
