@@ -75,8 +75,8 @@ def multiply_adds(spec: NetworkSpec, batch: int) -> int:
     return batch * sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:]))
 
 
-def skip_reason(name: str, model: str, batch: int, dtype: str) -> str | None:
-    """Why ``name`` cannot or should not run this combination, or ``None``."""
+def skip_reason(name: str, model: str, batch: int, dtype: str, *, budget: bool = True) -> str | None:
+    """Why ``name`` cannot (or, within ``STEP_BUDGET``, should not) run this combination, or ``None``."""
     impl = implementation(name)
     spec = MODELS[model]
     reason = impl.unavailable_reason()
@@ -85,8 +85,8 @@ def skip_reason(name: str, model: str, batch: int, dtype: str) -> str | None:
     reason = impl.capabilities.unsupported(spec, dtype)
     if reason:
         return f"{name}: {reason}"
-    budget = STEP_BUDGET.get(name)
-    if budget is not None and multiply_adds(spec, batch) > budget:
+    limit = STEP_BUDGET.get(name) if budget else None
+    if limit is not None and multiply_adds(spec, batch) > limit:
         return f"{name}: {model} model at batch {batch} is too slow for the benchmark timeout"
     return None
 
@@ -99,8 +99,8 @@ def case(model: str, batch: int, dtype: str):
 class Bound:
     """An implementation prepared for one case, its batch already in native form."""
 
-    def __init__(self, name: str, model: str, batch: int, dtype: str):
-        reason = skip_reason(name, model, batch, dtype)
+    def __init__(self, name: str, model: str, batch: int, dtype: str, *, budget: bool = True):
+        reason = skip_reason(name, model, batch, dtype, budget=budget)
         if reason:
             raise NotImplementedError(reason)
         self.impl = implementation(name)
