@@ -156,3 +156,44 @@ def test_step_graph_renders_in_chromium(dashboard, implementation):
     taken = _chromium_run(f"--screenshot={shot}", url)
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- offline_dashboard.py: no browser needed ------------------------------------------
+
+
+def _fake_assets(tmp_path, offline):
+    node_modules = tmp_path / "node_modules"
+    for source in offline.ASSETS.values():
+        (node_modules / source).parent.mkdir(parents=True, exist_ok=True)
+        (node_modules / source).write_text(f"/* {source} */")
+    return node_modules
+
+
+def test_offline_dashboard_points_index_at_local_copies(tmp_path):
+    offline = _load_script(ROOT / "benchmarks" / "offline_dashboard.py")
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text(
+        '<script src="https://code.jquery.com/jquery-3.3.1.min.js" integrity="sha256-x" crossorigin="anonymous" '
+        'onerror="js_load_failure()"></script>\n'
+        '<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css" '
+        'integrity="sha256-y" crossorigin="anonymous">\n'
+        '<script src="asv.js"></script>\n'
+        '<a href="https://github.com/airspeed-velocity/asv/">asv</a>\n')
+    replaced = offline.make_offline(html, _fake_assets(tmp_path, offline))
+    index = (html / "index.html").read_text()
+    assert replaced == ["jquery-3.3.1.min.js", "bootstrap.min.css"]
+    assert 'src="vendor/jquery-3.3.1.min.js" onerror="js_load_failure()"' in index
+    assert 'href="vendor/bootstrap.min.css"' in index
+    assert "integrity" not in index and "crossorigin" not in index  # SRI hashes are the CDN's bytes
+    assert 'href="https://github.com/airspeed-velocity/asv/"' in index  # links that are not assets stay
+    assert (html / "vendor" / "jquery-3.3.1.min.js").read_text() == "/* jquery/dist/jquery.min.js */"
+
+
+def test_offline_dashboard_names_what_is_missing(tmp_path):
+    offline = _load_script(ROOT / "benchmarks" / "offline_dashboard.py")
+    with pytest.raises(FileNotFoundError, match="run `asv publish` first"):
+        offline.make_offline(tmp_path)
+    (tmp_path / "index.html").write_text("")
+    with pytest.raises(FileNotFoundError, match="npm ci --prefix"):
+        offline.make_offline(tmp_path, tmp_path / "no_node_modules")
