@@ -85,17 +85,23 @@ def time_step(impl, case, *, min_time: float, min_samples: int, max_step: float)
 def run_bench(impls, spec, batches, dtypes, *, seed=0, min_time=0.5, min_samples=5, max_step=2.0, progress=None):
     """Time every implementation over ``dtypes`` x ``batches``; returns ``Timing`` records.
 
-    Batches run in increasing order; once a step exceeds ``max_step`` the larger
-    batches of that implementation and dtype are skipped too, with the reason."""
+    Batches run in increasing order; once a step exceeds ``max_step``, or a step is
+    expected to (the last median scaled by the batch ratio: a step costs at most
+    about linearly more with the batch), the larger batches of that implementation
+    and dtype are skipped, with the reason."""
     from harness.cases import make_case
 
     plan = [(impl, dtype, batch) for impl in impls for dtype in dtypes for batch in sorted(batches)]
     task = progress.add_task("timing", total=len(plan)) if progress else None
-    timings, too_slow = [], {}
+    timings, too_slow, last = [], {}, {}
     for impl, dtype, batch in plan:
         if progress:
             progress.update(task, description=f"{impl.name} {dtype} batch {batch}")
         key = (impl.name, dtype)
+        previous = last.get(key)
+        if key not in too_slow and previous is not None and previous.median * batch / previous.batch > max_step:
+            expected = previous.median * batch / previous.batch
+            too_slow[key] = f"~{expected:.3g} s a step expected from batch {previous.batch} (> --max-step {max_step:g} s)"
         if key in too_slow:
             timings.append(Timing(impl.name, dtype, batch, impl.default_device(), skipped=too_slow[key]))
         else:
@@ -103,6 +109,8 @@ def run_bench(impls, spec, batches, dtypes, *, seed=0, min_time=0.5, min_samples
                                max_step=max_step)
             if timing.skipped.startswith("one step took"):
                 too_slow[key] = f"batch {batch} already too slow: {timing.skipped}"
+            if timing.median is not None:
+                last[key] = timing
             timings.append(timing)
         if progress:
             progress.advance(task)

@@ -38,6 +38,15 @@ class _SleepyPrepared(Prepared):
         return 0.0, []
 
 
+class _PerSamplePrepared(Prepared):
+    def batch(self, x, y):
+        return len(x)
+
+    def step(self, batch):
+        time.sleep(0.005 * batch)
+        return 0.0, []
+
+
 def test_median_and_quartiles_come_from_the_samples():
     impl = resolve("numpy")
     timing = time_step(impl, make_case(SMALL, 4, "float64"), min_time=0.01, min_samples=7, max_step=5.0)
@@ -79,6 +88,25 @@ def test_a_too_slow_step_skips_its_larger_batches_with_the_reason():
     assert (small.batch, large.batch) == (2, 8)
     assert small.median is None and "one step took" in small.skipped and "--max-step" in small.skipped
     assert large.median is None and "batch 2 already too slow" in large.skipped
+
+
+def test_a_batch_expected_to_be_too_slow_is_skipped_without_running():
+    prepared_for = []
+
+    class Linear(Implementation):
+        """Each step sleeps 5 ms per sample."""
+
+        name = "linear"
+        capabilities = Capabilities(dtypes={"float64"})
+
+        def prepare(self, spec, params, *, dtype="float64", device=None):
+            prepared_for.append(spec)
+            return _PerSamplePrepared()
+
+    small, large = run_bench([Linear()], SMALL, [2, 40], ["float64"], min_time=0.01, min_samples=3, max_step=0.1)
+    assert small.median >= 0.01
+    assert large.median is None and "expected from batch 2" in large.skipped
+    assert len(prepared_for) == 1  # batch 40 (0.2 s a step) was never prepared
 
 
 def test_unsupported_dtype_is_skipped_not_timed():
