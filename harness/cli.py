@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 # Other modules append a function(subparsers) that adds their subcommand.
 COMMANDS: list = [train_command.register]
 
+from harness.bench import register as _register_bench  # noqa: E402  (bench imports cli lazily)
+
+COMMANDS.append(_register_bench)
+
 
 def main(argv=None) -> int:
     # `--impl module:attr` should find modules in the current directory, as

@@ -1,0 +1,39 @@
+"""The checker's own cost: the default battery of checks on the seed model."""
+
+import warnings
+
+from benchmarks.common import DTYPES, case, implementation, pin_threads, skip_reason
+
+
+def _registered_names():
+    from harness.registry import implementations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sorted(implementations())
+
+
+class TimeCheck:
+    params = [_registered_names(), list(DTYPES)]
+    param_names = ["implementation", "dtype"]
+    timeout = 300
+    number = 1
+    repeat = (1, 3, 30.0)
+    warmup_time = 0.0
+
+    def setup(self, name, dtype):
+        from harness.battery import SEED_BATCH, SLOW_AT_SEED_SIZE
+
+        reason = skip_reason(name, "seed", 1, dtype)
+        if reason is None and name in SLOW_AT_SEED_SIZE:
+            reason = f"{name}: the battery leaves the seed size out (a step takes seconds)"
+        if reason:
+            raise NotImplementedError(reason)
+        pin_threads()
+        self.impl = implementation(name)
+        self.case = case("seed", SEED_BATCH, dtype)
+
+    def time_check(self, name, dtype):
+        from harness.checks import run_checks
+
+        run_checks(self.impl, self.case)

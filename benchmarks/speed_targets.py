@@ -1,0 +1,166 @@
+"""Print the speed ratios the project aims for, measured in one run on this machine.
+
+    python benchmarks/speed_targets.py            # every target, ~2-4 minutes
+    python benchmarks/speed_targets.py --quick    # fewer rounds
+
+Not a test: on a shared 2-core machine absolute times drift, so every ratio is
+taken between contenders measured in the same run, interleaved round by round
+(each round times every contender once, for at least ``--chunk`` seconds), and the
+median over the rounds is kept. Threads are pinned to one per pool (see
+benchmarks/common.py). The script prints which BLAS kernel runs; OpenBLAS's
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set in this environment, slow current
+numpy, so measure with both unset for this command alone:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/speed_targets.py
+
+Exit status 0 when every target is met, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import MODELS, THREADS, Bound, pin_threads  # noqa: E402
+
+# Flops of one seed-model step (784-500-10), per sample: forward 2(784*500 + 500*10)
+# = 794,000; weight gradients as many again; dL/da of the hidden layer 2*500*10.
+SEED_STEP_FLOPS = 1_598_000
+# The step also returns dL/dx (the implementations declare input_grad), one more
+# (N, 500) x (500, 784) product: 2*500*784 per sample.
+SEED_INPUT_GRAD_FLOPS = 784_000
+
+
+def interleaved(contenders: dict, rounds: int, chunk: float) -> dict:
+    """Median seconds per call of each callable, measured round-robin."""
+    per_call = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            calls, start = 0, time.perf_counter()
+            while True:
+                fn()
+                calls += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= chunk:
+                    break
+            per_call[name].append(elapsed / calls)
+    return {name: float(np.median(samples)) for name, samples in per_call.items()}
+
+
+class Targets:
+    def __init__(self):
+        self.rows = []
+
+    def ratio(self, label: str, value: float, limit: float, *, at_most: bool = True, unit: str = "x"):
+        met = value <= limit if at_most else value >= limit
+        self.rows.append(met)
+        sign = "<=" if at_most else ">="
+        print(f"  {'MET ' if met else 'MISS'}  {label:<58} {value:8.3f}{unit}  (target {sign} {limit:g}{unit})", flush=True)
+
+
+def blas_description() -> str:
+    from threadpoolctl import threadpool_info
+
+    parts = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture') or ''} threads={i.get('num_threads')}"
+             for i in threadpool_info()]
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    return "; ".join(parts) + (f"; env {env}" if env else "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset")
+
+
+def numpy_against_torch(targets, rounds, chunk):
+    print("numpy against torch eager, seed model 784-500-10, one step = forward + loss + backward:")
+    for dtype in ("float32", "float64"):
+        for batch in (1, 64, 256):
+            bound = {name: Bound(name, "seed", batch, dtype) for name in ("numpy", "torch")}
+            t = interleaved({name: b.step for name, b in bound.items()}, rounds, chunk)
+            limit = 1.0 if batch == 1 else 0.8
+            targets.ratio(f"numpy / torch  {dtype} batch {batch:<3} ({t['numpy'] * 1e3:.3g} ms vs {t['torch'] * 1e3:.3g} ms)",
+                          t["numpy"] / t["torch"], limit)
+
+
+def numpy_roofline(targets, rounds, chunk):
+    batch = 256
+    print(f"numpy float32 batch {batch} against the matmul roofline (sgemm measured in this run):")
+    step = Bound("numpy", "seed", batch, "float32")
+    rng = np.random.default_rng(0)
+    # The step's largest product, (N, 784) x (784, 500), as a plain sgemm into a buffer.
+    a = rng.standard_normal((batch, 784), dtype=np.float32)
+    w = rng.standard_normal((500, 784), dtype=np.float32)
+    out = np.empty((batch, 500), np.float32)
+    delta = rng.standard_normal((batch, 500), dtype=np.float32)
+    d_w, d_x = np.empty((500, 784), np.float32), np.empty((batch, 784), np.float32)
+
+    def first_layer_matmuls():  # forward, dL/dW, dL/dx: the step's floor
+        np.matmul(a, w.T, out=out)
+        np.matmul(delta.T, a, out=d_w)
+        np.matmul(delta, w, out=d_x)
+
+    t = interleaved({"step": step.step, "sgemm": lambda: np.matmul(a, w.T, out=out), "matmuls": first_layer_matmuls},
+                    rounds, chunk)
+    roofline = 2 * batch * 784 * 500 / t["sgemm"]
+    issue_count = SEED_STEP_FLOPS * batch / t["step"]
+    performed = (SEED_STEP_FLOPS + SEED_INPUT_GRAD_FLOPS) * batch / t["step"]
+    print(f"  sgemm {roofline / 1e9:.1f} GFLOP/s; step {t['step'] * 1e3:.3g} ms = {issue_count / 1e9:.1f} GFLOP/s counting "
+          f"1,598,000 x N flops, {performed / 1e9:.1f} GFLOP/s counting the 2,382,000 x N it performs (dx included)")
+    print(f"  the first layer's three matmuls alone take {t['matmuls'] * 1e3:.3g} ms: "
+          f"{100 * t['matmuls'] / t['step']:.0f} % of the step")
+    targets.ratio("step flops performed (incl. dx) / sgemm rate", 100 * performed / roofline, 85, at_most=False, unit="%")
+    targets.ratio("step at 1,598,000 x N flops (the seed step without dx) / sgemm", 100 * issue_count / roofline, 85,
+                  at_most=False, unit="%")
+
+
+def pure_python(targets, rounds, chunk):
+    batch = 16
+    spec = MODELS["small"]
+    print(f"pure Python, small model {'-'.join(map(str, spec.sizes))} float64 batch {batch}:")
+    # Past the asv suite's timeout budget (batch 16 is ~1 s a step for the scalar graph).
+    bound = {name: Bound(name, "small", batch, "float64", budget=False)
+             for name in ("numpy", "pure-python", "scalar-autograd")}
+    t = interleaved({name: b.step for name, b in bound.items()}, max(3, rounds // 2), chunk)
+    targets.ratio(f"pure-python / numpy ({t['pure-python'] * 1e3:.3g} ms vs {t['numpy'] * 1e6:.3g} us)",
+                  t["pure-python"] / t["numpy"], 40)
+    targets.ratio(f"scalar-autograd / pure-python ({t['scalar-autograd'] * 1e3:.4g} ms)",
+                  t["scalar-autograd"] / t["pure-python"], 100, at_most=False)
+
+
+def compiled_against_eager(targets, rounds, chunk):
+    print("torch-compile against torch eager on the CPU, seed model:")
+    for dtype in ("float32", "float64"):
+        for batch in (64, 256):
+            bound = {name: Bound(name, "seed", batch, dtype) for name in ("torch-compile", "torch")}
+            t = interleaved({name: b.step for name, b in bound.items()}, rounds, chunk)
+            targets.ratio(f"torch-compile / torch  {dtype} batch {batch}", t["torch-compile"] / t["torch"], 1.0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 rounds of 0.1 s instead of 9 of 0.2 s")
+    parser.add_argument("--only", choices=["numpy", "roofline", "pure-python", "compile"], action="append")
+    args = parser.parse_args(argv)
+    rounds, chunk = (5, 0.1) if args.quick else (9, 0.2)
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401  (import before pinning so its pools are pinned too)
+    pin_threads()
+    print(f"threads per pool: {THREADS}; BLAS: {blas_description()}")
+    print(f"rounds: {rounds} x {chunk} s per contender, interleaved; medians compared\n", flush=True)
+    targets = Targets()
+    sections = {"numpy": numpy_against_torch, "roofline": numpy_roofline, "pure-python": pure_python,
+                "compile": compiled_against_eager}
+    for name in args.only or sections:
+        sections[name](targets, rounds, chunk)
+    print(f"\n{sum(targets.rows)} of {len(targets.rows)} targets met")
+    return 0 if all(targets.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
