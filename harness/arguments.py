@@ -33,3 +33,15 @@ def unit_interval(text) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
     return value
+
+
+def positive_ints(text) -> list[int]:
+    """Comma-separated integers >= 1, such as batch sizes ``1,64,256``."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 1,64,256") from None
+    bad = [v for v in values if v < 1]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: batch sizes must be >= 1, got {bad[0]}")
+    return values

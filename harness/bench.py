@@ -8,7 +8,6 @@ are reported. It is a quick look on one machine; the asv suite under
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import time
@@ -16,6 +15,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from harness.arguments import positive_float, positive_int, positive_ints
 
 DEFAULT_BATCHES = (1, 64, 256)
 
@@ -206,41 +207,18 @@ def plot(timings, path, *, spec) -> None:
 # --- command line ------------------------------------------------------------------
 
 
-def _batches(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 1,64,256") from None
-    bad = [v for v in values if v < 1]
-    if bad:
-        raise argparse.ArgumentTypeError(f"{text!r}: batch sizes must be >= 1, got {bad[0]}")
-    return values
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not > 0")
-    return value
-
-
 def register(subparsers) -> None:
-    from harness.cli import _positive_int
-
     p = subparsers.add_parser("bench", help="step time of every available implementation, side by side")
     p.add_argument("--impl", action="append", metavar="NAME|module:attr", help="repeatable; default every available one")
     p.add_argument("--sizes", default="784,500,10", help="layer widths (default the seed's 784,500,10)")
     p.add_argument("--activations", help="one per layer, or one for all (default relu hidden, identity last)")
     p.add_argument("--loss", choices=["cross_entropy", "mse"], default="cross_entropy")
-    p.add_argument("--batch", type=_batches, default=list(DEFAULT_BATCHES), help="comma-separated (default 1,64,256)")
+    p.add_argument("--batch", type=positive_ints, default=list(DEFAULT_BATCHES), help="comma-separated (default 1,64,256)")
     p.add_argument("--dtype", action="append", choices=["float32", "float64"], help="repeatable; default both")
-    p.add_argument("--threads", type=_positive_int, default=1, help="threads for every pool (default 1)")
-    p.add_argument("--min-time", type=_positive_float, default=0.5, help="seconds of samples per point (default 0.5)")
-    p.add_argument("--min-samples", type=_positive_int, default=5, help="samples per point at least (default 5)")
-    p.add_argument("--max-step", type=_positive_float, default=2.0,
+    p.add_argument("--threads", type=positive_int, default=1, help="threads for every pool (default 1)")
+    p.add_argument("--min-time", type=positive_float, default=0.5, help="seconds of samples per point (default 0.5)")
+    p.add_argument("--min-samples", type=positive_int, default=5, help="samples per point at least (default 5)")
+    p.add_argument("--max-step", type=positive_float, default=2.0,
                    help="skip a point (and larger batches) when one step takes longer (default 2 s)")
     p.add_argument("--seed", type=int, default=0, help="seed for parameters and batch (default 0)")
     p.add_argument("--plot", metavar="FILE.png", help="draw step time against batch size")

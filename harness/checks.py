@@ -46,9 +46,12 @@ class Trial:
 
     def prepare(self, case: Case):
         try:
-            return self.impl.prepare(case.spec, case.params, dtype=case.dtype, device=self.device)
+            prepared = self.impl.prepare(case.spec, case.params, dtype=case.dtype, device=self.device)
         except Exception as exc:
             raise ImplementationRaised(_summarise(exc, "prepare")) from exc
+        if self.impl.capabilities.input_grad:
+            prepared.input_grad = True  # so that input_gradient can judge dx
+        return prepared
 
     def step(self, prepared, case: Case) -> StepResult:
         try:

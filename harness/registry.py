@@ -67,7 +67,15 @@ class StepResult:
 
 
 class Prepared:
-    """An implementation bound to one spec, parameter set, dtype and device."""
+    """An implementation bound to one spec, parameter set, dtype and device.
+
+    ``input_grad`` is set to ``True`` by the harness, right after ``prepare`` and
+    before any ``batch`` call, when it wants ``dL/dx`` too (only for implementations
+    that declare ``Capabilities(input_grad=True)``); otherwise the step may skip that
+    last product, as a training step does.
+    """
+
+    input_grad: bool = False
 
     def batch(self, x: np.ndarray, y: np.ndarray):
         """Convert a NumPy batch to native form (once, outside the step)."""

@@ -54,8 +54,9 @@ class NumpyPrepared(Prepared):
             # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
             # outer product outside BLAS, ~7x slower than the whole rest of the step.
             grads[i] = (np.dot(delta.T, acts[i]), delta.sum(axis=0))
-            delta = delta @ W
-        return loss, grads, delta
+            if i > 0 or self.input_grad:
+                delta = delta @ W
+        return loss, grads, delta if self.input_grad else None
 
     def _loss(self, out, y):
         return self._loss_and_delta(out, y)[0]

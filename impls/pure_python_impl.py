@@ -38,7 +38,8 @@ class PurePythonPrepared(Prepared):
         import numpy as np
 
         loss, grads, dx = result
-        return super().to_numpy((loss, [(np.array(dW), np.array(db)) for dW, db in grads], np.array(dx)))
+        dx = None if dx is None else np.array(dx)
+        return super().to_numpy((loss, [(np.array(dW), np.array(db)) for dW, db in grads], dx))
 
     def forward(self, batch):
         x, y = batch
@@ -58,7 +59,7 @@ class PurePythonPrepared(Prepared):
         grads = [None] * len(self.params)
         for i in range(len(self.params) - 1, -1, -1):
             delta = ACTIVATIONS[self.spec.activations[i]][1](acts[i + 1], delta)  # dL/dz
-            grads[i], delta = linear_backward(acts[i], self.params[i][0], delta)
+            grads[i], delta = linear_backward(acts[i], self.params[i][0], delta, i > 0 or self.input_grad)
         return loss, grads, delta
 
 
@@ -70,11 +71,13 @@ def linear_forward(x, W, b):
     return [[sum(map(mul, row, w)) + bj for w, bj in zip(W, b)] for row in x]
 
 
-def linear_backward(x, W, dz):
+def linear_backward(x, W, dz, want_dx=True):
     dz_t = list(zip(*dz))
     x_t = list(zip(*x))
     dW = [[sum(map(mul, d, col)) for col in x_t] for d in dz_t]  # dW = dz^T x
     db = [sum(d) for d in dz_t]  # db = sum over the batch of dz
+    if not want_dx:  # the first layer's input needs no gradient unless asked for
+        return (dW, db), None
     W_t = list(zip(*W))
     dx = [[sum(map(mul, d, col)) for col in W_t] for d in dz]  # dx = dz W
     return (dW, db), dx

@@ -17,10 +17,11 @@ from impls.torch_impl import TorchPrepared, forward_loss, pick_device, torch_una
 _COMPILED: dict = {}
 
 
-def compiled_forward_loss(spec, dtype, device, x_shape, y_shape):
+def compiled_forward_loss(spec, dtype, device, x_shape, y_shape, input_grad=False):
     import torch
 
-    key = (spec, str(dtype), str(device), tuple(x_shape), tuple(y_shape))
+    # input_grad changes x.requires_grad, and with it the compiled backward
+    key = (spec, str(dtype), str(device), tuple(x_shape), tuple(y_shape), bool(input_grad))
     if key not in _COMPILED:
         # CUDA graphs cut the launch overhead that dominates small steps on a GPU.
         mode = "reduce-overhead" if torch.device(device).type == "cuda" else None
@@ -61,7 +62,9 @@ class TorchCompilePrepared(TorchPrepared):
     def batch(self, x, y):
         batch = super().batch(x, y)
         known = len(_COMPILED)
-        self._compiled = compiled_forward_loss(self.spec, self.dtype, self.device, batch[0].shape, batch[1].shape)
+        self._compiled = compiled_forward_loss(
+            self.spec, self.dtype, self.device, batch[0].shape, batch[1].shape, self.input_grad
+        )
         if len(_COMPILED) > known:
             # A new shape: compile (and warm up) both graphs now, outside any timing.
             self.to_numpy(self.step(batch))
@@ -70,7 +73,7 @@ class TorchCompilePrepared(TorchPrepared):
 
     def step(self, batch):
         x, y = batch
-        x = x.detach().requires_grad_()
+        x = x.detach().requires_grad_(self.input_grad)
         for p in self.flat:
             p.grad = None
         loss = self._compiled(self.flat, x, y)

@@ -90,7 +90,7 @@ class TorchPrepared(Prepared):
 
     def step(self, batch):
         x, y = batch
-        x = x.detach().requires_grad_()
+        x = x.detach().requires_grad_(self.input_grad)
         for p in self.flat:
             p.grad = None
         loss = forward_loss(self.spec, self.flat, x, y)

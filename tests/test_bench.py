@@ -138,7 +138,7 @@ def test_cli_writes_json_and_plot(tmp_path, capsys):
         (["--batch", "a,b"], "expected comma-separated integers"),
         (["--plot", "out.jpg"], "expected a .png file name"),
         (["--impl", "no-such-impl"], "no implementation of that name"),
-        (["--min-time", "-1"], "is not > 0"),
+        (["--min-time", "-1"], "is not a finite number > 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
