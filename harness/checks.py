@@ -393,7 +393,7 @@ def check_gradients_match_reference(trial: Trial) -> CheckResult:
     return _result(trial, name, Verdict.PASS, f"all {spec.n_params} elements within tolerance{note}", tensors=reports)
 
 
-def _within_float32(result, exp, spec) -> bool:  # noqa: D401
+def _within_float32(result, exp, spec) -> bool:
     return all(
         compare_elementwise(g, c, r, s, dtype="float32", comparison="gradient", name=t).verdict is Verdict.PASS
         for t, g, c, r, s in zip(tensor_names(spec.n_layers), _flat(result.grads), _flat(exp.center), _flat(exp.radius), _flat(exp.scale))
