@@ -19,6 +19,7 @@ Exit status 0 when every target is met, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -37,10 +38,17 @@ SEED_STEP_FLOPS = 1_598_000
 
 
 def interleaved(contenders: dict, rounds: int, chunk: float) -> dict:
-    """Median seconds per call of each callable, measured round-robin."""
+    """Median seconds per call of each callable, measured round-robin.
+
+    The garbage collector runs between contenders, so none pays inside its timing for
+    the objects another left behind (the scalar-autograd graph leaves millions); it
+    stays on while a contender runs, since collecting its own garbage is part of its
+    real cost (a scalar-object graph spends most of its time there).
+    """
     per_call = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            gc.collect()
             calls, start = 0, time.perf_counter()
             while True:
                 fn()
