@@ -23,7 +23,14 @@ class NumpyPrepared(Prepared):
         self.set_params(params)
 
     def set_params(self, params):
-        # Our own contiguous copies: the step never aliases the caller's arrays.
+        # Our own contiguous copies: the step never aliases the caller's arrays. A
+        # training loop calls this every step, so same-shaped arrays are copied into.
+        old = getattr(self, "params", None)
+        if old and [(W.shape, b.shape) for W, b in old] == [(np.shape(W), np.shape(b)) for W, b in params]:
+            for (W_own, b_own), (W, b) in zip(old, params):
+                np.copyto(W_own, W, casting="same_kind")
+                np.copyto(b_own, b, casting="same_kind")
+            return
         self.params = [(np.array(W, self.dtype, order="C"), np.array(b, self.dtype)) for W, b in params]
 
     def batch(self, x, y):
