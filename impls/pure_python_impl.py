@@ -2,12 +2,17 @@
 
 Each op is a pair, forward and backward. The inner loops run in C through
 ``sum(map(mul, row, col))`` and ``zip(*m)`` transposes, so this is as fast as pure
-Python allows without turning into a graph of scalar objects.
+Python allows without turning into a graph of scalar objects. Two savings come from
+the ReLU: about half of dL/dz is exactly zero, and the weight gradient skips those
+terms (adding ``0.0 * x`` changes nothing while ``x`` is finite); and dL/da of a layer
+that a ReLU feeds is computed only where the ReLU was active, since it is zeroed
+everywhere else.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import compress, repeat
 from operator import mul
 
 from harness.registry import Capabilities, Implementation, Prepared
@@ -50,16 +55,29 @@ class PurePythonPrepared(Prepared):
 
     def step(self, batch):
         x, y = batch
+        activations = self.spec.activations
         acts = [x]
-        for (W, b), name in zip(self.params, self.spec.activations):
+        for (W, b), name in zip(self.params, activations):
             acts.append(ACTIVATIONS[name][0](linear_forward(acts[-1], W, b)))
-        loss_forward, loss_backward = LOSSES[self.spec.loss]
-        loss = loss_forward(acts[-1], y)
-        delta = loss_backward(acts[-1], y)  # dL/da for the last layer
+        loss, delta = LOSSES[self.spec.loss][1](acts[-1], y)  # delta = dL/da of the last layer
         grads = [None] * len(self.params)
+        masked = False  # whether delta is already dL/dz (a ReLU's zeros applied)
         for i in range(len(self.params) - 1, -1, -1):
-            delta = ACTIVATIONS[self.spec.activations[i]][1](acts[i + 1], delta)  # dL/dz
-            grads[i], delta = linear_backward(acts[i], self.params[i][0], delta, i > 0 or self.input_grad)
+            if not masked:
+                delta = ACTIVATIONS[activations[i]][1](acts[i + 1], delta)  # dL/dz
+            W = self.params[i][0]
+            if i > 0 and activations[i - 1] == "relu" and activations[i] != "relu":
+                # here the layer's input holds the ReLU's zeros, not dL/dz: skip those
+                dW = [list(row) for row in zip(*weight_gradient(delta, acts[i]))]  # (x^T dz)^T
+            else:
+                dW = weight_gradient(acts[i], delta)
+            grads[i] = (dW, [sum(d) for d in zip(*delta)])
+            if i == 0 and not self.input_grad:  # the input needs no gradient unless asked for
+                delta = None
+                break
+            # A ReLU below zeroes dL/da wherever it was inactive: compute only the rest.
+            masked = i > 0 and activations[i - 1] == "relu"
+            delta = input_gradient(W, delta, acts[i] if masked else None)
         return loss, grads, delta
 
 
@@ -71,16 +89,29 @@ def linear_forward(x, W, b):
     return [[sum(map(mul, row, w)) + bj for w, bj in zip(W, b)] for row in x]
 
 
-def linear_backward(x, W, dz, want_dx=True):
-    dz_t = list(zip(*dz))
-    x_t = list(zip(*x))
-    dW = [[sum(map(mul, d, col)) for col in x_t] for d in dz_t]  # dW = dz^T x
-    db = [sum(d) for d in dz_t]  # db = sum over the batch of dz
-    if not want_dx:  # the first layer's input needs no gradient unless asked for
-        return (dW, db), None
+def weight_gradient(x, dz):
+    """dW = dz^T x: row j sums, over the batch, dz[n][j] x[n], skipping the zero dz[n][j].
+
+    The sums run in the batch's order, as the dense product's would.
+    """
+    width = len(x[0])
+    dW = []
+    for d in zip(*dz):  # column j of dz: one entry per example
+        scale = list(compress(d, d))  # the nonzero entries, and the rows of x they multiply
+        if not scale:
+            dW.append([0.0] * width)
+            continue
+        rows = compress(x, d)
+        dW.append(list(map(sum, map(map, repeat(mul), repeat(scale), zip(*rows)))))
+    return dW
+
+
+def input_gradient(W, dz, active=None):
+    """dx = dz W; where ``active`` (the ReLU's output) is not positive, 0.0 instead."""
     W_t = list(zip(*W))
-    dx = [[sum(map(mul, d, col)) for col in W_t] for d in dz]  # dx = dz W
-    return (dW, db), dx
+    if active is None:
+        return [[sum(map(mul, d, col)) for col in W_t] for d in dz]
+    return [[sum(map(mul, d, col)) if a > 0.0 else 0.0 for a, col in zip(arow, W_t)] for d, arow in zip(dz, active)]
 
 
 # --- activations: forward a = f(z); backward dL/dz = dL/da * f'(z), from a ----------
@@ -142,7 +173,7 @@ ACTIVATIONS = {
 }
 
 
-# --- losses: forward the batch mean; backward dL/d(output) --------------------------
+# --- losses: the batch mean, and with it dL/d(output) --------------------------
 
 
 def _log_softmax(row):
@@ -156,30 +187,32 @@ def cross_entropy_forward(out, y):
     return -math.fsum(_log_softmax(row)[label] for row, label in zip(out, y)) / len(out)
 
 
-def cross_entropy_backward(out, y):
-    # (softmax(out) - onehot(y)) / N
-    n = len(out)
-    grad = []
-    for row, label in zip(out, y):
-        g = [math.exp(v) / n for v in _log_softmax(row)]
-        g[label] -= 1.0 / n
-        grad.append(g)
-    return grad
-
-
 def mse_forward(out, y):
     # mean over every element of (out - y)^2
     size = len(out) * len(out[0])
     return math.fsum((o - t) ** 2 for orow, trow in zip(out, y) for o, t in zip(orow, trow)) / size
 
 
-def mse_backward(out, y):
-    # 2 (out - y) / (N * width)
+def mse_and_gradient(out, y):
+    # the loss, and its gradient 2 (out - y) / (N * width)
     scale = 2.0 / (len(out) * len(out[0]))
-    return [[scale * (o - t) for o, t in zip(orow, trow)] for orow, trow in zip(out, y)]
+    return mse_forward(out, y), [[scale * (o - t) for o, t in zip(orow, trow)] for orow, trow in zip(out, y)]
 
 
-LOSSES = {
-    "cross_entropy": (cross_entropy_forward, cross_entropy_backward),
-    "mse": (mse_forward, mse_backward),
+def cross_entropy_and_gradient(out, y):
+    # the loss, and its gradient (softmax(out) - onehot(y)) / N, from one log-softmax a row
+    n = len(out)
+    total, grad = [], []
+    for row, label in zip(out, y):
+        log_p = _log_softmax(row)
+        total.append(log_p[label])
+        g = [math.exp(v) / n for v in log_p]
+        g[label] -= 1.0 / n
+        grad.append(g)
+    return -math.fsum(total) / n, grad
+
+
+LOSSES = {  # name: (loss, (loss, dL/d(output)))
+    "cross_entropy": (cross_entropy_forward, cross_entropy_and_gradient),
+    "mse": (mse_forward, mse_and_gradient),
 }
