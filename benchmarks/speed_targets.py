@@ -80,15 +80,48 @@ def blas_description() -> str:
     return "; ".join(parts) + (f"; env {env}" if env else "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset")
 
 
+def first_layer_products(batch: int, dtype: str, library: str = "numpy"):
+    """The seed step's two big products, (N, 784) x (784, 500) forward and the
+    (500, N) x (N, 784) weight gradient, as plain matmuls into buffers: the part of a
+    step no dense implementation avoids (dL/dx is computed only on request). In numpy
+    (OpenBLAS) or torch (MKL)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((batch, 784)).astype(dtype)
+    w = rng.standard_normal((500, 784)).astype(dtype)
+    delta = rng.standard_normal((batch, 500)).astype(dtype)
+    out, d_w = np.empty((batch, 500), dtype), np.empty((500, 784), dtype)
+    if library == "torch":
+        import torch
+
+        a, w, delta, out, d_w = map(torch.from_numpy, (a, w, delta, out, d_w))
+
+        def products():
+            torch.mm(a, w.T, out=out)
+            torch.mm(delta.T, a, out=d_w)
+
+        return products
+
+    def products():  # np.dot as the numpy step does: matmul's outer product at N = 1 skips BLAS
+        np.matmul(a, w.T, out=out)
+        np.dot(delta.T, a, out=d_w)
+
+    return products
+
+
 def numpy_against_torch(targets, rounds, chunk):
-    print("numpy against torch eager, seed model 784-500-10, one step = forward + loss + backward:")
+    print("numpy against torch eager, seed model 784-500-10, one step = forward + loss + backward;")
+    print("floor: numpy's two first-layer matmuls alone (OpenBLAS) / torch's whole step;")
+    print("blas: those two matmuls in numpy (OpenBLAS) / the same two in torch (MKL):")
     for dtype in ("float32", "float64"):
         for batch in (1, 64, 256):
             bound = {name: Bound(name, "seed", batch, dtype) for name in ("numpy", "torch")}
-            t = interleaved({name: b.step for name, b in bound.items()}, rounds, chunk)
+            contenders = {name: b.step for name, b in bound.items()}
+            contenders["floor"] = first_layer_products(batch, dtype)
+            contenders["mkl"] = first_layer_products(batch, dtype, "torch")
+            t = interleaved(contenders, rounds, chunk)
             limit = 1.0 if batch == 1 else 0.8
-            targets.ratio(f"numpy / torch  {dtype} batch {batch:<3} ({t['numpy'] * 1e3:.3g} ms vs {t['torch'] * 1e3:.3g} ms)",
-                          t["numpy"] / t["torch"], limit)
+            targets.ratio(f"numpy / torch  {dtype} batch {batch:<3} ({t['numpy'] * 1e3:.3g} ms vs {t['torch'] * 1e3:.3g} ms, "
+                          f"floor {t['floor'] / t['torch']:.2f}, blas {t['floor'] / t['mkl']:.2f})", t["numpy"] / t["torch"], limit)
 
 
 def numpy_roofline(targets, rounds, chunk):
@@ -100,15 +133,9 @@ def numpy_roofline(targets, rounds, chunk):
     a = rng.standard_normal((batch, 784), dtype=np.float32)
     w = rng.standard_normal((500, 784), dtype=np.float32)
     out = np.empty((batch, 500), np.float32)
-    delta = rng.standard_normal((batch, 500), dtype=np.float32)
-    d_w = np.empty((500, 784), np.float32)
 
-    def first_layer_matmuls():  # forward and dL/dW (the step computes dL/dx only on request): its floor
-        np.matmul(a, w.T, out=out)
-        np.matmul(delta.T, a, out=d_w)
-
-    t = interleaved({"step": step.step, "sgemm": lambda: np.matmul(a, w.T, out=out), "matmuls": first_layer_matmuls},
-                    rounds, chunk)
+    t = interleaved({"step": step.step, "sgemm": lambda: np.matmul(a, w.T, out=out),
+                     "matmuls": first_layer_products(batch, "float32")}, rounds, chunk)
     roofline = 2 * batch * 784 * 500 / t["sgemm"]
     achieved = SEED_STEP_FLOPS * batch / t["step"]
     print(f"  sgemm {roofline / 1e9:.1f} GFLOP/s; step {t['step'] * 1e3:.3g} ms = {achieved / 1e9:.1f} GFLOP/s at 1,598,000 x N flops")
