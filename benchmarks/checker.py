@@ -2,7 +2,7 @@
 
 import warnings
 
-from benchmarks.common import DTYPES, case, implementation, pin_threads, skip_reason
+from benchmarks.common import DTYPES, case, implementation, pin_process, skip_reason
 
 
 def _registered_names():
@@ -29,7 +29,7 @@ class TimeCheck:
             reason = f"{name}: the battery leaves the seed size out (a step takes seconds)"
         if reason:
             raise NotImplementedError(reason)
-        pin_threads()
+        pin_process()
         self.impl = implementation(name)
         self.case = case("seed", SEED_BATCH, dtype)
 

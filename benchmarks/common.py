@@ -8,10 +8,10 @@ exactly what the asv suite measures.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import warnings
 
+from harness.bench import pin_threads, steady_allocator
 from harness.cases import make_case
 from harness.registry import implementations, resolve
 from harness.spec import SEED_SPEC, NetworkSpec
@@ -40,19 +40,11 @@ REFERENCE_POINTS = ("scalar-autograd",)
 STEP_BUDGET = {"pure-python": 2_000_000, "scalar-autograd": 50_000}
 
 
-def pin_threads(threads: int = THREADS) -> None:
-    """Limit every thread pool in this process to ``threads`` (call after imports)."""
-    from threadpoolctl import threadpool_limits
-
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(threads)
-        except RuntimeError:  # only settable before torch's first parallel work
-            pass
-    threadpool_limits(threads)
+def pin_process(threads: int = THREADS) -> None:
+    """Every thread pool in this process to ``threads``, and glibc's heap kept across
+    steps (``harness.bench.steady_allocator``), before any timing; call after imports."""
+    pin_threads(threads)
+    steady_allocator()
 
 
 def implementation_names() -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import case, implementation, pin_threads  # noqa: E402
+from benchmarks.common import case, implementation, pin_process  # noqa: E402
 from benchmarks.speed_targets import interleaved  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("cuda_speed: no CUDA device here; nothing measured", file=sys.stderr)
         return 2
-    pin_threads()
+    pin_process()
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}")
     met = True
     for dtype in ("float32", "float64"):

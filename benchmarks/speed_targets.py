@@ -30,7 +30,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import MODELS, THREADS, Bound, pin_threads  # noqa: E402
+from benchmarks.common import MODELS, THREADS, Bound, pin_process  # noqa: E402
 
 # Flops of one seed-model step (784-500-10), per sample: forward 2(784*500 + 500*10)
 # = 794,000; weight gradients as many again; dL/da of the hidden layer 2*500*10.
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
 
     if importlib.util.find_spec("torch") is not None:
         import torch  # noqa: F401  (import before pinning so its pools are pinned too)
-    pin_threads()
+    pin_process()
     print(f"threads per pool: {THREADS}; BLAS: {blas_description()}")
     print(f"rounds: {rounds} x {chunk} s per contender, interleaved; medians compared\n", flush=True)
     targets = Targets()

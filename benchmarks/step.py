@@ -9,7 +9,7 @@ pure-Python step too slow for the timeout) raise ``NotImplementedError`` in
 
 import numpy as np
 
-from benchmarks.common import BATCHES, DTYPES, MODELS, Bound, implementation_names, pin_threads
+from benchmarks.common import BATCHES, DTYPES, MODELS, Bound, implementation_names, pin_process
 
 
 class TimeStep:
@@ -20,7 +20,7 @@ class TimeStep:
     timeout = 180  # torch-compile compiles in setup: seconds per shape
 
     def setup(self, name, model, batch, dtype):
-        pin_threads()
+        pin_process()
         self.bound = Bound(name, model, batch, dtype)
 
     def time_step(self, name, model, batch, dtype):
@@ -41,7 +41,7 @@ class TrackGradientError:
     timeout = 180
 
     def setup(self, name, model, batch, dtype):
-        pin_threads()
+        pin_process()
         self.bound = Bound(name, model, batch, dtype)
 
     def track_max_relative_gradient_error(self, name, model, batch, dtype):
