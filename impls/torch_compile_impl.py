@@ -117,13 +117,17 @@ class TorchCompilePrepared(TorchPrepared):
 
     def _step_with_backward(self, batch):
         # CUDA: the compiled forward, and its compiled backward run by the autograd engine.
+        # The CUDA graphs' outputs live in memory the next replay overwrites: a new
+        # step is marked as such, and what the caller keeps is cloned.
         x, y = batch
         x = x.detach().requires_grad_(self.input_grad)
         for p in self.flat:
             p.grad = None
+        self.torch.compiler.cudagraph_mark_step_begin()
         loss = self._forward(self.flat, x, y)
         loss.backward()
-        return loss.detach().clone(), [p.grad for p in self.flat], x.grad
+        dx = None if x.grad is None else x.grad.clone()
+        return loss.detach().clone(), [p.grad.clone() for p in self.flat], dx
 
     def forward(self, batch):
         with self.torch.no_grad():

@@ -2,6 +2,7 @@
 
 import sys
 
+import numpy as np
 import pytest
 
 from harness import battery
@@ -75,6 +76,24 @@ def test_torch_compile_caches_per_shape_and_survives_many_shapes():
         assert result.grads[0][0].shape == (2, 3)
     keys = [k for k in torch_compile_impl._COMPILED if k[0] == spec]
     assert len(keys) == 10
+
+
+def test_torch_compile_cuda_path_gives_the_whole_graph_steps_gradients_on_the_cpu():
+    # The CUDA path (compiled forward, loss.backward(), CUDA graphs' outputs cloned)
+    # cannot run here without a GPU; its logic can, on the CPU's compiled forward.
+    pytest.importorskip("torch")
+    case = make_case(NetworkSpec((6, 5, 3), ("relu", "identity"), "cross_entropy"), 4, "float64", 1)
+    prepared = implementations()["torch-compile"].prepare(case.spec, case.params, dtype="float64", device="cpu")
+    prepared.input_grad = True
+    batch = prepared.batch(case.x, case.y)
+    whole = prepared.to_numpy(prepared.step(batch))
+    split = prepared.to_numpy(prepared._step_with_backward(batch))
+    assert np.isclose(whole.loss, split.loss, rtol=1e-12)
+    for (dW, db), (sW, sb) in zip(whole.grads, split.grads):
+        np.testing.assert_allclose(sW, dW, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(sb, db, rtol=1e-12, atol=1e-15)
+    assert whole.dx is not None
+    np.testing.assert_allclose(split.dx, whole.dx, rtol=1e-12, atol=1e-15)
 
 
 def test_pure_python_step_calls_no_numpy():
