@@ -253,7 +253,7 @@ def test_steady_allocator_keeps_freed_blocks_so_a_repeated_step_does_not_fault()
         run = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT, mode], capture_output=True, text=True, check=True)
         return int(run.stdout)
 
-    # Ten fresh 16 MiB blocks fault thousands of times (fewer than 4 KiB pages where
-    # the kernel maps huge pages); kept blocks, hardly at all.
-    assert faults("unmapped") > 1000  # the measurement sees faults when blocks are returned
-    assert faults("steady") < 50
+    # Ten fresh 16 MiB blocks fault at least once per 2 MiB (transparent huge pages;
+    # once per 4 KiB page without them): 80 or more. Blocks kept in the heap, not once each.
+    assert faults("unmapped") >= 80  # the measurement sees faults when blocks are returned
+    assert faults("steady") < 8
