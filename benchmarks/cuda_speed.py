@@ -49,7 +49,7 @@ def main() -> int:
         for batch in (1, 64, 256):
             steps = {name: bound_on_cuda(name, batch, dtype) for name in ("torch-compile", "torch")}
             t = interleaved(steps, rounds=9, chunk=0.2)
-            ratio = t["torch-compile"] / t["torch"]
+            ratio = t.ratio("torch-compile", "torch")
             target = batch == 64
             if target:
                 met &= ratio <= 0.5

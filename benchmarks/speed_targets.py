@@ -5,8 +5,9 @@
 
 Not a test: on a shared 2-core machine absolute times drift, so every ratio is
 taken between contenders measured in the same run, interleaved round by round
-(each round times every contender once, for at least ``--chunk`` seconds), and the
-median over the rounds is kept. Threads are pinned to one per pool (see
+(each round times every contender once, for at least a fraction of a second); each
+round gives a ratio, and the median of those is kept, so that the machine slowing
+down or speeding up between rounds (other tenants) cancels out. Threads are pinned to one per pool (see
 benchmarks/common.py). The script prints which BLAS kernel runs; OpenBLAS's
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set in this environment, slow current
 numpy, so measure with both unset for this command alone:
@@ -37,8 +38,21 @@ from benchmarks.common import MODELS, THREADS, Bound, pin_process  # noqa: E402
 SEED_STEP_FLOPS = 1_598_000
 
 
-def interleaved(contenders: dict, rounds: int, chunk: float) -> dict:
-    """Median seconds per call of each callable, measured round-robin.
+class Timings(dict):
+    """Median seconds per call of each contender, and the per-round samples behind them."""
+
+    def __init__(self, samples: dict):
+        super().__init__({name: float(np.median(times)) for name, times in samples.items()})
+        self.samples = samples
+
+    def ratio(self, a: str, b: str) -> float:
+        """The median over rounds of ``a``'s time over ``b``'s in the same round: a
+        slow drift of the machine's speed (other tenants) cancels within a round."""
+        return float(np.median(np.divide(self.samples[a], self.samples[b])))
+
+
+def interleaved(contenders: dict, rounds: int, chunk: float) -> Timings:
+    """Seconds per call of each callable, measured round-robin.
 
     The garbage collector runs between contenders, so none pays inside its timing for
     the objects another left behind (the scalar-autograd graph leaves millions); it
@@ -57,7 +71,7 @@ def interleaved(contenders: dict, rounds: int, chunk: float) -> dict:
                 if elapsed >= chunk:
                     break
             per_call[name].append(elapsed / calls)
-    return {name: float(np.median(samples)) for name, samples in per_call.items()}
+    return Timings(per_call)
 
 
 class Targets:
@@ -121,7 +135,7 @@ def numpy_against_torch(targets, rounds, chunk):
             t = interleaved(contenders, rounds, chunk)
             limit = 1.0 if batch == 1 else 0.8
             targets.ratio(f"numpy / torch  {dtype} batch {batch:<3} ({t['numpy'] * 1e3:.3g} ms vs {t['torch'] * 1e3:.3g} ms, "
-                          f"floor {t['floor'] / t['torch']:.2f}, blas {t['floor'] / t['mkl']:.2f})", t["numpy"] / t["torch"], limit)
+                          f"floor {t.ratio('floor', 'torch'):.2f}, blas {t.ratio('floor', 'mkl'):.2f})", t.ratio("numpy", "torch"), limit)
 
 
 def numpy_roofline(targets, rounds, chunk):
@@ -140,8 +154,10 @@ def numpy_roofline(targets, rounds, chunk):
     achieved = SEED_STEP_FLOPS * batch / t["step"]
     print(f"  sgemm {roofline / 1e9:.1f} GFLOP/s; step {t['step'] * 1e3:.3g} ms = {achieved / 1e9:.1f} GFLOP/s at 1,598,000 x N flops")
     print(f"  the first layer's two matmuls alone take {t['matmuls'] * 1e3:.3g} ms: "
-          f"{100 * t['matmuls'] / t['step']:.0f} % of the step")
-    targets.ratio("step at 1,598,000 x N flops / sgemm rate", 100 * achieved / roofline, 85, at_most=False, unit="%")
+          f"{100 * t.ratio('matmuls', 'step'):.0f} % of the step")
+    # achieved / roofline, from the per-round ratio of the two times
+    share = SEED_STEP_FLOPS / (2 * 784 * 500) * t.ratio("sgemm", "step")
+    targets.ratio("step at 1,598,000 x N flops / sgemm rate", 100 * share, 85, at_most=False, unit="%")
 
 
 def pure_python(targets, rounds, chunk):
@@ -153,9 +169,9 @@ def pure_python(targets, rounds, chunk):
              for name in ("numpy", "pure-python", "scalar-autograd")}
     t = interleaved({name: b.step for name, b in bound.items()}, max(3, rounds // 2), chunk)
     targets.ratio(f"pure-python / numpy ({t['pure-python'] * 1e3:.3g} ms vs {t['numpy'] * 1e6:.3g} us)",
-                  t["pure-python"] / t["numpy"], 40)
+                  t.ratio("pure-python", "numpy"), 40)
     targets.ratio(f"scalar-autograd / pure-python ({t['scalar-autograd'] * 1e3:.4g} ms)",
-                  t["scalar-autograd"] / t["pure-python"], 100, at_most=False)
+                  t.ratio("scalar-autograd", "pure-python"), 100, at_most=False)
 
 
 def compiled_against_eager(targets, rounds, chunk):
@@ -164,22 +180,22 @@ def compiled_against_eager(targets, rounds, chunk):
         for batch in (64, 256):
             bound = {name: Bound(name, "seed", batch, dtype) for name in ("torch-compile", "torch")}
             t = interleaved({name: b.step for name, b in bound.items()}, rounds, chunk)
-            targets.ratio(f"torch-compile / torch  {dtype} batch {batch}", t["torch-compile"] / t["torch"], 1.0)
+            targets.ratio(f"torch-compile / torch  {dtype} batch {batch}", t.ratio("torch-compile", "torch"), 1.0)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="5 rounds of 0.1 s instead of 9 of 0.2 s")
+    parser.add_argument("--quick", action="store_true", help="7 rounds of 0.08 s instead of 15 of 0.12 s")
     parser.add_argument("--only", choices=["numpy", "roofline", "pure-python", "compile"], action="append")
     args = parser.parse_args(argv)
-    rounds, chunk = (5, 0.1) if args.quick else (9, 0.2)
+    rounds, chunk = (7, 0.08) if args.quick else (15, 0.12)
     import importlib.util
 
     if importlib.util.find_spec("torch") is not None:
         import torch  # noqa: F401  (import before pinning so its pools are pinned too)
     pin_process()
     print(f"threads per pool: {THREADS}; BLAS: {blas_description()}")
-    print(f"rounds: {rounds} x {chunk} s per contender, interleaved; medians compared\n", flush=True)
+    print(f"rounds: {rounds} x {chunk} s per contender, interleaved; per-round ratios, their median kept\n", flush=True)
     targets = Targets()
     sections = {"numpy": numpy_against_torch, "roofline": numpy_roofline, "pure-python": pure_python,
                 "compile": compiled_against_eager}
