@@ -3,10 +3,11 @@
 Each op is a pair, forward and backward. The inner loops run in C through
 ``sum(map(mul, row, col))`` and ``zip(*m)`` transposes, so this is as fast as pure
 Python allows without turning into a graph of scalar objects. Two savings come from
-the ReLU: about half of dL/dz is exactly zero, and the weight gradient skips those
-terms (adding ``0.0 * x`` changes nothing while ``x`` is finite); and dL/da of a layer
-that a ReLU feeds is computed only where the ReLU was active, since it is zeroed
-everywhere else.
+the ReLU: about half of dL/dz (or of the next layer's input) is exactly zero, and the
+weight gradient skips those terms (adding ``0.0`` times a finite number changes
+nothing; times an inf or NaN it would have given NaN); and dL/da of a layer that a
+ReLU feeds is computed only where the ReLU was active, since it is zeroed everywhere
+else.
 """
 
 from __future__ import annotations
