@@ -6,7 +6,7 @@ from benchmarks.common import DTYPES, case, implementation, pin_process, skip_re
 
 
 def _registered_names():
-    from harness.registry import implementations
+    from harness.core.registry import implementations
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -22,11 +22,10 @@ class TimeCheck:
     warmup_time = 0.0
 
     def setup(self, name, dtype):
-        from harness.battery import SEED_BATCH, SLOW_AT_SEED_SIZE
+        from harness.checks.planner import SEED_BATCH
 
-        reason = skip_reason(name, "seed", 1, dtype)
-        if reason is None and name in SLOW_AT_SEED_SIZE:
-            reason = f"{name}: the battery leaves the seed size out (a step takes seconds)"
+        # The battery's seed-size case, under the planner's rule for the battery.
+        reason = skip_reason(name, "seed", SEED_BATCH, dtype)
         if reason:
             raise NotImplementedError(reason)
         pin_process()
@@ -34,6 +33,6 @@ class TimeCheck:
         self.case = case("seed", SEED_BATCH, dtype)
 
     def time_check(self, name, dtype):
-        from harness.checks import run_checks
+        from harness.checks.runner import run_checks
 
         run_checks(self.impl, self.case)

@@ -16,10 +16,10 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from harness.cases import make_case
-from harness.checks import ALL_CHECKS, VALUE_CHECKS, Trial, run_check
-from harness.registry import available
-from harness.spec import SEED_SPEC
+from harness.checks.runner import ALL_CHECKS, VALUE_CHECKS, Trial, run_check
+from harness.core.cases import make_case
+from harness.core.registry import available
+from harness.core.spec import SEED_SPEC
 
 THREADS = 1
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from harness.registry import Capabilities, Implementation, Prepared
+from harness.core.protocol import Capabilities, Implementation, Prepared
 
 
 class Value:
@@ -112,9 +112,11 @@ def neuron_sum(weights, inputs, bias):
 class ScalarAutogradImplementation(Implementation):
     name = "scalar-autograd"
     description = "micrograd-style graph of scalar Value objects (benchmark reference only)"
-    capabilities = Capabilities(activations={"relu", "identity"}, losses={"cross_entropy"}, dtypes={"float64"})
+    # ~30 k forward multiply-adds a second: beyond 50 k a step outlasts asv's patience.
+    capabilities = Capabilities(activations={"relu", "identity"}, losses={"cross_entropy"}, dtypes={"float64"},
+                                max_multiply_adds=50_000)
 
-    def prepare(self, spec, params, *, dtype="float64", device=None):
+    def prepare(self, spec, params, *, dtype="float64", device=None, input_grad=False):
         return ScalarAutogradPrepared(spec, params)
 
 

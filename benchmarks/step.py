@@ -45,7 +45,7 @@ class TrackGradientError:
         self.bound = Bound(name, model, batch, dtype)
 
     def track_max_relative_gradient_error(self, name, model, batch, dtype):
-        from harness.reference import loss_and_grads
+        from harness.core.reference import loss_and_grads
 
         c = self.bound.case
         got = self.bound.prepared.to_numpy(self.bound.step()).grads

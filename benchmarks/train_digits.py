@@ -25,10 +25,10 @@ def main(argv=None) -> int:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from harness.datasets import load_digits
-    from harness.registry import resolve
-    from harness.spec import NetworkSpec
-    from harness.training import TRAJECTORY_FACTOR, TrainConfig, train_and_compare
+    from harness.core.registry import resolve
+    from harness.core.spec import NetworkSpec
+    from harness.training.datasets import load_digits
+    from harness.training.loop import TRAJECTORY_FACTOR, TrainConfig, train_and_compare
 
     names = args.impl or ["numpy", "torch"]
     impls = [resolve(n) for n in names]

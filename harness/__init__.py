@@ -1,34 +1,53 @@
 """backprop-harness: are an implementation's gradients right, where are they wrong,
 and how fast is it?
 
-The public surface; everything else is an implementation detail.
+The Python API, one of the front ends (beside the command line, the pytest plugin and
+the asv suite); everything here is public and everything else is an implementation
+detail. An implementation is given as a registered name, ``"module:attr"``, an
+``Implementation`` (class or instance), an object with ``prepare``, or a plain
+function ``f(spec, params, x, y) -> (loss, grads)``.
 """
 
-from harness.cases import Case, load_case, make_case, save_case
-from harness.checks import ALL_CHECKS, Trial, run_check, run_checks
-from harness.registry import (
+from harness.checks import ALL_CHECKS, Trial, run_check
+from harness.checks import run_checks as _run_checks
+from harness.core.case_files import load_case, save_case
+from harness.core.cases import Case, make_case
+from harness.core.protocol import (
     Capabilities,
     Implementation,
     ImplementationError,
     Prepared,
     StepResult,
     as_implementation,
-    available,
-    implementations,
-    register,
-    resolve,
 )
-from harness.results import CheckResult, Verdict
-from harness.spec import ACTIVATIONS, LOSSES, SEED_SPEC, NetworkSpec
+from harness.core.registry import available, implementations, register, resolve
+from harness.core.results import CheckResult, Verdict
+from harness.core.spec import ACTIVATIONS, LOSSES, SEED_SPEC, NetworkSpec
 
 
-def check(impl, case=None, **kwargs) -> list[CheckResult]:
-    """Check ``impl`` (a name, ``"module:attr"``, an object or a plain function) on
-    ``case`` (default: the built-in battery in float64); returns the result records."""
-    from harness import battery
+def check(impl, case: Case | None = None, *, dtype: str | None = None, seed: int = 0, **kwargs) -> list[CheckResult]:
+    """Check ``impl`` on ``case``, or on the default battery in every dtype it declares
+    (``dtype`` narrows that) -- the cases ``backprop-harness check`` runs -- and return
+    the result records. A battery case left out for the implementation (beyond its
+    ``max_multiply_adds``) gives a SKIP record saying why; an implementation that
+    cannot run here gives a FAIL record."""
+    from harness.checks import planner
 
-    cases = [case] if case is not None else battery.default_cases("float64")
-    return [r for c in cases for r in run_checks(impl, c, **kwargs)]
+    impl = resolve(impl)
+    results = []
+    for run in planner.plan([impl], named=True, case=case, dtypes=[dtype] if dtype else None, seed=seed,
+                            device=kwargs.get("device")):
+        if run.case is None:
+            verdict = Verdict.FAIL if run.failed else Verdict.SKIP
+            results.append(CheckResult("applicable", impl.name, run.case_label, verdict, run.skip))
+        else:
+            results.extend(_run_checks(impl, run.case, **kwargs))
+    return results
+
+
+def run_checks(impl, case: Case, **kwargs) -> list[CheckResult]:
+    """Every applicable check of ``impl`` on ``case`` (see ``harness.checks.run_checks``)."""
+    return _run_checks(resolve(impl), case, **kwargs)
 
 
 # Hypothesis strategies, loaded on first use so that ``import harness`` stays light.
@@ -37,7 +56,7 @@ _STRATEGIES = ("specs", "dtypes", "batch_sizes", "parameters", "inputs", "target
 
 def __getattr__(name):
     if name in _STRATEGIES:
-        from harness import strategies
+        from harness.conformance import strategies
 
         return getattr(strategies, name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

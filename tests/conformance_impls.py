@@ -1,8 +1,8 @@
 """Implementations for the plugin's tests: a correct one and realistic broken ones,
 each the plain-function shortcut ``f(spec, params, x, y) -> (loss, grads)``."""
 
-from harness import reference
-from harness.registry import Capabilities, Implementation
+from harness.core import reference
+from harness.core.protocol import Capabilities, Implementation
 
 
 def correct(spec, params, x, y):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.cases import make_case
-from harness.spec import LEAKY_RELU_SLOPE, SEED_SPEC, NetworkSpec
+from harness.core.cases import make_case
+from harness.core.spec import LEAKY_RELU_SLOPE, SEED_SPEC, NetworkSpec
 
 
 class Backprop:

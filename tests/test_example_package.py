@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from harness.cli import main
-from harness.registry import implementations
+from harness.commands.main import main
+from harness.core.registry import implementations
 
 try:
     importlib.metadata.distribution("backprop-harness-example")

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from hypothesis import given, note
 
-from harness import strategies
-from harness.cases import Case, save_case
 from harness.checks import Trial, check_name, run_check
-from harness.profiles import conformance_settings
-from harness.registry import Implementation, ImplementationError, resolve
-from harness.results import Verdict
+from harness.conformance import strategies
+from harness.conformance.profiles import conformance_settings
+from harness.core.case_files import save_case
+from harness.core.cases import Case
+from harness.core.protocol import Implementation, ImplementationError
+from harness.core.registry import resolve
+from harness.core.results import Verdict
 
 # Where the minimal failing case is written; relative paths are taken from the cwd.
 CASE_DIR_VARIABLE = "BACKPROP_HARNESS_CASE_DIR"

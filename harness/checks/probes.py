@@ -1,0 +1,110 @@
+"""Gradient probes: directional derivatives along seeded random sign vectors against
+complex-step differentiation of the reference forward, and bisection of a failing
+probe down to one tensor and index.
+
+A probe needs only the reference *forward*, so it also guards the reference backprop.
+Detection bound: a probe's tolerance is ``16 eps sqrt(sum (scale_i v_i)^2)`` (plus the
+kink brackets); one wrong element whose error exceeds it is caught by every probe,
+whatever the model size, since a single term cannot cancel; several wrong elements
+escape one probe with probability at most 1/2, so k probes miss them with
+probability at most 2**-k.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.checks.trial import Trial, flat, shapes_ok, tensor_names
+from harness.core import oracle
+from harness.core.finite_differences import COMPLEX_STEP
+from harness.core.results import CheckResult, Verdict
+from harness.core.tolerances import eps, factor
+
+
+def check_gradient_probes(trial: Trial) -> CheckResult:
+    """Directional derivatives along seeded random sign vectors agree with complex-step
+    differentiation of the reference forward; a failing probe is bisected down to one
+    tensor and index."""
+    name = "gradient_probes"
+    result, _ = trial.first
+    case, exp = trial.case, trial.expected
+    if not shapes_ok(result.grads, case):
+        return trial.result(name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
+    got = [np.asarray(g, np.float64) for g in flat(result.grads)]
+    scales, radii = flat(exp.scale), flat(exp.radius)
+    dtype = trial.judged_dtype(flat(result.grads))
+    rng = np.random.default_rng(trial.probe_seed)
+    worst = 0.0
+    for k in range(trial.probes):
+        signs = [rng.choice(np.array([-1.0, 1.0]), g.shape) for g in got]
+        masks = [np.ones(g.shape, bool) for g in got]
+        disc, tol = _probe(case, got, scales, radii, signs, masks, dtype)
+        worst = max(worst, disc / tol)
+        if disc > tol:
+            (tensor, index), d, t = _bisect(case, got, scales, radii, signs, dtype)
+            tname = tensor_names(case.spec.n_layers)[tensor]
+            idx = tuple(int(i) for i in np.unravel_index(index, got[tensor].shape))
+            return trial.result(
+                name, Verdict.FAIL,
+                f"probe {k} (seed {trial.probe_seed}): directional derivative off by {disc:.3g} (tolerance {tol:.3g}); "
+                f"bisection localises it to {tname} [{', '.join(map(str, idx))}] (off by {d:.3g}, tolerance {t:.3g})",
+            )
+    return trial.result(name, Verdict.PASS, f"{trial.probes} probes (seed {trial.probe_seed}), worst at {worst:.2g} of tolerance")
+
+
+def _probe(case, got, scales, radii, signs, masks, dtype):
+    """|impl's directional derivative - oracle's| and its tolerance along signs*masks."""
+    v = [s * m for s, m in zip(signs, masks)]
+    direction = [(v[i], v[i + 1]) for i in range(0, len(v), 2)]
+    want = oracle.directional_derivative(case.spec, case.params, case.x, case.y, direction)
+    have = math.fsum(float(np.dot(g.ravel(), d.ravel())) for g, d in zip(got, v))
+    spread = math.sqrt(math.fsum(float(np.sum((s * m) ** 2)) for s, m in zip(scales, masks)))
+    bracket = math.fsum(float(np.sum(r * m)) for r, m in zip(radii, masks))
+    # The complex step's own truncation error is O(h^2 f'''); (1 + P)^3 h^2 bounds it generously
+    # and is still ~1e-183 at the seed size, far below any gradient worth the name.
+    truncation = (1 + sum(int(m.sum()) for m in masks)) ** 3 * COMPLEX_STEP**2
+    tol = (factor(dtype, "probe") * eps(dtype) * spread + 2 * bracket
+           + factor("float64", "probe") * eps("float64") * abs(want) + truncation)
+    return abs(have - want), max(tol, np.finfo(np.float64).tiny)
+
+
+def _bisect(case, got, scales, radii, signs, dtype):
+    """Halve the probe's support, following the half whose discrepancy is largest
+    relative to its tolerance, until one element is left: ``((tensor, flat), disc, tol)``."""
+    segments = [(t, 0, got[t].size) for t in range(len(got))]
+    while True:
+        total = sum(stop - start for _, start, stop in segments)
+        if total == 1:
+            t, start, _ = segments[0]
+            disc, tol = _probe(case, got, scales, radii, signs, _masks(got, segments), dtype)
+            return (t, start), disc, tol
+        scored = []
+        for half in _split(segments, total // 2):
+            disc, tol = _probe(case, got, scales, radii, signs, _masks(got, half), dtype)
+            scored.append((disc / tol, half))
+        segments = max(scored, key=lambda s: s[0])[1]
+
+
+def _split(segments, count):
+    left, right, seen = [], [], 0
+    for t, start, stop in segments:
+        n = stop - start
+        if seen + n <= count:
+            left.append((t, start, stop))
+        elif seen >= count:
+            right.append((t, start, stop))
+        else:
+            cut = start + (count - seen)
+            left.append((t, start, cut))
+            right.append((t, cut, stop))
+        seen += n
+    return left, right
+
+
+def _masks(got, segments):
+    masks = [np.zeros(g.size, bool) for g in got]
+    for t, start, stop in segments:
+        masks[t][start:stop] = True
+    return [m.reshape(g.shape) for m, g in zip(masks, got)]

@@ -1,0 +1,126 @@
+"""Rendering check results: a rich table for people, JSON for tools."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.core.results import CheckResult, Verdict
+
+STYLE = {
+    Verdict.PASS: "green",
+    Verdict.FAIL: "bold red",
+    Verdict.ERROR: "bold red",
+    Verdict.TIMEOUT: "bold red",
+    Verdict.CRASHED: "bold red",
+    Verdict.SKIP: "yellow",
+}
+
+
+@dataclass
+class Run:
+    """The results of one implementation on one case (or why it did not run)."""
+
+    impl: str
+    case: str
+    results: list[CheckResult] = field(default_factory=list)
+    note: str = ""  # why the case was left out
+
+    @property
+    def verdict(self) -> Verdict:
+        if not self.results:
+            return Verdict.SKIP
+        for v in (Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL):
+            if any(r.verdict is v for r in self.results):
+                return v
+        if all(r.verdict is Verdict.SKIP for r in self.results):
+            return Verdict.SKIP
+        return Verdict.PASS
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def to_dict(self) -> dict:
+        return {
+            "impl": self.impl,
+            "case": self.case,
+            "verdict": self.verdict.value,
+            "note": self.note,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def make_console(**kwargs) -> Console:
+    """A console that is wide when writing to a file or pipe (logs, CI), where
+    rich would otherwise assume 80 columns and fold every cell."""
+    console = Console(**kwargs)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200, **kwargs)
+    return console
+
+
+def summary_table(runs: list[Run]) -> Table:
+    table = Table(title="backprop-harness check", show_lines=False)
+    for col in ("implementation", "case", "verdict", "checks", "problems", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left", overflow="fold")
+    for run in runs:
+        ran = [r for r in run.results if r.verdict is not Verdict.SKIP]
+        passed = sum(r.verdict is Verdict.PASS for r in ran)
+        problems = ", ".join(f"{r.check} {r.verdict.value}" for r in run.results if not r.ok)
+        if not problems and run.verdict is Verdict.SKIP:
+            problems = run.note or "; ".join(r.message for r in run.results)
+        v = run.verdict
+        table.add_row(
+            escape(run.impl),
+            escape(run.case),
+            f"[{STYLE[v]}]{v.value}[/]",
+            f"{passed}/{len(ran)}" if ran else "-",
+            escape(problems),
+            f"{sum(r.seconds for r in run.results):.2f}",
+        )
+    return table
+
+
+def tensor_table(result: CheckResult) -> Table:
+    table = Table(title=escape(f"{result.check}: {result.impl} on {result.case}"))
+    for col in ("tensor", "verdict", "max abs err", "max rel err", "non-diff", "worst [index] got / expected (tol)"):
+        table.add_column(col)
+    for t in result.tensors:
+        worst = ""
+        if t.worst:
+            c = t.worst[0]
+            worst = f"[{', '.join(map(str, c.index))}] {c.got:.6g} / {c.expected:.6g} ({c.tolerance:.1g})"
+        table.add_row(
+            escape(t.name),
+            f"[{STYLE[t.verdict]}]{t.verdict.value}[/]",
+            f"{t.max_abs_error:.2e}",
+            f"{t.max_rel_error:.2e}",
+            str(t.n_nondifferentiable),
+            escape(worst),
+        )
+    return table
+
+
+def print_report(runs: list[Run], console: Console | None = None, *, detail: bool = False) -> None:
+    console = console or make_console()
+    console.print(summary_table(runs))
+    for run in runs:
+        for r in run.results:
+            if detail and r.tensors and r.check == "gradients_match_reference":
+                console.print(tensor_table(r))
+            if not r.ok:
+                console.print(r.describe(), markup=False, highlight=False)
+    failed = sum(not run.ok for run in runs)
+    ran = sum(run.verdict is not Verdict.SKIP for run in runs)
+    console.print(f"{ran - failed} of {ran} implementation/case runs passed" + (f", {failed} failed" if failed else ""))
+
+
+def write_json(runs: list[Run], path: str) -> None:
+    with open(path, "w") as fh:
+        json.dump({"ok": all(r.ok for r in runs), "runs": [r.to_dict() for r in runs]}, fh, indent=2, default=float)

@@ -1,0 +1,143 @@
+"""The ``train`` subcommand: train implementations side by side and compare their
+trajectories with ``numpy``'s. Exit 0 when every run finishes and stays within the
+trajectory tolerance, 1 when one errs or drifts, 2 on bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.commands import options
+from harness.commands.errors import EXIT_FAILED, EXIT_OK
+from harness.commands.options import positive_float, positive_int, unit_interval
+from harness.training.loop import TrainConfig
+
+# The library's defaults (see TrainConfig) plus the network's hidden part.
+DEFAULTS = {
+    **{f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("lr", "momentum", "epochs", "batch_size")},
+    "hidden": "500",
+    "activation": "relu",
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train implementations with SGD and compare their trajectories with numpy's")
+    options.add_impl(p, help="repeatable; default every available one whose step is within its declared max_multiply_adds "
+                            "(pure-python is left out)")
+    p.add_argument("--data", default="digits", help="digits (8x8, inside scikit-learn; default) or mnist (needs --data-dir)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory with MNIST's four IDX files (plain or .gz)")
+    p.add_argument("--hidden", default=DEFAULTS["hidden"], help="hidden layer widths, e.g. 500 or 256,128 (default 500)")
+    p.add_argument("--activation", default=DEFAULTS["activation"], help="hidden activation(s), one or one per hidden layer (default relu)")
+    options.add_loss(p, default=options.DEFAULT_LOSS, help=f"default {options.DEFAULT_LOSS} (MSE trains on one-hot targets)")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help=f"learning rate (default {DEFAULTS['lr']})")
+    p.add_argument("--momentum", type=unit_interval, default=DEFAULTS["momentum"], help=f"0 for plain SGD (default {DEFAULTS['momentum']})")
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], help=f"default {DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help=f"default {DEFAULTS['batch_size']}; the last incomplete batch of an epoch is dropped")
+    options.add_dtype(p, default="float64", help="default float64")
+    options.add_seed(p, "the split, the initialisation and the batch order")
+    options.add_device(p)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="threads for numpy's BLAS and torch (default 1: two pools in one process fight)")
+    p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the loss and test-accuracy curves of every implementation")
+    p.set_defaults(func=run)
+
+
+def network_spec(args, n_features: int, n_classes: int):
+    """``n_features``-hidden...-``n_classes``: the input width follows the data."""
+    from harness.core.spec import NetworkSpec
+
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(","))
+    except ValueError:
+        raise ValueError(f"--hidden {args.hidden!r}: expected comma-separated integers such as 500 or 256,128") from None
+    names = tuple(a.strip() for a in args.activation.split(","))
+    if len(names) == 1:
+        names = names * len(hidden)
+    if len(names) != len(hidden):
+        raise ValueError(f"--activation {args.activation!r}: expected one, or one per hidden layer ({len(hidden)})")
+    return NetworkSpec((n_features, *hidden, n_classes), (*names, "identity"), args.loss)
+
+
+def selected_implementations(names, spec, dtype, device, batch_size):
+    """(implementations to train, {name: why left out}). Named ones must be usable;
+    of the others, those whose step exceeds their declared ``max_multiply_adds`` are
+    left out."""
+    from harness.checks.planner import left_out
+
+    impls, named = options.implementations(names)
+    chosen, skipped = [], {}
+    for impl in impls:
+        if named:
+            reason = impl.unavailable_reason(device) or impl.capabilities.unsupported(spec, dtype)
+            if reason:
+                raise ValueError(f"--impl {impl.name}: cannot train {spec.describe()} in {dtype}: {reason}")
+            chosen.append(impl)
+            continue
+        reason = left_out(impl, spec, dtype, batch_size, device=device)
+        if reason:
+            skipped[impl.name] = reason + ("; name it with --impl" if impl.capabilities.too_slow(spec, batch_size) else "")
+        else:
+            chosen.append(impl)
+    return chosen, skipped
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.speed.timing import pin_threads
+    from harness.training.datasets import load_dataset
+    from harness.training.loop import train_and_compare
+    from harness.training.report import plot_curves, problems, summary_table, write_json
+
+    dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
+    n_train = len(dataset.y_train)
+    if args.batch_size > n_train:
+        raise ValueError(f"--batch-size {args.batch_size}: larger than the {n_train} training samples of {args.data}")
+    spec = network_spec(args, dataset.n_features, dataset.n_classes)
+    config = TrainConfig(spec, lr=args.lr, momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size,
+                         seed=args.seed, dtype=args.dtype, device=args.device)
+    impls, skipped = selected_implementations(args.impl, spec, args.dtype, args.device, args.batch_size)
+    pin_threads(args.threads)
+
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: room for the whole table
+        console = Console(width=max(console.width, 132))
+    title = (f"train {spec.describe()} on {dataset.describe()}; SGD lr {args.lr} momentum {args.momentum}, "
+             f"{args.epochs} epochs of {config.steps_per_epoch(n_train)} batches of {args.batch_size}, {args.dtype}, seed {args.seed}")
+    console.print(title)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        tasks = {}
+
+        def on_start(name):
+            tasks[name] = progress.add_task(name, total=config.steps_per_epoch(n_train), status="")
+
+        def on_step(run, epoch, step, steps):
+            task = tasks[run.name]
+            if step == 1:
+                progress.reset(task, total=steps, description=f"{run.name} epoch {epoch + 1}/{config.epochs}")
+            progress.update(task, completed=step, status=f"loss {run.losses[-1]:.4f}")
+
+        runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
+    console.print(summary_table(runs, "training", skipped))
+    for line in problems(runs):
+        console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
+    if args.json:
+        write_json(runs, args.json, _config_record(args, spec, dataset))
+    if args.plot:
+        plot_curves(runs, args.plot, title=f"{spec.describe()} on {dataset.name}, {args.dtype}")
+    return EXIT_OK if all(r.ok for r in runs) else EXIT_FAILED
+
+
+def _config_record(args, spec, dataset):
+    return {
+        "data": dataset.describe(),
+        "network": spec.describe(),
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "seed": args.seed,
+    }

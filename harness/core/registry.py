@@ -1,0 +1,114 @@
+"""Finding implementations: the registry, entry-point discovery, and loading by name.
+
+Built-ins and third-party plug-ins are found the same way: each is an entry point in
+the group ``backprop_harness.impls`` (the built-ins are declared in this project's
+own ``pyproject.toml``), whose name is the implementation's name and whose value is
+anything ``resolve`` accepts as ``module:attr``. Entry points of this distribution
+load first, so a plug-in cannot take a built-in's name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+
+from harness.core.protocol import Implementation, ImplementationError, as_implementation
+
+ENTRY_POINT_GROUP = "backprop_harness.impls"
+DISTRIBUTION = "backprop-harness"
+
+_REGISTRY: dict[str, Implementation] = {}
+_LOAD_FAILURES: dict[str, str] = {}
+_FROM_ENTRY_POINTS: set[str] = set()
+_loaded = False
+
+
+def register(impl: Implementation) -> Implementation:
+    """Add ``impl`` to the registry under ``impl.name`` (replacing one of that name)."""
+    if not impl.name:
+        raise ImplementationError(f"{impl!r} has no name: set its 'name' attribute")
+    _REGISTRY[impl.name] = impl
+    return impl
+
+
+def _entry_points():
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group=ENTRY_POINT_GROUP))
+
+    def ours_first(ep):
+        dist = getattr(ep, "dist", None)
+        return 0 if dist is not None and dist.name == DISTRIBUTION else 1
+
+    return sorted(found, key=ours_first)
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for ep in _entry_points():
+        if ep.name in _REGISTRY:
+            warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) ignored: the name is taken", stacklevel=2)
+            continue
+        try:
+            impl = as_implementation(ep.load(), name=ep.name)
+            impl.name = ep.name  # the entry point's name is the implementation's name
+            register(impl)
+            _FROM_ENTRY_POINTS.add(ep.name)
+        except Exception as exc:  # a broken plug-in must not break the harness
+            reason = f"{type(exc).__name__}: {exc}"
+            _LOAD_FAILURES[ep.name] = reason
+            warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
+
+
+def refresh() -> None:
+    """Forget entry-point implementations and discover them again (after installing a
+    plug-in into a running interpreter, say). ``register`` calls stay."""
+    global _loaded
+    for name in list(_FROM_ENTRY_POINTS):
+        _REGISTRY.pop(name, None)
+    _FROM_ENTRY_POINTS.clear()
+    _LOAD_FAILURES.clear()
+    _loaded = False
+    _load()
+
+
+def implementations() -> dict[str, Implementation]:
+    """Every registered implementation (built-ins and entry points), available or not."""
+    _load()
+    return dict(_REGISTRY)
+
+
+def load_failures() -> dict[str, str]:
+    """Entry points that failed to load, with the reason."""
+    _load()
+    return dict(_LOAD_FAILURES)
+
+
+def available() -> dict[str, Implementation]:
+    return {name: impl for name, impl in implementations().items() if impl.unavailable_reason() is None}
+
+
+def resolve(target) -> Implementation:
+    """An implementation from a registered name, ``"module:attr"``, or an object."""
+    if not isinstance(target, str):
+        return as_implementation(target)
+    registry = implementations()
+    if target in registry:
+        return registry[target]
+    if ":" not in target:
+        known = ", ".join(sorted(registry)) or "none"
+        raise ImplementationError(f"--impl {target!r}: no implementation of that name (registered: {known}; or give module:attr)")
+    module_name, _, attr = target.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ImplementationError(f"--impl {target!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImplementationError(f"--impl {target!r}: module {module_name!r} has no attribute {attr!r}") from None
+    return as_implementation(obj, name=target)

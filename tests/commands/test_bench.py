@@ -1,0 +1,57 @@
+"""``backprop-harness bench``: table, JSON, plot and bad input."""
+
+import json
+
+import pytest
+
+from harness.commands.main import main
+from harness.core import registry
+from harness.core.protocol import Implementation
+
+QUICK = ["--sizes", "6,5,3", "--min-time", "0.01", "--min-samples", "3"]
+
+
+def test_cli_writes_json_and_plot(tmp_path, capsys):
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    rc = main(["bench", "--impl", "numpy", "--impl", "pure-python", "--batch", "1,4", *QUICK,
+               "--json", str(out_json), "--plot", str(out_png)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "numpy" in printed and "pure-python" in printed and "batch 4" in printed
+    document = json.loads(out_json.read_text())
+    assert document["sizes"] == [6, 5, 3] and document["threads"] == 1
+    timings = {(t["implementation"], t["dtype"], t["batch"]): t for t in document["timings"]}
+    assert set(timings) == {(n, d, b) for n in ("numpy", "pure-python") for d in ("float32", "float64") for b in (1, 4)}
+    assert timings[("numpy", "float64", 4)]["median"] > 0
+    assert timings[("pure-python", "float32", 1)]["median"] is None
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--batch", "0"], "batch sizes must be >= 1"),
+        (["--batch", "a,b"], "expected comma-separated integers"),
+        (["--plot", "out.jpg"], "expected a .png file name"),
+        (["--impl", "no-such-impl"], "no implementation of that name"),
+        (["--min-time", "-1"], "is not a finite number > 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_unavailable_named_implementation_is_a_usage_error(capsys, monkeypatch):
+    class Missing(Implementation):
+        name = "missing-dependency"
+
+        def unavailable_reason(self, device=None):
+            return "libfoo is not installed"
+
+    registry.implementations()
+    monkeypatch.setitem(registry._REGISTRY, "missing-dependency", Missing())
+    assert main(["bench", "--impl", "missing-dependency", *QUICK]) == 2
+    assert "libfoo is not installed" in capsys.readouterr().err
+

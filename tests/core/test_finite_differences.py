@@ -1,0 +1,34 @@
+import math
+
+import numpy as np
+import pytest
+
+from harness.core.finite_differences import central_difference, complex_step, richardson
+
+# Functions with known derivatives, analytic along the real line.
+KNOWN = [
+    (lambda t: np.exp(t) * np.sin(t), lambda t: math.exp(t) * (math.sin(t) + math.cos(t)), 0.7),
+    (lambda t: np.tanh(3 * t) ** 2, lambda t: 6 * math.tanh(3 * t) * (1 - math.tanh(3 * t) ** 2), 0.2),
+    (lambda t: 1 / (1 + np.exp(-t)), lambda t: math.exp(-t) / (1 + math.exp(-t)) ** 2, -1.3),
+    (lambda t: np.log(1 + t * t), lambda t: 2 * t / (1 + t * t), 2.5),
+]
+
+
+@pytest.mark.parametrize("f, df, t", KNOWN)
+def test_complex_step_is_exact_to_rounding(f, df, t):
+    assert abs(complex_step(f, t) - df(t)) <= 1e-13 * abs(df(t))
+
+
+@pytest.mark.parametrize("f, df, t", KNOWN)
+def test_richardson_beats_central_differences_and_estimates_its_error(f, df, t):
+    value, estimate = richardson(f, t)
+    error = abs(value - df(t))
+    assert error <= 1e-9 * abs(df(t))
+    assert error <= 10 * estimate + 1e-15  # the estimate is honest (not far below the truth)
+    assert abs(central_difference(f, t, 1e-2) - df(t)) > error  # plain differences at that step are worse
+
+
+def test_complex_step_sees_a_wrong_derivative():
+    # the oracle is a real oracle: it disagrees with a wrong answer
+    f, df, t = KNOWN[0]
+    assert abs(complex_step(f, t) - 1.01 * df(t)) > 1e-3

@@ -1,0 +1,198 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from harness.training.datasets import (
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    DatasetError,
+    load_dataset,
+    load_digits,
+    load_mnist,
+    read_idx,
+    write_idx,
+)
+
+# --- digits ---------------------------------------------------------------------------
+
+
+def test_digits_split_is_scaled_stratified_and_complete():
+    data = load_digits(test_fraction=0.2, seed=0)
+    assert data.x_train.shape == (1437, 64) and data.x_test.shape == (360, 64)
+    assert data.x_train.dtype == np.float64 and data.y_train.dtype == np.int64
+    assert 0.0 <= data.x_train.min() and data.x_train.max() == 1.0  # 0..16 scaled by 16
+    # Stratified: every class's share of the test split is its share of the whole.
+    all_labels = np.concatenate([data.y_train, data.y_test])
+    overall = np.bincount(all_labels) / len(all_labels)
+    test_share = np.bincount(data.y_test, minlength=10) / len(data.y_test)
+    assert np.max(np.abs(test_share - overall)) < 0.01
+
+
+def test_digits_split_follows_the_seed():
+    a, b, c = load_digits(seed=0), load_digits(seed=0), load_digits(seed=1)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.y_test, c.y_test)
+
+
+def test_unknown_data_set_is_named():
+    with pytest.raises(DatasetError, match=r"--data 'cifar': unknown data set; expected one of digits, mnist"):
+        load_dataset("cifar")
+
+
+def test_mnist_without_data_dir_says_what_is_needed():
+    with pytest.raises(DatasetError, match="--data mnist needs --data-dir"):
+        load_dataset("mnist")
+
+
+# --- IDX files ------------------------------------------------------------------------
+
+
+def tiny_mnist(directory, n_train=12, n_test=5, gz=False, seed=0):
+    """Write the four MNIST files with ``n_train``/``n_test`` random 28x28 images."""
+    rng = np.random.default_rng(seed)
+    suffix = ".gz" if gz else ""
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+        arrays[prefix] = (images, labels)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_idx_round_trip(tmp_path, gz):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / ("images.idx" + (".gz" if gz else ""))
+    write_idx(path, images)
+    raw = gzip.open(path).read() if gz else path.read_bytes()
+    assert raw[:4] == bytes([0, 0, 8, 3])  # the standard magic, 2051
+    assert raw[4:8] == (2).to_bytes(4, "big")  # big-endian dimensions
+    np.testing.assert_array_equal(read_idx(path, IMAGES_MAGIC), images)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_load_mnist_reads_the_four_files(tmp_path, gz):
+    arrays = tiny_mnist(tmp_path, gz=gz)
+    data = load_mnist(tmp_path)
+    assert data.x_train.shape == (12, 784) and data.x_test.shape == (5, 784)
+    np.testing.assert_allclose(data.x_train, arrays["train"][0].reshape(12, 784) / 255.0)
+    np.testing.assert_array_equal(data.y_test, arrays["t10k"][1])
+    assert data.y_train.dtype == np.int64 and data.x_train.max() <= 1.0
+
+
+def test_load_mnist_accepts_a_mix_of_plain_and_gzipped(tmp_path):
+    tiny_mnist(tmp_path, gz=True)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(gzip.open(labels).read())
+    labels.unlink()
+    assert load_mnist(tmp_path).y_test.shape == (5,)
+
+
+def assert_one_line_naming(exc_info, path, *fragments):
+    message = str(exc_info.value)
+    assert "\n" not in message
+    assert str(path) in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_missing_file_is_named(tmp_path):
+    tiny_mnist(tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, tmp_path / "t10k-images-idx3-ubyte", "no such file")
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path / "nowhere")
+    assert_one_line_naming(exc_info, tmp_path / "nowhere", "no such directory")
+
+
+def test_bad_magic_is_named(tmp_path):
+    tiny_mnist(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte"
+    raw = bytearray(path.read_bytes())
+    raw[2] = 0x0D  # float instead of unsigned byte
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, path, "magic number 3331", f"expected {IMAGES_MAGIC}")
+
+
+def test_labels_file_in_place_of_images_is_caught_by_magic(tmp_path):
+    tiny_mnist(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte"
+    images.write_bytes((tmp_path / "train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, images, f"magic number {LABELS_MAGIC}")
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_truncated_payload_is_named(tmp_path, gz):
+    tiny_mnist(tmp_path, gz=gz)
+    path = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    raw = gzip.open(path).read() if gz else path.read_bytes()
+    raw = raw[:-100]
+    opener = gzip.open if gz else open
+    with opener(path, "wb") as fh:
+        fh.write(raw)
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, path, "truncated", f"expected {12 * 28 * 28}")
+
+
+def test_truncated_header_is_named(tmp_path):
+    tiny_mnist(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:10])
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, path, "truncated header")
+
+
+def test_trailing_bytes_are_named(tmp_path):
+    tiny_mnist(tmp_path)
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes() + b"\x00\x01")
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, path, "trailing bytes")
+
+
+def test_cut_gzip_stream_is_named(tmp_path):
+    tiny_mnist(tmp_path, gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, path, "cannot read")
+
+
+def test_count_mismatch_names_both_files(tmp_path):
+    tiny_mnist(tmp_path)
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    write_idx(labels, np.zeros(11, np.uint8))
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, labels, "11 labels", "12 images", str(tmp_path / "train-images-idx3-ubyte"))
+
+
+def test_label_out_of_range_is_named(tmp_path):
+    tiny_mnist(tmp_path)
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    write_idx(labels, np.array([1, 2, 10, 3, 4], np.uint8))
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, labels, "label 10 at index 2", "0..9")
+
+
+def test_write_idx_refuses_other_dtypes(tmp_path):
+    with pytest.raises(ValueError, match="expected uint8"):
+        write_idx(tmp_path / "x", np.zeros(3, np.int32))
