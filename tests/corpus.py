@@ -10,11 +10,13 @@ it; ``CORRECT`` lists variants that no check may flag.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.core.cases import make_case
+from harness.core.cases import Case, make_case
+from harness.core.protocol import Capabilities
 from harness.core.spec import LEAKY_RELU_SLOPE, SEED_SPEC, NetworkSpec
 
 
@@ -22,6 +24,7 @@ class Backprop:
     """Correct float64 backprop, one overridable method per step."""
 
     dtypes = ("float64",)
+    input_grad = False  # whether dL/dx is returned too (then capabilities declare it)
 
     def __init__(self, name=None):
         self.__name__ = name or type(self).__name__
@@ -41,7 +44,10 @@ class Backprop:
             delta = delta * self.activation_derivative(spec.activations[i], zs[i], acts[i + 1])
             grads[i] = (self.weight_grad(delta, acts[i]), self.bias_grad(delta))
             delta = self.propagate(delta, params[i][0], i)
-        return self.finish(loss, grads, x.dtype)
+        result = self.finish(loss, grads, x.dtype)
+        if self.input_grad:
+            return (*result, self.input_gradient(delta))
+        return result
 
     def compute_dtype(self, x):
         return x.dtype
@@ -94,6 +100,16 @@ class Backprop:
 
     def finish(self, loss, grads, dtype):
         return loss, grads
+
+    def input_gradient(self, delta):
+        return delta  # dL/dx = dL/dz0 W0, already the last propagate
+
+
+class WithInputGradient(Backprop):
+    """Returns dL/dx as the third element, and declares so."""
+
+    input_grad = True
+    capabilities = Capabilities(dtypes={"float64"}, input_grad=True)
 
 
 # --- bugs ------------------------------------------------------------------------
@@ -299,6 +315,51 @@ class CachesForwardByShape(Backprop):
         return super().__call__(spec, params, *self.cache[key])
 
 
+class InputGradientDividedByBatch(WithInputGradient):
+    """Averages dL/dx over the batch once more, as if it needed a mean of its own."""
+
+    def input_gradient(self, delta):
+        return delta / delta.shape[0]  # delta already carries the loss's 1/N
+
+
+class LossSummedNotAveraged(Backprop):
+    """Reports the summed loss (what a training log may show) while its gradient is of the mean."""
+
+    def loss_and_delta(self, spec, out, y):
+        loss, delta = super().loss_and_delta(spec, out, y)
+        return loss * out.shape[0], delta
+
+
+class OneHotAssumesBatchSortedByClass(Backprop):
+    """Builds the one-hot targets by repeating rows of the identity by class counts:
+    right only for a batch grouped by class, as an unshuffled loader delivers it."""
+
+    def loss_and_delta(self, spec, out, y):
+        if spec.loss != "cross_entropy":
+            return super().loss_and_delta(spec, out, y)
+        n = out.shape[0]
+        onehot = np.repeat(np.eye(out.shape[1], dtype=out.dtype), np.bincount(y, minlength=out.shape[1]), axis=0)
+        p = self.softmax(out)
+        return -(onehot * np.log(p)).sum() / n, (p - onehot) / n
+
+
+class MicroBatchMeansAveraged(Backprop):
+    """Splits a large batch into micro-batches of 8 and averages their mean gradients:
+    right only when every micro-batch has the same size."""
+
+    micro_batch = 8
+
+    def __call__(self, spec, params, x, y):
+        n = x.shape[0]
+        if n <= self.micro_batch:
+            return super().__call__(spec, params, x, y)
+        parts = [super(MicroBatchMeansAveraged, self).__call__(spec, params, x[i : i + self.micro_batch], y[i : i + self.micro_batch])
+                 for i in range(0, n, self.micro_batch)]
+        loss = sum(p[0] for p in parts) / len(parts)  # a mean of means: short last chunk over-weighted
+        grads = [tuple(sum(p[1][layer][k] for p in parts) / len(parts) for k in (0, 1)) for layer in range(len(params))]
+        return loss, grads
+
+
 # --- correct variants --------------------------------------------------------------
 
 
@@ -315,6 +376,13 @@ class ReluDerivativeOneAtZero(Backprop):
 
 class Float32Backprop(Backprop):
     dtypes = ("float32",)
+
+
+def sorted_by_class(case: Case) -> Case:
+    """The case's batch grouped by label (ascending), as an unshuffled loader gives it."""
+    order = np.argsort(case.y, kind="stable")
+    # no recipe: --seed rebuilds the unsorted batch, so a repro needs the case file
+    return Case(case.spec, case.params, case.x[order], case.y[order], case.seed, "sorted by class", "")
 
 
 # --- the corpus ---------------------------------------------------------------------
@@ -335,16 +403,20 @@ class Entry:
     also_at_seed_size: bool = True  # whether the bug shows in the seed's 784-500-10 relu net
     must_pass: tuple = field(default=())  # checks that must still PASS (right verdict, not just any)
     dtype: str = "float64"
+    only: bool = False  # caught by catches[0] and no other check
+    transform: Callable | None = None  # applied to the drawn case (e.g. sorted_by_class)
 
     @property
     def name(self):
         return self.impl if isinstance(self.impl, str) else self.impl.__name__
 
     def case(self):
-        return make_case(dtype=self.dtype, **self.case_args)
+        case = make_case(dtype=self.dtype, **self.case_args)
+        return self.transform(case) if self.transform else case
 
     def seed_case(self, batch=64):
-        return make_case(SEED_SPEC, batch, self.dtype, self.case_args.get("seed", 0))
+        case = make_case(SEED_SPEC, batch, self.dtype, self.case_args.get("seed", 0))
+        return self.transform(case) if self.transform else case
 
 
 def _c(spec, batch=6, seed=1, **kw):
@@ -378,6 +450,12 @@ BUGS = [
     Entry(SoftmaxGradientWithoutOneHot(), _c(RELU), ("gradients_match_reference",)),
     Entry(LabelsMisaligned(), _c(RELU), ("gradients_match_reference",)),
     Entry(CachesForwardByShape(), _c(RELU), ("no_state_between_calls",)),
+    # Each of these is invisible to every check but one.
+    Entry(InputGradientDividedByBatch(), _c(RELU), ("input_gradient",), only=True),
+    Entry(LossSummedNotAveraged(), _c(RELU), ("loss_matches_reference",), only=True),
+    Entry(OneHotAssumesBatchSortedByClass(), _c(RELU), ("batch_permutation_invariant",), False, only=True,
+          transform=sorted_by_class),
+    Entry(MicroBatchMeansAveraged(), _c(RELU), ("batch_duplication_invariant",), False, only=True),
 ]
 
 CORRECT = [
@@ -387,4 +465,5 @@ CORRECT = [
     Entry(Backprop("CorrectOnKinks"), _c(LEAKY, on_kinks=True), ()),
     Entry(Float32Backprop("CorrectFloat32OnKinks"), _c(RELU, on_kinks=True), (), dtype="float32"),
     Entry("pure-python", _c(DEEP_TANH), ()),
+    Entry(WithInputGradient("CorrectWithInputGradient"), _c(DEEP_TANH), (), must_pass=("input_gradient",)),
 ]

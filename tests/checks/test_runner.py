@@ -31,6 +31,12 @@ def test_each_bug_is_caught_by_its_check(entry):
         assert results[name].verdict is Verdict.PASS, results[name].describe()
 
 
+@pytest.mark.parametrize("entry", [e for e in corpus.BUGS if e.only], ids=lambda e: e.name)
+def test_bugs_only_one_check_can_see_are_caught_by_exactly_that_check(entry):
+    results = run_checks(entry.impl, entry.case())
+    assert {r.check for r in results if not r.ok} == {entry.catches[0]}, "\n".join(r.describe() for r in results if not r.ok)
+
+
 @pytest.mark.parametrize("entry", [e for e in corpus.BUGS if e.also_at_seed_size], ids=lambda e: e.name)
 def test_each_bug_is_caught_at_seed_size(entry):
     # the checks that name the bug, at 784-500-10 (397,510 parameters), batch 16
@@ -41,8 +47,11 @@ def test_each_bug_is_caught_at_seed_size(entry):
 
 @pytest.mark.parametrize("entry", corpus.CORRECT, ids=lambda e: e.name)
 def test_no_correct_variant_is_flagged(entry):
-    for result in run_checks(entry.impl, entry.case()):
+    results = _by_check(run_checks(entry.impl, entry.case()))
+    for result in results.values():
         assert result.verdict in (Verdict.PASS, Verdict.SKIP), result.describe()
+    for name in entry.must_pass:
+        assert results[name].verdict is Verdict.PASS, results[name].describe()
 
 
 @pytest.mark.parametrize("layer", [0, 1])
