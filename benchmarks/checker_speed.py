@@ -16,9 +16,11 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from harness.checks.runner import ALL_CHECKS, VALUE_CHECKS, Trial, run_check
+from harness.checks import ALL_CHECKS, Trial, run_check
+from harness.checks.probes import check_gradient_probes
+from harness.checks.values import VALUE_CHECKS
 from harness.core.cases import make_case
-from harness.core.registry import available
+from harness.core.registry import available, resolve
 from harness.core.spec import SEED_SPEC
 
 THREADS = 1
@@ -48,15 +50,16 @@ def main(argv=None):
     except ImportError:
         pass
     case = make_case(SEED_SPEC, args.batch, "float64", 0)
-    names = args.impl or [n for n in available() if n != "pure-python"]
+    impls = [resolve(n) for n in args.impl] if args.impl else [
+        i for i in available().values() if i.capabilities.too_slow(case.spec, case.batch) is None]
     print(f"checker cost at {SEED_SPEC.describe()} batch={args.batch} float64, {THREADS} thread, median of {args.repeat}")
     print(f"{'implementation':<16}{'value checks (s)':>18}{'all checks (s)':>16}")
     with threadpool_limits(THREADS):
-        for name in names:
-            _ = Trial(name, case).first  # warm-up (torch-compile compiles here)
-            value = _time(name, case, [c for c in VALUE_CHECKS], args.repeat)
-            everything = _time(name, case, ALL_CHECKS, max(1, args.repeat // 2))
-            print(f"{name:<16}{value:>18.3f}{everything:>16.3f}")
+        for impl in impls:
+            _ = Trial(impl, case).first  # warm-up (torch-compile compiles here)
+            value = _time(impl, case, [*VALUE_CHECKS, check_gradient_probes], args.repeat)
+            everything = _time(impl, case, ALL_CHECKS, max(1, args.repeat // 2))
+            print(f"{impl.name:<16}{value:>18.3f}{everything:>16.3f}")
 
 
 if __name__ == "__main__":

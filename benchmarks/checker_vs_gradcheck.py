@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.corpus
 
-from harness.checks.runner import run_checks  # noqa: E402
+from harness import run_checks  # noqa: E402
 from harness.core.registry import resolve  # noqa: E402
 from harness.core.results import Verdict  # noqa: E402
 from tests import corpus  # noqa: E402

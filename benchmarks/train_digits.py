@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     from harness.core.registry import resolve
     from harness.core.spec import NetworkSpec
     from harness.training.datasets import load_digits
-    from harness.training.loop import TRAJECTORY_FACTOR, TrainConfig, train_and_compare
+    from harness.training.loop import TrainConfig, train_and_compare
+    from harness.training.trajectory import TRAJECTORY_FACTOR
 
     names = args.impl or ["numpy", "torch"]
     impls = [resolve(n) for n in names]
