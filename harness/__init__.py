@@ -37,9 +37,11 @@ def check(impl, case: Case | None = None, *, dtype: str | None = None, seed: int
     results = []
     for run in planner.plan([impl], named=True, case=case, dtypes=[dtype] if dtype else None, seed=seed,
                             device=kwargs.get("device")):
-        if run.case is None:
-            verdict = Verdict.FAIL if run.failed else Verdict.SKIP
-            results.append(CheckResult("applicable", impl.name, run.case_label, verdict, run.skip))
+        if run.case is None:  # the same records the command line writes
+            if run.failed:
+                results.append(CheckResult("available", impl.name, run.case_label, Verdict.FAIL, f"named explicitly but {run.skip}"))
+            else:
+                results.append(CheckResult("applicable", impl.name, run.case_label, Verdict.SKIP, run.skip))
         else:
             results.extend(_run_checks(impl, run.case, **kwargs))
     return results

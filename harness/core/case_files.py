@@ -31,6 +31,15 @@ def load_case(path) -> Case:
     """Read a case written by ``save_case`` (or by anyone, with the same keys); it runs
     in the dtype of its arrays. Problems raise ``ValueError`` naming the file and key."""
     try:
+        return _load_case(path)
+    except ValueError as exc:
+        if f"case file {path}:" in str(exc):
+            raise
+        raise ValueError(f"case file {path}: {exc}") from None  # numpy's or a check's words, with the file
+
+
+def _load_case(path) -> Case:
+    try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ValueError(f"case file {path}: no such file") from None

@@ -18,7 +18,8 @@ def ratio_hint(ratios: np.ndarray, batch: int, width: int | None = None) -> str:
     named = {batch: f"{batch} — the batch size? (a sum where a mean belongs)", 1 / batch: f"1/{batch} — the batch size? (divided by N twice)"}
     if width and width not in named:
         named[width] = f"{width} — the output width? (a mean over the batch only, where MSE averages every element)"
-    named.update({2.0: "2 — a factor 2 from the square's derivative counted twice?", 0.5: "1/2 — the 2 of d(x^2)/dx forgotten?"})
+    for value, text in ((2.0, "a factor 2 from the square's derivative counted twice?"), (0.5, "the 2 of d(x^2)/dx forgotten?")):
+        named[value] = f"{named[value]}, or {text}" if value in named else f"{'2' if value == 2 else '1/2'} — {text}"
     for value, text in named.items():
         if value != 1 and abs(k / value - 1) < 1e-3:
             return f"off by a constant factor {text}"

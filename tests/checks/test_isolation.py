@@ -7,7 +7,6 @@ import pytest
 
 from harness import run_checks
 from harness.checks.isolation import reference_for, run_checks_isolated
-from harness.commands.main import main
 from harness.core.cases import make_case
 from harness.core.results import Verdict
 from harness.core.spec import NetworkSpec
@@ -64,20 +63,3 @@ def test_a_local_function_cannot_be_isolated_and_says_why():
 
     with pytest.raises(ValueError, match="module:attr"):
         reference_for(local)
-
-
-def test_check_isolate_reports_each_and_goes_on(capsys):
-    argv = ["check", "--sizes", "4,3,2", "--batch", "3", "--isolate", "--timeout", "5"]
-    for attr in ("raises", "hangs", "exits", "segfaults"):
-        argv += ["--impl", f"{MODULE}:{attr}"]
-    argv += ["--impl", "numpy"]
-    assert main(argv) == 1
-    out = " ".join(capsys.readouterr().out.split())
-    for verdict in ("ERROR", "TIMEOUT", "CRASHED"):
-        assert f"{verdict}:" in out or f" {verdict} " in out
-    assert "1 of 5 implementation/case runs passed, 4 failed" in out  # numpy ran after them and passed
-
-
-def test_timeout_without_isolate_is_a_usage_error(capsys):
-    assert main(["check", "--impl", "numpy", "--timeout", "5"]) == 2
-    assert "--timeout needs --isolate" in capsys.readouterr().err

@@ -110,27 +110,24 @@ def test_pytest_xdist_gives_the_serial_results(suite, monkeypatch):
     assert any(o == "FAILED" for o, _ in outcomes(serial)) and any(o == "PASSED" for o, _ in outcomes(serial))
 
 
-def test_parametrize_with_checks_puts_the_suite_in_a_third_partys_tests(pytester, monkeypatch):
-    monkeypatch.setenv("HYPOTHESIS_PROFILE", "dev")
-    pytester.makepyfile(myimpls=IMPLS)
-    pytester.makepyfile(test_mine=textwrap.dedent('''
-        import harness
-        import myimpls
-
-        @harness.parametrize_with_checks([myimpls.correct, "myimpls:bias_summed", "myimpls:Unavailable"])
-        def test_mine(impl, check):
-            check(impl)
-    '''))
-    result = pytester.runpytest_subprocess("-k", "gradients_match_reference", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=2)
-    out = result.stdout.str()
-    assert "reproduce: backprop-harness check --impl myimpls:bias_summed --case-file" in out
-    assert "needs hardware this machine lacks" in out
-
-
 def test_loading_the_plugin_does_not_import_torch(pytester):
     pytester.makepyfile(test_light="import sys\n\ndef test_light():\n    assert 'torch' not in sys.modules\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     code = "import sys, harness.conformance.plugin; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_subjects_are_the_named_ones_or_every_registered_one_sorted_with_broken_plug_ins_failing(monkeypatch):
+    from harness.conformance.plugin import conformance_subjects
+    from harness.core import registry
+
+    named = conformance_subjects(["numpy", "no-such-impl"])
+    assert [s.name for s in named] == ["numpy", "no-such-impl"] and all(s.explicit for s in named)
+    registry.implementations()
+    monkeypatch.setattr(registry, "_LOAD_FAILURES", {"broken-plugin": "ImportError: gone"})
+    found = conformance_subjects([])
+    assert [s.name for s in found] == sorted(implementations()) + ["broken-plugin"]
+    assert not any(s.explicit for s in found[:-1])
+    broken = found[-1]
+    assert broken.explicit and broken.problem == "entry point 'broken-plugin' failed to load: ImportError: gone"

@@ -1,7 +1,9 @@
+"""Cases: drawn from a seed, in the dtype asked for, on kinks when asked, and copied
+or converted without touching the original."""
+
 import numpy as np
 import pytest
 
-from harness.core.case_files import load_case, save_case
 from harness.core.cases import make_case
 from harness.core.spec import SEED_SPEC, NetworkSpec
 
@@ -48,33 +50,42 @@ def test_invalid_batch_and_dtype_are_named():
         make_case(SPEC, 2, "float16")
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_save_and_load_round_trip(tmp_path, dtype):
-    case = make_case(NetworkSpec((4, 3, 2), ("leaky_relu", "sigmoid"), "mse"), 3, dtype, seed=5)
-    path = tmp_path / "case.npz"
-    save_case(case, path)
-    with np.load(path) as data:
-        assert {"sizes", "activations", "loss", "W0", "b0", "W1", "b1", "x", "y"} <= set(data.files)
-    back = load_case(path)
-    assert back.spec == case.spec and back.dtype == dtype and back.seed == 5
-    for (W, b), (W2, b2) in zip(case.params, back.params):
-        assert np.array_equal(W, W2) and np.array_equal(b, b2)
-    assert np.array_equal(back.x, case.x) and np.array_equal(back.y, case.y)
-    assert back.recipe == f"--case-file {path}"
+def test_copy_is_deep_so_mutating_it_leaves_the_original():
+    case = make_case(SPEC, 3, seed=1)
+    copy = case.copy()
+    copy.x[0, 0] += 1.0
+    copy.params[0][0][0, 0] += 1.0
+    copy.y[0] = (copy.y[0] + 1) % 3
+    fresh = make_case(SPEC, 3, seed=1)
+    assert np.array_equal(case.x, fresh.x) and np.array_equal(case.y, fresh.y)
+    assert np.array_equal(case.params[0][0], fresh.params[0][0])
+    assert (copy.label, copy.recipe, copy.seed) == (case.label, case.recipe, case.seed)
 
 
-def test_load_case_errors_name_the_file_and_key(tmp_path):
-    case = make_case(SPEC, 3)
-    with pytest.raises(ValueError, match="no such file"):
-        load_case(tmp_path / "missing.npz")
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, sizes=np.array([6, 5, 3]), activations=np.array(["relu", "identity"]), loss=np.array("cross_entropy"),
-             W0=case.params[0][0], b0=case.params[0][1], W1=case.params[1][0].T, b1=case.params[1][1], x=case.x, y=case.y)
-    with pytest.raises(ValueError, match=r"bad.npz: W1 has shape \(5, 3\), expected \(3, 5\)"):
-        load_case(bad)
-    np.savez(bad, sizes=np.array([6, 5, 3]), activations=np.array(["relu", "identity"]), loss=np.array("cross_entropy"), x=case.x, y=case.y)
-    with pytest.raises(ValueError, match="missing key W0"):
-        load_case(bad)
-    (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(ValueError, match="junk.npz: not a readable .npz"):
-        load_case(tmp_path / "junk.npz")
+def test_astype_converts_floats_keeps_labels_and_rewrites_the_recipe():
+    case = make_case(SPEC, 3, "float64", seed=2)
+    single = case.astype("float32")
+    assert single.x.dtype == np.float32 and all(W.dtype == b.dtype == np.float32 for W, b in single.params)
+    assert single.y.dtype == np.int64 and np.array_equal(single.y, case.y)  # labels stay integers
+    assert "--dtype float32" in single.recipe and "--dtype float64" not in single.recipe
+    mse = make_case(NetworkSpec((4, 3, 2), ("tanh", "identity"), "mse"), 2).astype("float32")
+    assert mse.y.dtype == np.float32
+    with pytest.raises(ValueError, match="float16"):
+        case.astype("float16")
+
+
+def test_describe_and_recipe_say_how_to_rebuild_the_case():
+    case = make_case(SPEC, 4, "float32", seed=7, on_kinks=True)
+    assert case.describe() == "6-5-3 relu,identity cross_entropy batch=4 float32 seed=7 [on kinks]"
+    assert case.recipe == ("--sizes 6,5,3 --activations relu,identity --loss cross_entropy --batch 4 --dtype float32 "
+                           "--seed 7 --kinks")
+    large = make_case(SPEC, 4, seed=7, logit_scale=1000.0)
+    assert large.label == "large logits" and large.recipe.endswith("--logit-scale 1000")
+    assert (case.batch, case.dtype) == (4, "float32")
+
+
+def test_logit_scale_multiplies_the_last_layer_only():
+    plain, large = make_case(SPEC, 4, seed=3), make_case(SPEC, 4, seed=3, logit_scale=1000.0)
+    assert np.array_equal(plain.params[0][0], large.params[0][0])
+    np.testing.assert_allclose(large.params[1][0], 1000.0 * plain.params[1][0])
+    np.testing.assert_allclose(large.params[1][1], 1000.0 * plain.params[1][1])

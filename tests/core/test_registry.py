@@ -1,22 +1,18 @@
+"""Finding implementations: built-ins and plug-ins by entry point, ``resolve`` by name,
+``module:attr`` or object, and errors that name what is wrong."""
+
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from harness import run_checks
 from harness.core import registry
 from harness.core.cases import make_case
-from harness.core.protocol import (
-    Capabilities,
-    FunctionImplementation,
-    Implementation,
-    ImplementationError,
-    as_implementation,
-)
+from harness.core.protocol import Capabilities, Implementation, ImplementationError
 from harness.core.registry import resolve
-from harness.core.results import Verdict
 from harness.core.spec import NetworkSpec
+from harness.impls.numpy_impl import NumpyImplementation
 
 SPEC = NetworkSpec((4, 3, 2), ("tanh", "identity"), "cross_entropy")
 
@@ -32,47 +28,7 @@ def test_builtins_are_registered_with_their_capabilities():
     assert impls["numpy"].capabilities.dtypes == {"float32", "float64"}
 
 
-def test_torch_implementations_say_why_they_are_unavailable():
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    for name in ("torch", "torch-compile"):
-        reason = registry.implementations()[name].unavailable_reason()
-        if torch is None:
-            assert reason == "torch is not installed"
-        else:
-            assert reason is None
-    cuda = registry.implementations()["torch"].unavailable_reason("cuda")
-    if torch is None:
-        assert cuda == "torch is not installed"
-    elif not torch.cuda.is_available():
-        assert cuda == "no CUDA device"
 
-
-def test_plain_function_is_an_implementation_of_everything_in_float64():
-    def mine(spec, params, x, y):
-        """My backprop."""
-        from harness.core.reference import loss_and_grads
-
-        return loss_and_grads(spec, params, x, y)
-
-    impl = as_implementation(mine)
-    assert isinstance(impl, FunctionImplementation)
-    assert impl.capabilities.dtypes == {"float64"} and impl.description == "My backprop."
-    assert impl.capabilities.unsupported(SPEC, "float32") == "dtype float32 not supported"
-    results = run_checks(mine, make_case(SPEC, 3))
-    assert all(r.verdict is Verdict.PASS for r in results if r.verdict is not Verdict.SKIP)
-
-
-def test_function_may_declare_capabilities():
-    def f(spec, params, x, y):
-        raise NotImplementedError
-
-    f.dtypes = ("float32",)
-    f.activations = ("relu",)
-    caps = as_implementation(f).capabilities
-    assert caps.dtypes == {"float32"} and caps.activations == {"relu"}
 
 
 def test_resolve_module_attr_function_class_and_object(tmp_path, monkeypatch):
@@ -133,12 +89,18 @@ def test_entry_points_are_discovered_and_broken_ones_become_warnings(tmp_path, m
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
         "[backprop_harness.impls]\nplugged = ep_plugin:backprop\nbroken = ep_plugin_missing_module:f\n"
+        "numpy = ep_plugin:backprop\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        with pytest.warns(UserWarning, match="entry point 'broken' .* failed to load"):
+        with pytest.warns(UserWarning) as caught:
             registry.refresh()
+        messages = [str(w.message) for w in caught]
+        assert any("entry point 'broken'" in m and "failed to load" in m for m in messages), messages
+        # a plug-in cannot take a built-in's name: this distribution's entry points load first
+        assert any("entry point 'numpy' (ep_plugin:backprop) ignored: the name is taken" in m for m in messages), messages
         impls = registry.implementations()
+        assert isinstance(impls["numpy"], NumpyImplementation)
         assert impls["plugged"].name == "plugged"
         assert "broken" in registry.load_failures() and "broken" not in impls
         results = run_checks("plugged", make_case(SPEC, 3))
@@ -155,7 +117,32 @@ def test_register_rejects_nameless():
         registry.register(Implementation())
 
 
-def test_capabilities_normalise_to_sets():
-    caps = Capabilities(activations=["relu"], dtypes=["float32"])
-    assert caps.activations == frozenset({"relu"}) and isinstance(caps.devices, tuple)
-    assert np.dtype("float32").name in caps.dtypes
+class _Named(Implementation):
+    name = "registry-test-double"
+    capabilities = Capabilities()
+
+
+class _Unavailable(_Named):
+    name = "registry-test-unavailable"
+
+    def unavailable_reason(self, device=None):
+        return "needs hardware this machine lacks"
+
+
+def test_register_adds_replaces_and_available_leaves_out_the_unavailable(monkeypatch):
+    registry.implementations()  # discover first, so the doubles do not stay registered
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    first, second, missing = _Named(), _Named(), _Unavailable()
+    assert registry.register(first) is first and resolve("registry-test-double") is first
+    registry.register(second)
+    assert resolve("registry-test-double") is second  # same name: replaced
+    registry.register(missing)
+    assert "registry-test-unavailable" in registry.implementations()
+    assert "registry-test-unavailable" not in registry.available()
+    assert "registry-test-double" in registry.available()
+
+
+def test_resolve_passes_objects_through_as_implementations():
+    impl = _Named()
+    assert resolve(impl) is impl
+    assert resolve(_Named).name == "registry-test-double"  # a class is instantiated

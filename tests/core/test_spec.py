@@ -1,3 +1,5 @@
+"""The network spec: validated on construction, immutable, and parsed from CLI text."""
+
 import pytest
 
 from harness.core.spec import ACTIVATIONS, SEED_SPEC, NetworkSpec
@@ -42,3 +44,18 @@ def test_parse_repeats_a_single_activation():
     assert spec == NetworkSpec((4, 3, 2), ("tanh", "tanh"), "mse")
     with pytest.raises(ValueError, match="784,x"):
         NetworkSpec.parse("784,x", "relu", "mse")
+
+
+def test_shapes_and_costs_follow_the_widths():
+    spec = NetworkSpec((4, 3, 2), ("relu", "identity"), "mse")
+    assert spec.shapes() == [((3, 4), (3,)), ((2, 3), (2,))]  # W as torch.nn.Linear: (out, in)
+    assert spec.n_layers == 2 and spec.n_params == 3 * 4 + 3 + 2 * 3 + 2
+    assert spec.multiply_adds(5) == 5 * (4 * 3 + 3 * 2)
+    assert spec.describe() == "4-3-2 relu,identity mse"
+
+
+def test_numpy_integer_widths_are_accepted_as_ints():
+    import numpy as np
+
+    spec = NetworkSpec(np.array([3, 2]), ("tanh",))
+    assert spec.sizes == (3, 2) and all(type(w) is int for w in spec.sizes)

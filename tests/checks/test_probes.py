@@ -1,0 +1,83 @@
+"""Gradient probes: directional derivatives along seeded sign vectors against the complex
+step of the reference forward. They pass right answers (at kinks too), catch a single
+wrong element whatever the model size, bisect down to it, and need no reference backprop."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from harness.checks.probes import _split, check_gradient_probes
+from harness.checks.runner import run_check
+from harness.checks.trial import Trial
+from harness.core.protocol import as_implementation
+from harness.core.results import Verdict
+from tests import corpus
+
+
+def _case(spec=corpus.RELU, **kw):
+    return corpus.Entry(None, corpus._c(spec, **kw), ()).case()
+
+
+def _probe(impl, case, **kw):
+    return run_check(check_gradient_probes, Trial(as_implementation(impl), case, **kw))
+
+
+@pytest.mark.parametrize(
+    "impl, case",
+    [(corpus.Backprop(), _case()), (corpus.Backprop(), _case(corpus.DEEP_TANH)),
+     (corpus.Backprop(), _case(on_kinks=True)), (corpus.ReluDerivativeOneAtZero(), _case(on_kinks=True)),
+     (corpus.Float32Backprop(), _case(corpus.DEEP_TANH).astype("float32"))],
+    ids=["relu", "deep-tanh", "kinks-left", "kinks-right", "float32"],
+)
+def test_right_answers_pass_and_say_how_close_they_came(impl, case):
+    result = _probe(impl, case, probes=3, probe_seed=5)
+    assert result.verdict is Verdict.PASS, result.message
+    assert result.message.startswith("3 probes (seed 5), worst at ")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_single_wrong_element_fails_every_probe_and_is_bisected_to_its_index(seed):
+    bug = corpus.SingleElementOff()
+    case = _case(batch=8)
+    result = _probe(bug, case, probes=1, probe_seed=seed)
+    i, j = bug.index(case.params[0][0].shape)
+    assert result.verdict is Verdict.FAIL
+    assert result.message.startswith(f"probe 0 (seed {seed}): directional derivative off by ")
+    assert f"bisection localises it to layer 0 W [{i}, {j}]" in result.message
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_single_wrong_element_in_seed_size_weights_is_localised(layer):
+    bug = corpus.SingleElementOff(layer=layer)
+    case = corpus.Entry(bug, {}, ()).seed_case(batch=64)
+    result = _probe(bug, case)
+    i, j = bug.index(case.params[layer][0].shape)
+    assert result.verdict is Verdict.FAIL
+    assert f"layer {layer} W [{i}, {j}]" in result.message  # one element in 397,510, found by bisection
+
+
+def test_float32_rounding_in_a_float64_answer_is_caught():
+    assert _probe(corpus.Float32Inside(), _case()).verdict is Verdict.FAIL
+
+
+def test_probes_need_no_reference_backprop():
+    # With the oracle's gradients replaced by garbage, a right answer still passes the
+    # probes (they differentiate the reference *forward*) and a wrong one still fails.
+    case = _case(corpus.DEEP_TANH)
+    for impl, verdict in ((corpus.Backprop(), Verdict.PASS), (corpus.SignFlipped(), Verdict.FAIL)):
+        trial = Trial(as_implementation(impl), case)
+        garbage = [(np.full_like(W, 7.0), np.full_like(b, -7.0)) for W, b in trial.expected.center]
+        trial.__dict__["expected"] = dataclasses.replace(trial.expected, center=garbage)
+        assert run_check(check_gradient_probes, trial).verdict is verdict
+
+
+def test_wrong_shapes_are_left_to_gradient_shapes():
+    result = _probe(corpus.WeightGradTransposed(), _case())
+    assert result.verdict is Verdict.SKIP and "see gradient_shapes" in result.message
+
+
+def test_split_halves_a_support_that_spans_tensors():
+    assert _split([(0, 0, 5), (1, 0, 3)], 4) == ([(0, 0, 4)], [(0, 4, 5), (1, 0, 3)])
+    assert _split([(0, 0, 5), (1, 0, 3)], 5) == ([(0, 0, 5)], [(1, 0, 3)])
+    assert _split([(2, 3, 4)], 0) == ([], [(2, 3, 4)])

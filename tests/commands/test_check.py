@@ -1,0 +1,144 @@
+"""``backprop-harness check``, in-process through main(argv): one case or the battery,
+reports and JSON, a failure's repro that reproduces it, case files, isolated runs, and
+bad input as one line and exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.commands.main import main
+from harness.core.case_files import load_case, save_case
+from harness.core.cases import make_case
+from harness.core.spec import NetworkSpec
+from tests import isolation_impls
+
+
+@pytest.fixture(autouse=True)
+def _wide_tables(monkeypatch):
+    # rich folds table cells to the terminal width; xdist workers report 80 columns
+    monkeypatch.setenv("COLUMNS", "250")
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_one_case_passes_and_shows_tensors(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, _ = _run(capsys, "check", "--impl", "numpy", "--sizes", "6,5,3", "--activations", "tanh,identity",
+                        "--batch", "4", "--dtype", "float32", "--json", str(report))
+    assert code == 0, out
+    assert "layer 0 W" in out and "PASS" in out
+    data = json.loads(report.read_text())
+    assert data["ok"] is True
+    checks = {r["check"]: r for r in data["runs"][0]["results"]}
+    assert checks["gradients_match_reference"]["verdict"] == "PASS"
+    assert {t["name"] for t in checks["gradients_match_reference"]["tensors"]} == {"layer 0 W", "layer 0 b", "layer 1 W", "layer 1 b"}
+
+
+def test_check_a_buggy_function_fails_with_a_runnable_repro(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "buggy.py").write_text(
+        "from harness.core.reference import loss_and_grads\n"
+        "def backprop(spec, params, x, y):\n"
+        "    loss, grads = loss_and_grads(spec, params, x, y)\n"
+        "    return loss, [(-dW, -db) for dW, db in grads]\n"
+    )
+    code, out, _ = _run(capsys, "check", "--impl", "buggy:backprop", "--sizes", "5,4,3", "--batch", "3", "--seed", "4")
+    assert code == 1
+    assert "gradients_match_reference FAIL" in out and "sign flipped" in out
+    repro = next(line.split("reproduce: ", 1)[1] for line in out.splitlines() if "reproduce: " in line)
+    assert repro.startswith("backprop-harness check --impl buggy:backprop --sizes 5,4,3")
+    code, out2, _ = _run(capsys, *repro.split()[1:])  # the printed command reproduces the failure
+    assert code == 1 and "gradients_match_reference FAIL" in out2
+
+
+def test_save_case_then_case_file_runs_exactly_that_case(capsys, tmp_path):
+    path = tmp_path / "case.npz"
+    code, _, _ = _run(capsys, "check", "--impl", "numpy", "--sizes", "5,4,3", "--activations", "leaky_relu,identity",
+                      "--loss", "mse", "--batch", "3", "--dtype", "float32", "--kinks", "--save-case", str(path))
+    assert code == 0
+    case = load_case(path)
+    assert case.dtype == "float32" and case.spec.loss == "mse" and case.x.shape == (3, 5)
+    before = path.read_bytes()
+    code, out, _ = _run(capsys, "check", "--impl", "numpy", "--case-file", str(path))
+    assert code == 0 and "float32" in out
+    assert path.read_bytes() == before  # the user's file is never modified
+    np.testing.assert_array_equal(load_case(path).x, case.x)
+
+
+def test_default_battery_covers_everything_and_leaves_seed_size_out_for_pure_python(capsys):
+    code, out, _ = _run(capsys, "check", "--impl", "pure-python")
+    assert code == 0, out
+    assert "left out: a step of 784-500-10" in out and "max_multiply_adds" in out
+    for activation in ("relu", "leaky_relu", "sigmoid", "tanh", "identity"):
+        assert activation in out
+    assert "mse" in out and "cross_entropy" in out and "on kinks" in out
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["check", "--impl", "no-such"], "no implementation of that name"),
+        (["check", "--impl", "no_such_module_q:f"], "cannot import module 'no_such_module_q'"),
+        (["check", "--batch", "0"], "--batch: 0 is not >= 1"),
+        (["check", "--sizes", "784,x"], "sizes='784,x'"),
+        (["check", "--activations", "relu,softplus", "--sizes", "4,3,2"], "unknown activation 'softplus'"),
+        (["check", "--dtype", "float16"], "invalid choice: 'float16'"),
+        (["check", "--case-file", "/nonexistent/case.npz"], "no such file"),
+        (["check", "--save-case", "x.npz"], "--save-case needs one selected case"),
+        (["check", "--impl", "numpy", "--timeout", "5"], "--timeout needs --isolate"),
+        (["check", "--timeout", "0", "--isolate"], "--timeout: 0.0 is not a finite number > 0"),
+        (["check", "--case-file", "c.npz", "--sizes", "4,3,2"], "--case-file replaces --sizes/--activations/--loss/--batch/--kinks"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("backprop-harness: error:"), err
+    assert words in err
+    assert "Traceback" not in err + out
+
+
+def test_check_isolate_reports_each_and_goes_on(capsys):
+    argv = ["check", "--sizes", "4,3,2", "--batch", "3", "--isolate", "--timeout", "5"]
+    for attr in ("raises", "hangs", "exits", "segfaults"):
+        argv += ["--impl", f"{isolation_impls.__name__}:{attr}"]
+    argv += ["--impl", "numpy"]
+    assert main(argv) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    for verdict in ("ERROR", "TIMEOUT", "CRASHED"):
+        assert f"{verdict}:" in out or f" {verdict} " in out
+    assert "1 of 5 implementation/case runs passed, 4 failed" in out  # numpy ran after them and passed
+
+
+def test_a_case_files_own_dtype_cannot_be_overridden(capsys, tmp_path):
+    path = tmp_path / "case.npz"
+    save_case(make_case(NetworkSpec((4, 3, 2), ("tanh", "identity")), 3, "float32"), path)
+    code, _, err = _run(capsys, "check", "--impl", "numpy", "--case-file", str(path), "--dtype", "float64")
+    assert code == 2
+    assert "--dtype float64: the case file's arrays are float32; a case file runs in its own dtype" in err
+
+
+def test_dtype_narrows_the_battery_and_a_dtype_nobody_declares_runs_nothing_and_fails(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, _ = _run(capsys, "check", "--impl", "pure-python", "--dtype", "float64", "--json", str(report))
+    assert code == 0, out
+    cases = [run["case"] for run in json.loads(report.read_text())["runs"]]
+    assert len(cases) == 10 and all("float64" in c for c in cases)
+    code, out, _ = _run(capsys, "check", "--impl", "pure-python", "--dtype", "float32", "--json", str(report))
+    assert code == 1  # nothing ran: not a pass
+    assert json.loads(report.read_text())["runs"] == []
+
+
+def test_a_named_implementation_that_cannot_run_fails_the_check(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, _ = _run(capsys, "check", "--impl", "tests.conformance_impls:Unavailable", "--sizes", "4,3,2",
+                        "--json", str(report))
+    assert code == 1
+    run = json.loads(report.read_text())["runs"][0]
+    assert run["verdict"] == "FAIL" and run["results"][0]["check"] == "available"
+    assert "named explicitly but unavailable: needs hardware this machine lacks" in run["results"][0]["message"]

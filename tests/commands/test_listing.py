@@ -1,0 +1,57 @@
+"""``backprop-harness list``: every implementation, available or not, with its
+capabilities, and plug-ins that failed to load, with the reason."""
+
+import pytest
+
+from harness.commands.main import main
+from harness.core import registry
+from harness.core.protocol import Capabilities, Implementation
+
+
+@pytest.fixture(autouse=True)
+def _wide_tables(monkeypatch):
+    # rich folds table cells to the terminal width; xdist workers report 80 columns
+    monkeypatch.setenv("COLUMNS", "250")
+
+
+def _list(capsys):
+    assert main(["list"]) == 0
+    return " ".join(capsys.readouterr().out.replace("│", "|").split())  # "|" where rich draws no box characters
+
+
+def test_list_shows_every_builtin_and_its_availability(capsys):
+    out = _list(capsys)
+    for name in ("pure-python", "numpy", "torch", "torch-compile"):
+        assert name in out
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "torch is not installed" in out
+
+
+class _Unavailable(Implementation):
+    name = "listed-but-unavailable"
+    description = "a double for the listing"
+    capabilities = Capabilities(activations={"tanh"}, losses={"mse"}, dtypes={"float32"}, devices=("cuda",))
+
+    def unavailable_reason(self, device=None):
+        return "needs hardware this machine lacks"
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    registry.implementations()  # discover first, so that nothing added here stays registered
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, _Unavailable.name: _Unavailable()})
+    monkeypatch.setattr(registry, "_LOAD_FAILURES", {"broken-plugin": "ImportError: gone"})
+
+
+def test_an_unavailable_implementation_is_listed_with_its_reason_and_capabilities(capsys, registered):
+    out = _list(capsys)
+    row = out[out.index("listed-but-unavailable"):]
+    assert row.startswith("listed-but-unavailable | no: needs hardware this machine lacks | tanh | mse | float32 | cuda | "
+                          "a double for the listing")
+
+
+def test_a_plug_in_that_failed_to_load_is_listed_with_the_reason(capsys, registered):
+    out = _list(capsys)
+    assert "broken-plugin | no: entry point failed to load: ImportError: gone" in out

@@ -1,0 +1,59 @@
+"""The numpy built-in: passes the battery in both dtypes, owns copies of its parameters,
+works in the dtype asked for, and returns dL/dx only when asked."""
+
+import numpy as np
+import pytest
+
+from harness.core.cases import make_case
+from harness.core.reference import loss_and_grads
+from harness.core.spec import NetworkSpec
+from harness.impls.numpy_impl import NumpyImplementation
+from tests.impls.battery import assert_passes, battery
+
+SPEC = NetworkSpec((5, 4, 3), ("leaky_relu", "sigmoid"), "mse")
+
+
+@pytest.mark.parametrize("case", battery(["float64", "float32"]))
+def test_numpy_passes_the_battery(case):
+    assert_passes("numpy", case)
+
+
+def test_the_step_reads_its_own_copy_of_the_parameters():
+    case = make_case(SPEC, 3)
+    params = [(W.copy(), b.copy()) for W, b in case.params]
+    prepared = NumpyImplementation().prepare(SPEC, params)
+    before = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
+    params[0][0][:] = 0.0  # the caller's arrays change after prepare ...
+    after = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
+    np.testing.assert_array_equal(after.grads[0][0], before.grads[0][0])  # ... the step does not see it
+
+
+def test_set_params_replaces_the_values_in_place():
+    case, other = make_case(SPEC, 3, seed=1), make_case(SPEC, 3, seed=2)
+    prepared = NumpyImplementation().prepare(SPEC, case.params)
+    own = prepared.params[0][0]
+    prepared.set_params(other.params)
+    assert prepared.params[0][0] is own  # same arrays, new values: a training loop allocates nothing
+    loss, grads = loss_and_grads(SPEC, other.params, case.x, case.y)
+    result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
+    np.testing.assert_allclose(result.grads[1][0], grads[1][0], rtol=1e-12)
+    assert result.loss == pytest.approx(loss, rel=1e-12)
+
+
+def test_a_float32_step_computes_in_float32_and_forward_gives_the_steps_loss():
+    case = make_case(SPEC, 3, "float32")
+    prepared = NumpyImplementation().prepare(SPEC, case.params, dtype="float32")
+    batch = prepared.batch(case.x.astype(np.float64), case.y)  # converted to the prepared dtype
+    assert batch[0].dtype == np.float32
+    result = prepared.to_numpy(prepared.step(batch))
+    assert all(g.dtype == np.float32 for pair in result.grads for g in pair)
+    assert prepared.forward(batch) == result.loss
+
+
+def test_dx_is_returned_only_when_asked_for():
+    case = make_case(SPEC, 3)
+    plain = NumpyImplementation().prepare(SPEC, case.params)
+    asked = NumpyImplementation().prepare(SPEC, case.params, input_grad=True)
+    assert plain.to_numpy(plain.step(plain.batch(case.x, case.y))).dx is None
+    dx = asked.to_numpy(asked.step(asked.batch(case.x, case.y))).dx
+    np.testing.assert_allclose(dx, loss_and_grads(SPEC, case.params, case.x, case.y, input_grad=True)[2], rtol=1e-12)

@@ -1,0 +1,70 @@
+"""The torch-compile built-in: passes its few cases, compiles once per shape and never
+inside the step, and its CUDA path's logic gives the CPU graph's gradients."""
+
+import numpy as np
+import pytest
+
+from harness.core.cases import make_case
+from harness.core.registry import implementations
+from harness.core.spec import NetworkSpec
+from tests.impls.battery import assert_passes
+
+# torch.compile spends seconds per new shape on the CPU, so it gets a few cases.
+COMPILE_CASES = [
+    make_case(NetworkSpec((6, 5, 3), ("relu", "identity"), "cross_entropy"), 4, "float64", 0, on_kinks=True),
+    make_case(NetworkSpec((6, 5, 3), ("tanh", "sigmoid"), "mse"), 4, "float32", 0),
+]
+
+
+@pytest.mark.parametrize("case", COMPILE_CASES, ids=lambda c: c.describe())
+def test_torch_compile_passes(case):
+    pytest.importorskip("torch")
+    assert_passes("torch-compile", case)
+
+
+def test_torch_compile_caches_per_shape_and_survives_many_shapes():
+    pytest.importorskip("torch")
+    from harness.impls import torch_compile_impl
+
+    impl = implementations()["torch-compile"]
+    spec = NetworkSpec((3, 2), ("identity",), "mse")
+    base = make_case(spec, 1, "float32", 0)
+    prepared = impl.prepare(spec, base.params, dtype="float32", device="cpu")
+    # more distinct shapes than dynamo's recompile limit of 8: each gets its own function
+    for batch in range(1, 11):
+        case = make_case(spec, batch, "float32", batch)
+        b = prepared.batch(case.x, case.y)
+        n = len(torch_compile_impl._COMPILED)
+        result = prepared.to_numpy(prepared.step(b))
+        assert len(torch_compile_impl._COMPILED) == n  # step itself never compiles
+        assert result.grads[0][0].shape == (2, 3)
+    keys = [k for k in torch_compile_impl._COMPILED if k[0] == spec]
+    assert len(keys) == 10
+
+
+def test_torch_compile_cuda_path_gives_the_whole_graph_steps_gradients_on_the_cpu():
+    # The CUDA path (compiled forward, loss.backward(), CUDA graphs' outputs cloned)
+    # cannot run here without a GPU; its logic can, on the CPU's compiled forward.
+    pytest.importorskip("torch")
+    case = make_case(NetworkSpec((6, 5, 3), ("relu", "identity"), "cross_entropy"), 4, "float64", 1)
+    prepared = implementations()["torch-compile"].prepare(case.spec, case.params, dtype="float64", device="cpu")
+    prepared.input_grad = True
+    batch = prepared.batch(case.x, case.y)
+    whole = prepared.to_numpy(prepared.step(batch))
+    split = prepared.to_numpy(prepared._step_with_backward(batch))
+    assert np.isclose(whole.loss, split.loss, rtol=1e-12)
+    for (dW, db), (sW, sb) in zip(whole.grads, split.grads):
+        np.testing.assert_allclose(sW, dW, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(sb, db, rtol=1e-12, atol=1e-15)
+    assert whole.dx is not None
+    np.testing.assert_allclose(split.dx, whole.dx, rtol=1e-12, atol=1e-15)
+
+
+def test_it_declares_that_it_compiles_per_shape_and_is_unavailable_without_torch(monkeypatch):
+    import importlib.util
+
+    impl = implementations()["torch-compile"]
+    assert impl.capabilities.compiles_per_shape
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert impl.unavailable_reason() == "torch is not installed"
