@@ -16,17 +16,42 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from harness.core.results import Verdict
 from harness.core.spec import ACTIVATIONS, LOSSES, NetworkSpec
 
 
 class ImplementationError(ValueError):
     """An implementation could not be found, imported or understood."""
+
+
+class ImplementationGone(Exception):
+    """The process running the implementation died (``Verdict.CRASHED``) or stopped
+    answering (``Verdict.TIMEOUT``): no answer will come, so the checks that remain
+    for this case are not run."""
+
+    def __init__(self, verdict: Verdict, message: str):
+        super().__init__(message)
+        self.verdict = verdict
+
+
+class RemoteError(Exception):
+    """The implementation failed in another process, which said what and where: the
+    message is the whole summary (an ERROR verdict)."""
+
+
+def summarise(exc: BaseException, phase: str) -> str:
+    """``"step raised ValueError: message (file.py:12)"``: what an implementation raised, where."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    return f"{phase} raised {type(exc).__name__}: {exc}{where}"
 
 
 @dataclass(frozen=True)
@@ -76,11 +101,14 @@ class Capabilities:
 @dataclass
 class StepResult:
     """A step's outcome in NumPy: the mean ``loss``, ``grads`` as ``[(dW, db), ...]``
-    and, when the input gradient was asked for, ``dx``."""
+    and, when the input gradient was asked for, ``dx``. ``inputs_observed`` is false
+    when the step ran where the harness cannot see its inputs afterwards (a worker
+    that does not send them back), so that a mutation of them would go unseen."""
 
     loss: Any
     grads: list
     dx: Any = None
+    inputs_observed: bool = True
 
     @classmethod
     def from_native(cls, result) -> StepResult:
@@ -124,6 +152,18 @@ class Prepared:
     def synchronize(self) -> None:
         """Wait for queued device work (CUDA); a no-op on the CPU."""
 
+    def time_steps(self, batch, *, min_runs: int, min_seconds: float) -> list[float]:
+        """Seconds of each of at least ``min_runs`` steps on a native ``batch``, run
+        until ``min_seconds`` have passed in all; each timing covers ``step`` and
+        ``synchronize`` alone. A worker runs this inside its own process."""
+        samples: list[float] = []
+        while len(samples) < min_runs or sum(samples) < min_seconds:
+            start = time.perf_counter()
+            self.step(batch)
+            self.synchronize()
+            samples.append(time.perf_counter() - start)
+        return samples
+
     def set_params(self, params) -> None:  # pragma: no cover - optional
         """Replace the parameters in place, keeping compiled state (used for training)."""
         raise NotImplementedError(f"{type(self).__name__} cannot replace its parameters")
@@ -151,6 +191,25 @@ class Implementation:
 
     def __repr__(self):
         return f"<implementation {self.name!r}>"
+
+
+class WorkerCommand(Implementation):
+    """An implementation that is a program speaking the worker protocol
+    (``docs/worker-protocol.md``) on its stdin and stdout, in any language.
+
+    Make one the value of an entry point (``module:attr``) to register a program:
+    ``WorkerCommand(["/path/to/mlp-c", "--worker"])``. Its capabilities come from
+    the program's answer to ``start``; it cannot be prepared in the harness's own
+    process."""
+
+    def __init__(self, argv, name: str = ""):
+        if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+            raise ImplementationError(f"WorkerCommand({argv!r}): expected a non-empty list of strings (the program and its arguments)")
+        self.argv = list(argv)
+        self.name = name
+
+    def prepare(self, spec, params, *, dtype="float64", device=None, input_grad=False):
+        raise ImplementationError(f"{self.name or self.argv[0]} is a worker program: run it through harness.workers")
 
 
 def prepare(impl: Implementation, spec: NetworkSpec, params, *, dtype: str, device: str | None,

@@ -63,6 +63,16 @@ def _load() -> None:
             warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
 
 
+def declared() -> dict[str, str]:
+    """Every entry point's name and value (``module:attr``), built-ins first, without
+    importing any of them: what a worker process is asked to load. Names added with
+    ``register`` in this process are not included (a worker cannot see them)."""
+    found: dict[str, str] = {}
+    for ep in _entry_points():
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
 def refresh() -> None:
     """Forget entry-point implementations and discover them again (after installing a
     plug-in into a running interpreter, say). ``register`` calls stay."""
