@@ -16,7 +16,7 @@ from harness.checks.properties import PROPERTY_CHECKS
 from harness.checks.trial import ImplementationRaised, Trial, summarise
 from harness.checks.values import VALUE_CHECKS
 from harness.core.cases import Case
-from harness.core.protocol import Implementation
+from harness.core.protocol import Implementation, ImplementationGone
 from harness.core.results import CheckResult, Verdict
 
 ALL_CHECKS = CONTRACT_CHECKS + VALUE_CHECKS + (check_gradient_probes,) + PROPERTY_CHECKS
@@ -33,6 +33,8 @@ def run_check(check, trial: Trial) -> CheckResult:
         result = check(trial)
     except ImplementationRaised as exc:
         result = trial.result(check_name(check), Verdict.ERROR, str(exc))
+    except ImplementationGone as exc:  # its process died or hung: CRASHED or TIMEOUT
+        result = trial.result(check_name(check), exc.verdict, str(exc))
     except Exception as exc:  # output the check could not even read: still the implementation's error
         result = trial.result(check_name(check), Verdict.ERROR, f"could not evaluate the output: {summarise(exc, 'check')}")
     result.seconds = time.perf_counter() - start
@@ -44,9 +46,17 @@ def run_checks(impl: Implementation, case: Case, *, device: str | None = None, c
     """Every applicable check of ``impl`` on ``case``.
 
     An unsupported case (by declared capabilities) or an unavailable implementation
-    gives a single SKIP result with the reason."""
+    gives a single SKIP result with the reason. After a check whose implementation
+    crashed or timed out, the remaining checks are not run (each says so)."""
     trial = Trial(impl, case, device, probes=probes, probe_seed=probe_seed)
     reason = impl.unavailable_reason(trial.device) or impl.capabilities.unsupported(case.spec, case.dtype)
     if reason:
         return [trial.result("applicable", Verdict.SKIP, reason)]
-    return [run_check(check, trial) for check in checks]
+    results = []
+    for check in checks:
+        if results and results[-1].verdict in (Verdict.CRASHED, Verdict.TIMEOUT):
+            gone = results[-1]
+            results.append(trial.result(check_name(check), Verdict.SKIP, f"not run: {gone.check} {gone.verdict.value}"))
+        else:
+            results.append(run_check(check, trial))
+    return results

@@ -3,14 +3,13 @@ shares about it (its first answer, the oracle's answer, how to reproduce it)."""
 
 from __future__ import annotations
 
-import traceback
 from functools import cached_property
 
 import numpy as np
 
 from harness.core import oracle
 from harness.core.cases import Case
-from harness.core.protocol import Implementation, StepResult, prepare
+from harness.core.protocol import Implementation, ImplementationGone, RemoteError, StepResult, prepare, summarise
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import coarser
 
@@ -45,12 +44,20 @@ class Trial:
             # dL/dx is asked for only where it is declared, so input_gradient can judge it
             return prepare(self.impl, case.spec, case.params, dtype=case.dtype, device=self.device,
                            input_grad=self.capabilities.input_grad)
+        except ImplementationGone:
+            raise
+        except RemoteError as exc:
+            raise ImplementationRaised(str(exc)) from exc
         except Exception as exc:
             raise ImplementationRaised(summarise(exc, "prepare")) from exc
 
     def step(self, prepared, case: Case) -> StepResult:
         try:
             result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
+        except ImplementationGone:
+            raise
+        except RemoteError as exc:
+            raise ImplementationRaised(str(exc)) from exc
         except Exception as exc:
             raise ImplementationRaised(summarise(exc, "step")) from exc
         if not isinstance(result, StepResult):
@@ -104,12 +111,6 @@ class Trial:
 
 def expected_for(case: Case, dtype: str | None = None) -> oracle.Expected:
     return oracle.expected(case.spec, case.params, case.x, case.y, dtype or case.dtype)
-
-
-def summarise(exc: BaseException, phase: str) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
-    return f"{phase} raised {type(exc).__name__}: {exc}{where}"
 
 
 def tensor_names(n_layers: int) -> list[str]:
