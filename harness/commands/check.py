@@ -27,11 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--save-case", metavar="FILE.npz", help="write the selected case to FILE.npz (one case only)")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
+    options.add_workers(p, jobs=True)
     p.add_argument("--isolate", action="store_true",
-                   help="run each implementation/case in a child interpreter: a raise, hang or crash is reported "
-                        "as ERROR, TIMEOUT or CRASHED and the run goes on")
-    p.add_argument("--timeout", type=options.positive_float, metavar="SECONDS",
-                   help="with --isolate: time limit per implementation and case (default 300)")
+                   help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
     p.set_defaults(func=run)
 
 
@@ -55,49 +53,97 @@ def selected_case(args, dtype_default="float64"):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from harness.checks import planner
-    from harness.checks.runner import run_checks
-    from harness.commands.check_report import Run, make_console, print_report, write_json
+    from harness.commands import running
+    from harness.commands.check_report import make_console, print_report, write_json
     from harness.core.case_files import save_case
-    from harness.core.results import CheckResult, Verdict
 
-    if args.timeout and not args.isolate:
-        raise UsageError("--timeout needs --isolate (a hang can only be cut short in a child interpreter)")
+    where = running.placement(args, jobs=True)
     case = selected_case(args)
     if args.save_case:
         if case is None:
             raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
         save_case(case, args.save_case)
-    impls, named = options.implementations(args.impl)
-    refs = {id(impl): ref for impl, ref in zip(impls, args.impl or [])}
-    plan = planner.plan(impls, named=named, case=case, dtypes=[args.dtype] if args.dtype else None, seed=args.seed,
-                        device=args.device)
+    impls, named = running.select(args.impl, where)
     console = make_console()
-    runs = []
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("checking", total=len(plan))
-        for item in plan:
-            if item.case is None:
-                run = Run(item.impl.name, item.case_label, note=item.skip)
-                if item.failed:  # asked for by name: that is a failure, not a skip
-                    run.results.append(CheckResult("available", item.impl.name, "-", Verdict.FAIL,
-                                                   f"named explicitly but {item.skip}"))
-                runs.append(run)
-                continue
-            progress.update(task, description=f"{item.impl.name}: {item.case_label}")
-            if args.isolate:
-                from harness.checks.isolation import DEFAULT_TIMEOUT, run_checks_isolated
-
-                ref = refs.get(id(item.impl), item.impl)  # the child resolves the text the user gave
-                results = run_checks_isolated(ref, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
-                                              timeout=args.timeout or DEFAULT_TIMEOUT)
-            else:
-                results = run_checks(item.impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed)
-            runs.append(Run(item.impl.name, item.case_label, results))
-            progress.advance(task)
+    try:
+        impls, failures = running.start(impls, where)
+        plan = planner.plan(impls, named=named, case=case, dtypes=[args.dtype] if args.dtype else None, seed=args.seed,
+                            device=args.device)
+        runs = [_could_not_start(impl, verdict, message) for impl, verdict, message in failures]
+        runs += _run_plan(plan, args, where, console)
+    finally:
+        running.close(impls)
     print_report(runs, console, detail=args.detail or case is not None)
     if args.json:
         write_json(runs, args.json)
     return EXIT_OK if all(r.ok for r in runs) and any(r.results for r in runs) else EXIT_FAILED
+
+
+def _could_not_start(impl, verdict, message):
+    from harness.commands.check_report import Run
+    from harness.commands.running import display_name
+    from harness.core.results import CheckResult
+
+    name = display_name(impl)
+    return Run(name, "-", [CheckResult("load", name, "-", verdict, message,
+                                       repro=f"backprop-harness check --impl {getattr(impl, 'label', name)}")])
+
+
+def _run_plan(plan, args, where, console):
+    """Every planned run, in lanes over the workers (results in the planned order)."""
+    from rich.progress import Progress
+
+    from harness.checks.runner import run_checks
+    from harness.commands.check_report import Run
+    from harness.core.results import CheckResult, Verdict
+    from harness.workers.pool import run_lanes
+
+    runs = [None] * len(plan)
+    for index, item in enumerate(plan):
+        if item.case is None:
+            runs[index] = Run(item.impl.name, item.case_label, note=item.skip)
+            if item.failed:  # asked for by name: that is a failure, not a skip
+                runs[index].results.append(CheckResult("available", item.impl.name, "-", Verdict.FAIL,
+                                                       f"named explicitly but {item.skip}"))
+
+    def check(payload):
+        impl, item = payload
+        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed)
+        return Run(item.impl.name, item.case_label, results)
+
+    lanes, clones = _lanes([(i, item) for i, item in enumerate(plan) if item.case is not None])
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("checking", total=sum(len(lane.items) for lane in lanes))
+            done = run_lanes(lanes, check, 1 if where.in_process else where.jobs, on_done=lambda *_: progress.advance(task))
+    finally:
+        for clone in clones:
+            clone.close()
+    for index, run in done.items():
+        runs[index] = run
+    return runs
+
+
+def _lanes(numbered):
+    """Lanes of ``(index, (implementation, planned run))``: one per implementation, one
+    per implementation and dtype for one that compiles per shape (its compilations
+    then run side by side); each lane after an implementation's first gets a worker
+    of its own (``clone``)."""
+    from harness.workers.pool import Lane
+
+    lanes, owners, clones = {}, set(), []
+    for index, item in numbered:
+        caps = item.impl.capabilities
+        key = (id(item.impl), item.case.dtype if caps.compiles_per_shape else "")
+        if key not in lanes:
+            impl = item.impl
+            if id(impl) in owners and hasattr(impl, "clone"):
+                impl = impl.clone()
+                clones.append(impl)
+            owners.add(id(item.impl))
+            lanes[key] = (impl, Lane())
+        impl, lane = lanes[key]
+        lane.items.append((index, (impl, item)))
+        lane.cost += 1 + item.case.spec.multiply_adds(item.case.batch) / 1e6 + (20 if caps.compiles_per_shape else 0)
+    return [lane for _, lane in lanes.values()], clones

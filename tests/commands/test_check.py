@@ -90,8 +90,11 @@ def test_default_battery_covers_everything_and_leaves_seed_size_out_for_pure_pyt
         (["check", "--dtype", "float16"], "invalid choice: 'float16'"),
         (["check", "--case-file", "/nonexistent/case.npz"], "no such file"),
         (["check", "--save-case", "x.npz"], "--save-case needs one selected case"),
-        (["check", "--impl", "numpy", "--timeout", "5"], "--timeout needs --isolate"),
-        (["check", "--timeout", "0", "--isolate"], "--timeout: 0.0 is not a finite number > 0"),
+        (["check", "--impl", "numpy", "--timeout", "5", "--in-process"], "--timeout needs workers, not --in-process"),
+        (["check", "--impl", "numpy", "--isolate", "--in-process"], "--in-process and --isolate contradict each other"),
+        (["check", "--timeout", "0"], "--timeout: 0.0 is not a finite number > 0"),
+        (["check", "--impl", "numpy", "-j", "0"], "--jobs: 0 is not >= 1"),
+        (["check", "--impl", "cmd:"], "cmd: needs a program"),
         (["check", "--case-file", "c.npz", "--sizes", "4,3,2"], "--case-file replaces --sizes/--activations/--loss/--batch/--kinks"),
     ],
 )
