@@ -28,6 +28,7 @@ class Placement:
     in_process: bool = False
     timeout: float | None = None
     jobs: int = 1
+    everything: bool = False  # in process, every registered implementation, available or not (list)
 
 
 def placement(args, *, jobs: bool = False) -> Placement:
@@ -89,7 +90,7 @@ def select(names, where: Placement, *, threads: int | None = None, pin: bool = F
 
 
 def _select_in_process(names, where: Placement):
-    from harness.core.registry import available, resolve
+    from harness.core.registry import available, implementations, resolve
     from harness.workers.remote import WorkerImplementation
 
     def adopt(impl, label):  # a program can only run in a worker, even here
@@ -100,7 +101,8 @@ def _select_in_process(names, where: Placement):
     if not names:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            return [adopt(impl, name) for name, impl in available().items()], False
+            found = implementations() if where.everything else available()
+            return [adopt(impl, name) for name, impl in found.items()], False
     return [_command(n, where.timeout) if n.startswith(COMMAND_PREFIX) else adopt(resolve(n), n)
             for n in dict.fromkeys(names)], True
 

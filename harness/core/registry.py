@@ -73,6 +73,21 @@ def declared() -> dict[str, str]:
     return found
 
 
+def load_one(name: str) -> Implementation:
+    """The implementation of the entry point ``name``, loading that entry point alone
+    (a worker process asked for one plug-in does not import the others); a name given
+    to ``register`` in this process is found too."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for ep in _entry_points():
+        if ep.name == name:
+            impl = as_implementation(ep.load(), name=ep.name)
+            impl.name = ep.name
+            return impl
+    raise ImplementationError(f"--impl {name!r}: no implementation of that name (registered: "
+                              f"{', '.join(sorted(declared())) or 'none'}; or give module:attr)")
+
+
 def refresh() -> None:
     """Forget entry-point implementations and discover them again (after installing a
     plug-in into a running interpreter, say). ``register`` calls stay."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.core.cases import Case, make_case
 from harness.core.process_settings import pin_threads, steady_allocator  # noqa: F401 (the benchmarks import them from here)
-from harness.core.protocol import Implementation, prepare
+from harness.core.protocol import Implementation, ImplementationGone, RemoteError, prepare
 
 DEFAULT_BATCHES = (1, 64, 256)
 
@@ -59,6 +59,7 @@ class Timing:
     q3: float | None = None
     samples: list = field(default_factory=list)
     skipped: str = ""
+    failed: bool = False  # the implementation crashed, hung or raised in its worker
 
     @property
     def spread(self) -> float | None:
@@ -75,14 +76,13 @@ def time_step(impl: Implementation, case: Case, *, min_time: float, min_samples:
         timing.skipped = reason
         return timing
     bound = PreparedStep(impl, case, timing.device)
-    first = bound.timed_step()  # warm-up: lazy initialisation, allocator, caches
+    # Timed where the step runs (Prepared.time_steps: inside a worker for one), so
+    # a worker's round trips are not in the numbers.
+    first = bound.prepared.time_steps(bound.native, min_runs=1, min_seconds=0.0)[0]  # warm-up: caches, allocator
     if first > max_step:
         timing.skipped = f"one step took {first:.3g} s (> --max-step {max_step:g} s)"
         return timing
-    samples = []
-    deadline = time.perf_counter() + min_time
-    while len(samples) < min_samples or time.perf_counter() < deadline:
-        samples.append(bound.timed_step())
+    samples = bound.prepared.time_steps(bound.native, min_runs=min_samples, min_seconds=min_time)
     timing.samples = samples
     timing.q1, timing.median, timing.q3 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
     return timing
@@ -109,8 +109,15 @@ def run_bench(impls, spec, batches, dtypes, *, seed=0, min_time=0.5, min_samples
         if key in too_slow:
             timings.append(Timing(impl.name, dtype, batch, impl.default_device(), skipped=too_slow[key]))
         else:
-            timing = time_step(impl, make_case(spec, batch, dtype, seed), min_time=min_time, min_samples=min_samples,
-                               max_step=max_step)
+            try:
+                timing = time_step(impl, make_case(spec, batch, dtype, seed), min_time=min_time, min_samples=min_samples,
+                                   max_step=max_step)
+            except ImplementationGone as exc:  # its worker died or hung: the others go on
+                timing = Timing(impl.name, dtype, batch, impl.default_device(), skipped=f"{exc.verdict.value}: {exc}",
+                                failed=True)
+                too_slow[key] = timing.skipped
+            except RemoteError as exc:
+                timing = Timing(impl.name, dtype, batch, impl.default_device(), skipped=f"ERROR: {exc}", failed=True)
             if timing.skipped.startswith("one step took"):
                 too_slow[key] = f"batch {batch} already too slow: {timing.skipped}"
             if timing.median is not None:

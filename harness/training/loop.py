@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.core.protocol import prepare
+from harness.core.protocol import ImplementationGone, RemoteError, prepare
 from harness.core.spec import NetworkSpec
 from harness.impls.numpy_impl import NumpyImplementation
 from harness.training.sgd import SGD
@@ -259,6 +259,10 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
             elif epoch < len(reference.snapshots):
                 run.divergence.append(relative_divergence(params, reference.snapshots[epoch]))
                 run.tolerance.append(trajectory_tolerance(dtype, run.steps))
+    except ImplementationGone as exc:  # its worker died or hung
+        run.error = f"{exc.verdict.value}: {exc}"
+    except RemoteError as exc:  # it raised in its worker, which said what and where
+        run.error = f"ERROR: {exc}"
     except Exception as exc:  # a broken implementation must not stop the others
         run.error = f"{type(exc).__name__}: {exc}"
     return run

@@ -157,7 +157,7 @@ class Server:
 def serve(target: str) -> int:
     proto_in, proto_out = protect_channels()
     try:
-        impl, load_error = registry.resolve(target), None
+        impl, load_error = (registry.resolve(target) if ":" in target else registry.load_one(target)), None
     except BaseException as exc:  # noqa: BLE001 -- an import that raises or exits is reported, not obeyed
         impl, load_error = None, summarise(exc, "loading the implementation")
     if isinstance(impl, WorkerCommand):  # the program takes this process over, protocol and all
