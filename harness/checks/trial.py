@@ -82,7 +82,7 @@ class Trial:
     def repro(self) -> str:
         where = self.case.recipe or "--case-file CASE.npz"
         device = f" --device {self.device}" if self.device != self.impl.default_device() else ""
-        return f"backprop-harness check --impl {self.impl.name} {where}{device}"
+        return f"backprop-harness check --impl {self.impl.command_line_name()} {where}{device}"
 
     def result(self, check: str, verdict: Verdict, message: str = "", **kw) -> CheckResult:
         """A result record for this trial."""

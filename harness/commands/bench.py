@@ -140,7 +140,7 @@ def run(args) -> int:
     spec = options.network(args.sizes, args.activations, args.loss)
     where = running.placement(args)
     # Each worker pins its own pools and allocator (timing happens inside it).
-    impls, named = running.select(args.impl, where, threads=args.threads, pin=True)
+    impls, named = running.select(args.impl, where, threads=args.threads, pin=True, judged=False)
     console = Console()
     try:
         impls, failures = running.start(impls, where)

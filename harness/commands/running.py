@@ -43,7 +43,7 @@ def placement(args, *, jobs: bool = False) -> Placement:
     return Placement(args.in_process, None if args.in_process else (args.timeout or DEFAULT_TIMEOUT), n)
 
 
-def _command(text: str, timeout: float | None, **kwargs):
+def _command(text: str, timeout: float | None = None, **kwargs):
     from harness.workers.remote import DEFAULT_TIMEOUT, WorkerImplementation
 
     return WorkerImplementation.command(text[len(COMMAND_PREFIX):], timeout=timeout or DEFAULT_TIMEOUT,
@@ -63,20 +63,22 @@ def _check_importable(name: str) -> None:
         raise ImplementationError(f"--impl {name!r}: cannot import module {module!r}: no module named {top!r}")
 
 
-def select(names, where: Placement, *, threads: int | None = None, pin: bool = False):
-    """``(implementations, named)``: those ``--impl`` names, or every registered one."""
+def select(names, where: Placement, *, threads: int | None = None, pin: bool = False, judged: bool = True):
+    """``(implementations, named)``: those ``--impl`` names, or every registered one.
+    ``judged``: their steps' inputs are judged (``check``), so workers send them back."""
     if where.in_process:
         return _select_in_process(names, where)
+    options = {"timeout": where.timeout, "threads": threads, "pin": pin, "return_inputs": judged}
     from harness.core.registry import declared
     from harness.workers.remote import WorkerImplementation
 
     registered = declared()
     if not names:
-        return [WorkerImplementation.python(n, name=n, timeout=where.timeout, threads=threads, pin=pin) for n in registered], False
+        return [WorkerImplementation.python(n, name=n, **options) for n in registered], False
     impls = []
     for name in dict.fromkeys(names):
         if name.startswith(COMMAND_PREFIX):
-            impls.append(_command(name, where.timeout, threads=threads, pin=pin))
+            impls.append(_command(name, **options))
             continue
         if name not in registered:
             if ":" not in name:
@@ -84,8 +86,7 @@ def select(names, where: Placement, *, threads: int | None = None, pin: bool = F
                 raise ImplementationError(f"--impl {name!r}: no implementation of that name (registered: {known}; "
                                           f"or give module:attr, or cmd:PROGRAM)")
             _check_importable(name)
-        impls.append(WorkerImplementation.python(name, name=name if name in registered else "", timeout=where.timeout,
-                                                 threads=threads, pin=pin))
+        impls.append(WorkerImplementation.python(name, name=name if name in registered else "", **options))
     return impls, True
 
 

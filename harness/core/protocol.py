@@ -185,6 +185,10 @@ class Implementation:
     def default_device(self) -> str:
         return self.capabilities.devices[0]
 
+    def command_line_name(self) -> str:
+        """What ``--impl`` takes to name this implementation (in reproduce lines)."""
+        return self.name
+
     def prepare(self, spec: NetworkSpec, params, *, dtype: str = "float64", device: str | None = None,
                 input_grad: bool = False) -> Prepared:
         raise NotImplementedError  # pragma: no cover

@@ -126,7 +126,7 @@ class WorkerProcess:
 
     # --- one round ---------------------------------------------------------------
 
-    def request(self, line: bytes, buffers, *, timeout: float, phase: str, limit: int, segment=None) -> dict:
+    def request(self, line: bytes, buffers, *, timeout: float, phase: str, limit: int, segment=None, lend=None) -> dict:
         """Send one message and return the answer, arrays decoded. A worker that dies
         raises ``ImplementationGone`` (CRASHED), one past ``timeout`` is killed and
         raises it with TIMEOUT; a malformed answer kills it and raises ``ProtocolError``."""
@@ -134,7 +134,7 @@ class WorkerProcess:
         try:
             for chunk in (line, *buffers):
                 self._write(memoryview(chunk).cast("B"), deadline)
-            answer = self._read_message(deadline, limit, segment)
+            answer = self._read_message(deadline, limit, segment, lend)
         except TimeoutError:
             self.kill()
             raise ImplementationGone(Verdict.TIMEOUT, f"no answer to {phase} within {timeout:g} s; the worker was "
@@ -177,7 +177,7 @@ class WorkerProcess:
             raise EOFError
         self._pending += chunk
 
-    def _read_message(self, deadline: float, limit: int, segment) -> dict:
+    def _read_message(self, deadline: float, limit: int, segment, lend) -> dict:
         while (end := self._pending.find(b"\n")) < 0:
             if len(self._pending) > wire.MAX_LINE:
                 raise wire.ProtocolError(f"more than {wire.MAX_LINE:,} bytes without a newline")
@@ -187,7 +187,7 @@ class WorkerProcess:
         message = wire.parse_line(line)
         descriptors = wire.buffer_sizes(message, limit)
         buffers = self._read_exact(sum(d["nbytes"] for d in descriptors), deadline)
-        return wire.decode(message, descriptors, buffers, limit=limit, segment=segment)
+        return wire.decode(message, descriptors, buffers, limit=limit, segment=segment, lend=lend)
 
     def _read_exact(self, n: int, deadline: float) -> bytearray:
         out = bytearray(n)

@@ -27,7 +27,7 @@ from harness.core import registry
 from harness.core.process_settings import pin_threads, steady_allocator
 from harness.core.protocol import StepResult, WorkerCommand, prepare, summarise
 from harness.workers import messages, wire
-from harness.workers.segment import Segment
+from harness.workers import segment as segments
 
 
 def protect_channels():
@@ -57,7 +57,7 @@ class Server:
         self.models: dict[int, tuple] = {}
         self.next_model = 0
         self.form = "buffer"
-        self.segment: Segment | None = None
+        self.segment = None  # the harness's shared memory, when it offers some
 
     def start(self, message: dict) -> dict:
         config = message.get("config") or {}
@@ -69,7 +69,7 @@ class Server:
         shared = config.get("shared_memory")
         if shared:
             try:
-                self.segment = Segment.attach(shared["name"], shared["size"])
+                self.segment = attach(shared)
             except Exception:  # no shared memory here: raw buffers do
                 self.segment = None
         caps = self.impl.capabilities
@@ -148,10 +148,16 @@ class Server:
         return {}  # any other kind: the id alone, as GradBench asks
 
     def encode(self, answer: dict, message: dict):
-        if self.segment is not None and isinstance(message.get("output_offset"), int):
-            return wire.encode(answer, self.form, segment=self.segment.buffer, offset=message["output_offset"],
-                               announce_output=False)
+        start, end = message.get("output_offset"), message.get("output_end")
+        if self.segment is not None and isinstance(start, int) and isinstance(end, int):
+            return wire.encode(answer, self.form, segment=self.segment.buf, offset=start, end=min(end, self.segment.size))
         return wire.encode(answer, self.form)
+
+
+def attach(described):
+    if not isinstance(described, dict):
+        raise wire.ProtocolError(f"shared_memory: expected an object with name and size, got {described!r:.80}")
+    return segments.attach(str(described.get("name")), int(described.get("size") or 0))
 
 
 def serve(target: str) -> int:
@@ -175,10 +181,10 @@ def serve(target: str) -> int:
                 return 0
             message, descriptors, buffers = raw
             if "shared_memory" in message and server.segment is not None:  # the harness grew it
-                server.segment.close(unlink=False)
-                server.segment = Segment.attach(message["shared_memory"]["name"], message["shared_memory"]["size"])
+                server.segment.close()
+                server.segment = attach(message["shared_memory"])
             message = wire.decode(message, descriptors, buffers, limit=1 << 40,
-                                  segment=server.segment.buffer if server.segment else None)
+                                  segment=server.segment.buf if server.segment else None)
         except wire.ProtocolError as exc:
             print(f"python_worker: {exc}", file=sys.stderr)
             return 2

@@ -21,7 +21,7 @@ import numpy as np
 from harness.core.protocol import Capabilities, Implementation, ImplementationGone, Prepared, RemoteError
 from harness.core.results import Verdict
 from harness.workers import messages, process, wire
-from harness.workers.segment import Segment
+from harness.workers.segment import Arena
 
 DEFAULT_TIMEOUT = 300.0
 PYTHON_WORKER = "harness.workers.python_worker"
@@ -84,7 +84,7 @@ class WorkerImplementation(Implementation):
     starts on first use (``start``), which tells its name and capabilities."""
 
     def __init__(self, argv, *, name: str = "", timeout: float = DEFAULT_TIMEOUT, env=None, threads: int | None = None,
-                 pin: bool = False, shared_memory: bool = False, label: str = ""):
+                 pin: bool = False, shared_memory: bool = False, label: str = "", return_inputs: bool = True):
         if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise ValueError(f"timeout={timeout!r}: expected a finite number of seconds > 0")
         # threads: every BLAS/OpenMP pool of the worker limited to that many (environment);
@@ -93,10 +93,13 @@ class WorkerImplementation(Implementation):
         self.env = env if env is not None else python_environment(threads)
         self.label = label or name or shlex.join(self.argv)  # how the user named it
         self.shared_memory = shared_memory
+        # Each step's inputs sent back and copied over the caller's (what inputs_not_mutated
+        # needs); bench and train, which do not judge inputs, leave it off.
+        self.return_inputs = return_inputs
         self.description = ""
         self._declared: dict | None = None
         self._worker: process.WorkerProcess | None = None
-        self._segment: Segment | None = None
+        self._arena: Arena | None = None
         self._generation = 0
         self._ids = 0
         self._released: list[int] = []
@@ -122,7 +125,8 @@ class WorkerImplementation(Implementation):
     def clone(self) -> WorkerImplementation:
         """Another worker process for the same implementation (for a parallel lane)."""
         twin = WorkerImplementation(self.argv, name=self.name, timeout=self.timeout, env=self.env, threads=self.threads,
-                                    pin=self.pin, shared_memory=self.shared_memory, label=self.label)
+                                    pin=self.pin, shared_memory=self.shared_memory, label=self.label,
+                                    return_inputs=self.return_inputs)
         twin._declared, twin.description = self._declared, self.description
         return twin
 
@@ -139,9 +143,9 @@ class WorkerImplementation(Implementation):
             config = {"protocol": wire.PROTOCOL, "arrays": list(wire.ARRAY_FORMS),
                       "threads": self.threads if self.pin else None}
             if self.shared_memory:
-                self._segment = Segment.create(1 << 20)
-                if self._segment is not None:
-                    config["shared_memory"] = self._segment.describe()
+                self._arena = Arena.create()
+                if self._arena is not None:
+                    config["shared_memory"] = self._arena.describe()
             answer = self._round({"kind": "start", "eval": "backprop-harness", "config": config}, "start (loading it)")
             if answer.get("success") is False:
                 error = answer.get("error") or "no reason given"
@@ -168,9 +172,9 @@ class WorkerImplementation(Implementation):
         unavailable = config.get("unavailable") or {}
         if not isinstance(unavailable, dict):
             raise wire.ProtocolError("start: 'unavailable' must map devices to reasons")
-        if not config.get("shared_memory") and self._segment is not None:
-            self._segment.close()
-            self._segment = None
+        if not config.get("shared_memory") and self._arena is not None:
+            self._arena.close()
+            self._arena = None
         return {"name": str(answer.get("tool") or self.label), "form": form, "capabilities": caps,
                 "description": str(config.get("description") or ""), "unavailable": unavailable,
                 "default_device": str(config.get("default_device") or caps.devices[0])}
@@ -207,16 +211,18 @@ class WorkerImplementation(Implementation):
         self._ids += 1
         message = {"id": self._ids, **message}
         form = self._declared["form"] if self._declared else "data"
-        segment = self._segment
-        if segment is not None and message["kind"] != "start":
-            line, buffers, grown = segment.encode(message, form, reserve)
+        arena, lender = self._arena, None
+        if arena is not None and message["kind"] != "start":
+            line, buffers, lender = arena.encode(message, form, reserve)
         else:
             line, buffers = wire.encode(message, form)
-            grown = None
-        answer = worker.request(line, buffers, timeout=self.timeout, phase=phase, limit=limit,
-                                segment=segment.buffer if segment is not None else None)
-        if grown is not None:
-            grown.close()  # the worker has moved to the new segment
+        try:
+            answer = worker.request(line, buffers, timeout=self.timeout, phase=phase, limit=limit,
+                                    segment=arena.buffer if arena is not None else None,
+                                    lend=lender.lend if lender is not None else None)
+        finally:
+            if lender is not None:
+                lender.done()
         if answer.get("id") != message["id"]:
             worker.kill()
             raise wire.ProtocolError(f"{phase}: an answer with id {answer.get('id')!r} to the request with id {message['id']}")
@@ -255,10 +261,13 @@ class WorkerImplementation(Implementation):
         if self._worker is not None:
             self._worker.close()
             self._worker = None
-        if self._segment is not None:
-            self._segment.close()
-            self._segment = None
+        if self._arena is not None:
+            self._arena.close()
+            self._arena = None
         self._released = []
+
+    def command_line_name(self) -> str:
+        return self.label
 
     def stderr_tail(self) -> str:
         return self._worker.stderr.last_lines() if self._worker is not None else ""
@@ -303,7 +312,7 @@ class RemotePrepared(Prepared):
                               phase, limit=limit, reserve=self.limit // 2 + 4 * batch_bytes if echo or function == "step" else _SMALL)
 
     def step(self, batch):
-        answer = self._evaluate("step", batch, phase="step", echo=True)
+        answer = self._evaluate("step", batch, phase="step", echo=self.impl.return_inputs)
         result = messages.step_from_json(answer.get("output"))
         self.last_seconds = _seconds(answer, "evaluate")
         inputs = answer["output"].get("inputs")

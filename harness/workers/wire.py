@@ -43,7 +43,8 @@ class ProtocolError(RemoteError):
 
 
 def _wire_dtype(array: np.ndarray) -> str:
-    code = array.dtype.newbyteorder("<").str
+    code = array.dtype.str if array.dtype.byteorder in "<=|" else array.dtype.newbyteorder("<").str
+    code = "<" + code[1:]
     if code not in DTYPES:
         raise ProtocolError(f"an array of dtype {array.dtype} cannot be sent; expected one of {', '.join(DTYPES)}")
     return code
@@ -63,13 +64,14 @@ class Encoder:
         self.descriptors: list[dict] = []
 
     def leaf(self, value) -> dict:
-        array = np.asarray(value)
+        array = value if type(value) is np.ndarray else np.asarray(value)
         if not array.flags.c_contiguous:
             array = np.ascontiguousarray(array)
         code = _wire_dtype(array)
-        array = array.astype(code, copy=False)
+        if array.dtype.str != code:  # big-endian data: little-endian on the wire
+            array = array.astype(code)
         head = {"dtype": code, "shape": list(array.shape)}
-        raw = memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")
+        raw = memoryview(array).cast("B") if array.size and array.ndim else memoryview(array.reshape(-1)).cast("B")
         if self.segment is not None:
             start = -(-self.offset // ALIGN) * ALIGN
             if start + raw.nbytes <= self.end:
@@ -100,17 +102,17 @@ def _nonfinite_name(v: float) -> str:
 
 
 def encode(message: dict, form: str = "buffer", *, segment=None, offset: int = 0, end: int | None = None,
-           announce_output: bool = True):
+           output: tuple | None = None):
     """``(line, buffers)``: the JSON line (with its newline) and the raw buffers to
-    write after it. Arrays are placed in ``segment`` from ``offset`` while they fit;
-    a request then says where the answer's arrays may go (``output_offset``)."""
+    write after it. Arrays are placed in ``segment`` between ``offset`` and ``end``
+    while they fit, the rest as buffers; ``output``, ``(start, end)``, is the region
+    of the segment a request grants the answer's arrays."""
     encoder = Encoder(form, segment, offset, end)
     body = encoder.walk(message)
     if encoder.descriptors:
         body["buffers"] = encoder.descriptors
-    if segment is not None and announce_output:
-        # where the answer's arrays may go: after this message's own
-        body["output_offset"] = -(-encoder.offset // ALIGN) * ALIGN
+    if output is not None:
+        body["output_offset"], body["output_end"] = output
     line = json.dumps(body, separators=(",", ":"), allow_nan=False).encode() + b"\n"
     return line, encoder.buffers
 
@@ -119,25 +121,29 @@ def encode(message: dict, form: str = "buffer", *, segment=None, offset: int = 0
 
 
 def _shape(shape, where: str) -> tuple:
-    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+    if (type(shape) is not list or len(shape) > MAX_DIMS
+            or not all(type(n) is int and n >= 0 for n in shape)):
         raise ProtocolError(f"{where}: shape {shape!r} is not a list of at most {MAX_DIMS} integers >= 0")
     return tuple(shape)
 
 
+_NUMPY_DTYPES = {code: np.dtype(code) for code in DTYPES}
+
+
 def _dtype(code, where: str) -> np.dtype:
-    if code not in DTYPES:
-        raise ProtocolError(f"{where}: dtype {code!r} is not one of {', '.join(DTYPES)}")
-    return np.dtype(code)
+    try:
+        return _NUMPY_DTYPES[code]
+    except (KeyError, TypeError):
+        raise ProtocolError(f"{where}: dtype {code!r} is not one of {', '.join(DTYPES)}") from None
 
 
 class Decoder:
     """Rebuilds the arrays of one received message, checking each, and counting the
     bytes they take against ``limit``."""
 
-    def __init__(self, limit: int, buffers: bytearray | None = None, descriptors=(), segment=None):
+    def __init__(self, limit: int, buffers: bytearray | None = None, descriptors=(), segment=None, lend=None):
         self.limit, self.used = limit, 0
-        self.buffers, self.descriptors, self.segment = buffers, list(descriptors), segment
+        self.buffers, self.descriptors, self.segment, self.lend = buffers, list(descriptors), segment, lend
         self.starts = []
         position = 0
         for d in self.descriptors:
@@ -155,10 +161,10 @@ class Decoder:
             if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(self.descriptors):
                 raise ProtocolError(f"{where}: buffer {k!r} is not one of the {len(self.descriptors)} buffers listed")
             desc = self.descriptors[k]
-            dtype, shape = np.dtype(desc["dtype"]), tuple(desc["shape"])
-            return np.frombuffer(self.buffers, dtype, int(np.prod(shape, dtype=np.int64)), self.starts[k]).reshape(shape)
+            dtype, shape = _NUMPY_DTYPES[desc["dtype"]], tuple(desc["shape"])
+            return np.frombuffer(self.buffers, dtype, math.prod(shape), self.starts[k]).reshape(shape)
         dtype, shape = _dtype(d.get("dtype"), where), _shape(d.get("shape"), where)
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         nbytes = count * dtype.itemsize
         self._count(nbytes, where)
         if "offset" in d:
@@ -167,7 +173,10 @@ class Decoder:
                 raise ProtocolError(f"{where}: an array in shared memory, but no segment was agreed on")
             if not isinstance(o, int) or isinstance(o, bool) or o < 0 or o + nbytes > len(self.segment):
                 raise ProtocolError(f"{where}: offset {o!r} + {nbytes} bytes lies outside the {len(self.segment)}-byte segment")
-            # A copy: the segment is overwritten by the next message.
+            lent = self.lend(o, nbytes) if self.lend is not None else None
+            if lent is not None:  # a view of the region granted for this answer (see segment.Lender)
+                return lent.view(dtype).reshape(shape)
+            # Anywhere else, a copy: the segment is written again by the next message.
             return np.frombuffer(self.segment, dtype, count, o).reshape(shape).copy()
         if "base64" in d:
             try:
@@ -223,7 +232,7 @@ def buffer_sizes(message: dict, limit: int) -> list[dict]:
         if not isinstance(d, dict):
             raise ProtocolError(f"{where}: expected an object with dtype, shape and nbytes")
         dtype, shape = _dtype(d.get("dtype"), where), _shape(d.get("shape"), where)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         if d.get("nbytes") != nbytes:
             raise ProtocolError(f"{where}: nbytes {d.get('nbytes')!r}, but shape {list(shape)} of {dtype.str} is {nbytes} bytes")
         total += nbytes
@@ -232,9 +241,10 @@ def buffer_sizes(message: dict, limit: int) -> list[dict]:
     return descriptors
 
 
-def decode(message: dict, descriptors, buffers, *, limit: int, segment=None) -> dict:
-    """``message`` with every array descriptor replaced by a checked NumPy array."""
-    decoder = Decoder(limit, buffers, descriptors, segment)
+def decode(message: dict, descriptors, buffers, *, limit: int, segment=None, lend=None) -> dict:
+    """``message`` with every array descriptor replaced by a checked NumPy array;
+    ``lend(offset, nbytes)`` may give a view of the segment instead of a copy."""
+    decoder = Decoder(limit, buffers, descriptors, segment, lend)
     decoder.used = sum(d["nbytes"] for d in descriptors)
     return decoder.walk(message, "message")
 
