@@ -18,6 +18,7 @@ from harness.core.protocol import (
     ImplementationError,
     Prepared,
     StepResult,
+    WorkerCommand,
     as_implementation,
 )
 from harness.core.registry import available, implementations, register, resolve
@@ -93,6 +94,7 @@ __all__ = [
     "StepResult",
     "Trial",
     "Verdict",
+    "WorkerCommand",
     "as_implementation",
     "available",
     "batch_sizes",

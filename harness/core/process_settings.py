@@ -10,12 +10,15 @@ import importlib.util
 import sys
 
 
-def pin_threads(threads: int) -> None:
+def pin_threads(threads: int, *, only_loaded: bool = False) -> None:
     """Every thread pool (OpenBLAS, OpenMP, torch's) to ``threads``: numpy's and
-    torch's pools in one process on a small machine otherwise fight. Call after imports."""
+    torch's pools in one process on a small machine otherwise fight. Call after imports.
+    ``only_loaded``: leave torch alone unless it is imported already (a worker whose
+    implementation does not use it need not pay for importing it)."""
     from threadpoolctl import threadpool_limits
 
-    if importlib.util.find_spec("torch") is not None:
+    wanted = "torch" in sys.modules if only_loaded else importlib.util.find_spec("torch") is not None
+    if wanted:
         import torch
 
         torch.set_num_threads(threads)

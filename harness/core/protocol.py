@@ -128,6 +128,9 @@ class StepResult:
 class Prepared:
     """An implementation bound to one spec, parameter set, dtype and device."""
 
+    # Seconds the last step took where it ran, when that is another process (a worker
+    # times its own step); None: the caller times it.
+    last_seconds: float | None = None
     # Whether the step must also return dL/dx. ``prepare`` receives it as an argument;
     # this attribute remains for plug-ins whose ``prepare`` predates that argument
     # (the harness then sets it right after ``prepare``, before any ``batch`` call).

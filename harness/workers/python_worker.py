@@ -57,14 +57,15 @@ class Server:
         self.models: dict[int, tuple] = {}
         self.next_model = 0
         self.form = "buffer"
+        self.threads = None  # pin every pool to this many threads (timing), once the implementation has loaded them
         self.segment = None  # the harness's shared memory, when it offers some
 
     def start(self, message: dict) -> dict:
         config = message.get("config") or {}
         offered = config.get("arrays") or ["data"]
         self.form = "buffer" if "buffer" in offered else offered[0]
-        if config.get("threads"):
-            pin_threads(int(config["threads"]))
+        self.threads = config.get("threads")
+        if self.threads:
             steady_allocator()
         shared = config.get("shared_memory")
         if shared:
@@ -95,6 +96,8 @@ class Server:
         prepared = prepare(self.impl, spec, params, dtype=body.get("dtype", "float64"), device=body.get("device"),
                            input_grad=bool(body.get("input_grad")))
         elapsed = time.perf_counter_ns() - started
+        if self.threads:  # now that prepare has imported what the implementation uses
+            pin_threads(int(self.threads), only_loaded=True)
         self.next_model += 1
         self.models[self.next_model] = (prepared, params)
         return {"success": True, "output": {"model": self.next_model}, "timings": [{"name": "prepare", "nanoseconds": elapsed}]}

@@ -11,7 +11,7 @@ from harness.commands.main import main
 from harness.core.case_files import load_case, save_case
 from harness.core.cases import make_case
 from harness.core.spec import NetworkSpec
-from tests import isolation_impls
+from tests import hostile_impls
 
 
 @pytest.fixture(autouse=True)
@@ -108,8 +108,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
 
 def test_check_isolate_reports_each_and_goes_on(capsys):
     argv = ["check", "--sizes", "4,3,2", "--batch", "3", "--isolate", "--timeout", "5"]
-    for attr in ("raises", "hangs", "exits", "segfaults"):
-        argv += ["--impl", f"{isolation_impls.__name__}:{attr}"]
+    for attr in ("raises", "hangs_ignoring_sigterm", "exits_0_in_step", "segfaults"):
+        argv += ["--impl", f"{hostile_impls.__name__}:{attr}"]
     argv += ["--impl", "numpy"]
     assert main(argv) == 1
     out = " ".join(capsys.readouterr().out.split())
