@@ -52,11 +52,12 @@ def run_checks(impl: Implementation, case: Case, *, device: str | None = None, c
     reason = impl.unavailable_reason(trial.device) or impl.capabilities.unsupported(case.spec, case.dtype)
     if reason:
         return [trial.result("applicable", Verdict.SKIP, reason)]
-    results = []
+    results, gone = [], None
     for check in checks:
-        if results and results[-1].verdict in (Verdict.CRASHED, Verdict.TIMEOUT):
-            gone = results[-1]
+        if gone is not None:
             results.append(trial.result(check_name(check), Verdict.SKIP, f"not run: {gone.check} {gone.verdict.value}"))
-        else:
-            results.append(run_check(check, trial))
+            continue
+        results.append(run_check(check, trial))
+        if results[-1].verdict in (Verdict.CRASHED, Verdict.TIMEOUT):
+            gone = results[-1]
     return results

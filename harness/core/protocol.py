@@ -155,10 +155,11 @@ class Prepared:
     def synchronize(self) -> None:
         """Wait for queued device work (CUDA); a no-op on the CPU."""
 
-    def time_steps(self, batch, *, min_runs: int, min_seconds: float) -> list[float]:
+    def timed_steps(self, batch, *, min_runs: int, min_seconds: float) -> list[float]:
         """Seconds of each of at least ``min_runs`` steps on a native ``batch``, run
         until ``min_seconds`` have passed in all; each timing covers ``step`` and
-        ``synchronize`` alone. A worker runs this inside its own process."""
+        ``synchronize`` alone. A worker runs this inside its own process. (Not
+        ``time_...``: asv takes any class with such a method for a benchmark.)"""
         samples: list[float] = []
         while len(samples) < min_runs or sum(samples) < min_seconds:
             start = time.perf_counter()

@@ -76,13 +76,13 @@ def time_step(impl: Implementation, case: Case, *, min_time: float, min_samples:
         timing.skipped = reason
         return timing
     bound = PreparedStep(impl, case, timing.device)
-    # Timed where the step runs (Prepared.time_steps: inside a worker for one), so
+    # Timed where the step runs (Prepared.timed_steps: inside a worker for one), so
     # a worker's round trips are not in the numbers.
-    first = bound.prepared.time_steps(bound.native, min_runs=1, min_seconds=0.0)[0]  # warm-up: caches, allocator
+    first = bound.prepared.timed_steps(bound.native, min_runs=1, min_seconds=0.0)[0]  # warm-up: caches, allocator
     if first > max_step:
         timing.skipped = f"one step took {first:.3g} s (> --max-step {max_step:g} s)"
         return timing
-    samples = bound.prepared.time_steps(bound.native, min_runs=min_samples, min_seconds=min_time)
+    samples = bound.prepared.timed_steps(bound.native, min_runs=min_samples, min_seconds=min_time)
     timing.samples = samples
     timing.q1, timing.median, timing.q3 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
     return timing

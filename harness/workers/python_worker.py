@@ -132,7 +132,7 @@ class Server:
                 out = prepared.to_numpy(out).loss
             return {"success": True, "output": {"loss": _native_loss(out)}}
         if function == "time":
-            samples = prepared.time_steps(native, min_runs=int(body.get("min_runs", 1)),
+            samples = prepared.timed_steps(native, min_runs=int(body.get("min_runs", 1)),
                                           min_seconds=float(body.get("min_seconds", 0.0)))
             timings = [{"name": "evaluate", "nanoseconds": int(s * 1e9)} for s in samples]
             return {"success": True, "output": None, "timings": timings}

@@ -349,7 +349,7 @@ class RemotePrepared(Prepared):
         # own would cost as much as the step's.
         self.pending_params = [tuple(pair) for pair in params]
 
-    def time_steps(self, batch, *, min_runs: int, min_seconds: float) -> list[float]:
+    def timed_steps(self, batch, *, min_runs: int, min_seconds: float) -> list[float]:
         answer = self._evaluate("time", batch, phase="timed steps", extra={"min_runs": int(min_runs),
                                                                             "min_seconds": float(min_seconds)})
         samples = [t["nanoseconds"] / 1e9 for t in answer.get("timings") or () if isinstance(t, dict)

@@ -1,6 +1,7 @@
 """The asv dashboard, seen in a real browser.
 
-A quick asv run of the numpy and torch step benchmarks (in this interpreter), then
+A quick asv run of the numpy, torch and C worker (``workers.json``) step benchmarks
+(in this interpreter), then
 ``asv publish``, the HTML served on 127.0.0.1 only, and headless Chromium rendering
 the graph pages: the test passes when the graphs are drawn, and leaves a screenshot
 in ``artifacts/dashboard-<implementation>.png``. Without asv, asv_runner, torch or
@@ -28,7 +29,7 @@ ARTIFACTS = ROOT / "artifacts"
 MACHINE = "dashboard-test"
 BENCHMARK = "step.TimeStep.time_step"
 # One combination per implementation: enough for a graph, quick enough for CI.
-SELECTION = r"TimeStep\.time_step\('(numpy|torch)', 'small', 64, 'float32'\)"
+SELECTION = r"TimeStep\.time_step\('(numpy|torch|c-mlp)', 'small', 64, 'float32'\)"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -42,6 +43,8 @@ def _missing() -> str | None:
             return f"{module} is not installed (pip install -e '.[bench,torch]')"
     if _chromium() is None:
         return "no chromium on PATH (Debian: apt-get install chromium)"
+    if shutil.which("cc") is None:
+        return "no C compiler on PATH for the C worker (Debian: apt-get install gcc)"
     if not (ROOT / "benchmarks" / "dashboard" / "node_modules").is_dir():
         return "the dashboard's JavaScript is not installed (npm ci --prefix benchmarks/dashboard)"
     if not (ROOT / ".git").exists():
@@ -135,10 +138,10 @@ def test_published_results_hold_the_step_benchmark(dashboard):
     assert graphs, f"asv publish wrote no graph data for {BENCHMARK}"
     # Each graph file holds [revision, [value per parameter combination]] points.
     values = [v for g in graphs for _, per_param in json.loads(g.read_text()) for v in (per_param or [])]
-    assert sum(v is not None for v in values) >= 2, f"expected numpy and torch timings, got {values}"
+    assert sum(v is not None for v in values) >= 3, f"expected numpy, torch and C worker timings, got {values}"
 
 
-@pytest.mark.parametrize("implementation", ["numpy", "torch"])
+@pytest.mark.parametrize("implementation", ["numpy", "torch", "c-mlp"])  # c-mlp: a worker program in C
 def test_step_graph_renders_in_chromium(dashboard, implementation):
     base, _ = dashboard
     url = _graph_url(base, implementation)
