@@ -3,7 +3,7 @@ shares about it (its first answer, the oracle's answer, how to reproduce it)."""
 
 from __future__ import annotations
 
-from functools import cached_property
+import functools
 
 import numpy as np
 
@@ -12,6 +12,23 @@ from harness.core.cases import Case
 from harness.core.protocol import Implementation, ImplementationGone, RemoteError, StepResult, prepare, summarise
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import coarser
+
+
+def cached_per_trial(method):
+    """A property computed once per instance. Not ``functools.cached_property``: before
+    Python 3.12 that holds one lock for every instance of the class, so trials judged
+    side by side (``check -j``) would wait for each other's first step."""
+    key = f"_cached_{method.__name__}"
+
+    @functools.wraps(method)
+    def get(self):
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            value = self.__dict__[key] = method(self)
+            return value
+
+    return property(get)
 
 
 class ImplementationRaised(Exception):
@@ -69,13 +86,13 @@ class Trial:
         working = (case or self.case).copy()
         return self.step(self.prepare(working), working)
 
-    @cached_property
+    @cached_per_trial
     def first(self):
         """The first call: ``(result, the working copy it was given)``."""
         working = self.case.copy()
         return self.step(self.prepare(working), working), working
 
-    @cached_property
+    @cached_per_trial
     def expected(self) -> oracle.Expected:
         return expected_for(self.case, self.dtype)
 

@@ -4,6 +4,7 @@ properties for every implementation asked for, on one case or the default batter
 from __future__ import annotations
 
 import argparse
+import threading
 
 from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands import running
     from harness.commands.check_report import make_console, print_report, write_json
     from harness.core.case_files import save_case
+    from harness.workers.pool import default_jobs
 
     where = running.placement(args, jobs=True)
     case = selected_case(args)
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         if case is None:
             raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
         save_case(case, args.save_case)
-    impls, named = running.select(args.impl, where)
+    # one thread each when the workers run side by side, so they do not fight for the cores
+    impls, named = running.select(args.impl, where, threads=max(1, default_jobs() // where.jobs) if where.jobs > 1 else None)
     console = make_console()
     try:
         impls, failures = running.start(impls, where)
@@ -125,6 +128,9 @@ def _run_plan(plan, args, where, console):
     return runs
 
 
+COMPILE, COMPILER_START = 3.5, 15.0  # seconds: a network compiled on two cores, a compiler's first start
+
+
 def _lanes(numbered):
     """Lanes of ``(index, (implementation, planned run))``: one per implementation, one
     per implementation and dtype for one that compiles per shape (its compilations
@@ -132,18 +138,27 @@ def _lanes(numbered):
     of its own (``clone``)."""
     from harness.workers.pool import Lane
 
-    lanes, owners, clones = {}, set(), []
+    lanes, firsts, clones = {}, {}, []
     for index, item in numbered:
         caps = item.impl.capabilities
         key = (id(item.impl), item.case.dtype if caps.compiles_per_shape else "")
         if key not in lanes:
-            impl = item.impl
-            if id(impl) in owners and hasattr(impl, "clone"):
+            impl, lane = item.impl, Lane()
+            first = firsts.get(id(impl))
+            if first is None:
+                firsts[id(impl)] = lane
+                # the first worker of one that compiles sets up the compiler's caches on
+                # disk (seconds) before its others start, which then find them
+                lane.ready = threading.Event() if caps.compiles_per_shape else None
+                lane.cost += COMPILER_START if caps.compiles_per_shape else 0
+            elif hasattr(impl, "clone"):
                 impl = impl.clone()
                 clones.append(impl)
-            owners.add(id(item.impl))
-            lanes[key] = (impl, Lane())
+                lane.after = first.ready
+            lanes[key] = (impl, lane)
         impl, lane = lanes[key]
         lane.items.append((index, (impl, item)))
-        lane.cost += 1 + item.case.spec.multiply_adds(item.case.batch) / 1e6 + (20 if caps.compiles_per_shape else 0)
+        # seconds, roughly: a case's checks, its step's size, and a compilation per network
+        compiling = caps.compiles_per_shape and all(item.case.spec != i.case.spec for _, (_, i) in lane.items[:-1])
+        lane.cost += 0.3 + item.case.spec.multiply_adds(item.case.batch) / 1e7 + (COMPILE if compiling else 0)
     return [lane for _, lane in lanes.values()], clones
