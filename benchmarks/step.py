@@ -34,16 +34,21 @@ class TimeStep:
         self.bound.step()
 
 
-class TrackGradientError:
-    """How far each implementation's gradients are from the float64 reference."""
+class _Bound:
+    """Setup shared by the tracks: pinned threads and the implementation bound."""
 
-    params = TimeStep.params
     param_names = TimeStep.param_names
     timeout = 180
 
     def setup(self, name, model, batch, dtype):
         pin_process()
         self.bound = Bound(name, model, batch, dtype)
+
+
+class TrackGradientError(_Bound):
+    """How far each implementation's gradients are from the float64 reference."""
+
+    params = TimeStep.params
 
     def track_max_relative_gradient_error(self, name, model, batch, dtype):
         from harness.core.reference import loss_and_grads
@@ -62,18 +67,12 @@ class TrackGradientError:
     track_max_relative_gradient_error.unit = "relative error"
 
 
-class TrackStepInsideWorker:
+class TrackStepInsideWorker(_Bound):
     """A worker program's step as the worker times it (the protocol's ``evaluate``
     timings): ``TimeStep`` measures the same step from the harness, round trip
     included. Median of at least 10 steps and 0.2 s."""
 
     params = [list(foreign_workers()), list(MODELS), list(BATCHES), list(DTYPES)]
-    param_names = TimeStep.param_names
-    timeout = 180
-
-    def setup(self, name, model, batch, dtype):
-        pin_process()
-        self.bound = Bound(name, model, batch, dtype)
 
     def track_step_inside_worker(self, name, model, batch, dtype):
         return float(np.median(self.bound.prepared.timed_steps(self.bound.native, min_runs=10, min_seconds=0.2)))

@@ -3,6 +3,7 @@ shares about it (its first answer, the oracle's answer, how to reproduce it)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -35,6 +36,20 @@ class ImplementationRaised(Exception):
     """The implementation under test raised; carries a one-line summary."""
 
 
+@contextlib.contextmanager
+def raised_in(phase: str):
+    """What the implementation raises in ``phase`` becomes ``ImplementationRaised``; a
+    worker that died or hung (``ImplementationGone``) passes as it is."""
+    try:
+        yield
+    except ImplementationGone:
+        raise
+    except RemoteError as exc:  # raised in a worker, which summarised it
+        raise ImplementationRaised(str(exc)) from exc
+    except Exception as exc:
+        raise ImplementationRaised(summarise(exc, phase)) from exc
+
+
 class Trial:
     """One implementation, one case, one device: runs steps on fresh copies of the
     case (the pristine case is never handed out) and caches the oracle's answer."""
@@ -57,26 +72,14 @@ class Trial:
         return self.impl.capabilities
 
     def prepare(self, case: Case):
-        try:
+        with raised_in("prepare"):
             # dL/dx is asked for only where it is declared, so input_gradient can judge it
             return prepare(self.impl, case.spec, case.params, dtype=case.dtype, device=self.device,
                            input_grad=self.capabilities.input_grad)
-        except ImplementationGone:
-            raise
-        except RemoteError as exc:
-            raise ImplementationRaised(str(exc)) from exc
-        except Exception as exc:
-            raise ImplementationRaised(summarise(exc, "prepare")) from exc
 
     def step(self, prepared, case: Case) -> StepResult:
-        try:
+        with raised_in("step"):
             result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
-        except ImplementationGone:
-            raise
-        except RemoteError as exc:
-            raise ImplementationRaised(str(exc)) from exc
-        except Exception as exc:
-            raise ImplementationRaised(summarise(exc, "step")) from exc
         if not isinstance(result, StepResult):
             raise ImplementationRaised(f"to_numpy returned {type(result).__name__}, expected StepResult")
         return result
