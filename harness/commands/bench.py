@@ -132,6 +132,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from harness.core.protocol import availability
     from harness.core.spec import DTYPES
 
     if args.plot and not args.plot.lower().endswith(".png"):
@@ -140,7 +141,7 @@ def run(args) -> int:
     impls, named = options.implementations(args.impl)
     if named:
         for impl in impls:
-            reason = impl.unavailable_reason()
+            reason = availability(impl)
             if reason:
                 raise UsageError(f"--impl {impl.name}: unavailable: {reason}")
     dtypes = args.dtype or list(DTYPES)

@@ -63,12 +63,13 @@ def selected_implementations(names, spec, dtype, device, batch_size):
     of the others, those whose step exceeds their declared ``max_multiply_adds`` are
     left out."""
     from harness.checks.planner import left_out
+    from harness.core.protocol import availability
 
     impls, named = options.implementations(names)
     chosen, skipped = [], {}
     for impl in impls:
         if named:
-            reason = impl.unavailable_reason(device) or impl.capabilities.unsupported(spec, dtype)
+            reason = availability(impl, device) or impl.capabilities.unsupported(spec, dtype)
             if reason:
                 raise ValueError(f"--impl {impl.name}: cannot train {spec.describe()} in {dtype}: {reason}")
             chosen.append(impl)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.core.cases import Case, make_case
-from harness.core.protocol import Implementation, prepare
+from harness.core.protocol import Implementation, availability, prepare
 
 DEFAULT_BATCHES = (1, 64, 256)
 
@@ -112,7 +112,7 @@ def time_step(impl: Implementation, case: Case, *, min_time: float, min_samples:
     """Prepare ``impl`` for ``case``, warm up, then time its step until ``min_time``
     seconds and ``min_samples`` samples are both reached."""
     timing = Timing(impl.name, case.dtype, case.batch, impl.default_device())
-    reason = impl.unavailable_reason() or impl.capabilities.unsupported(case.spec, case.dtype)
+    reason = availability(impl) or impl.capabilities.unsupported(case.spec, case.dtype)
     if reason:
         timing.skipped = reason
         return timing
