@@ -11,7 +11,7 @@ import numpy as np
 from harness.core import oracle
 from harness.core.cases import Case
 from harness.core.containment import restoring_global_state, summarise, user_interrupted
-from harness.core.protocol import Implementation, StepResult, prepare
+from harness.core.protocol import Implementation, StepResult, default_device, prepare
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import coarser
 
@@ -39,7 +39,7 @@ class Trial:
                 raise ValueError(f"{label}={value!r}: expected an integer in 0..2**63-1")
         self.impl = impl
         self.case = case
-        self.device = device or impl.default_device()
+        self.device = device or default_device(impl)
         self.probes = int(probes)
         self.probe_seed = int(probe_seed)
         self.strict_determinism = bool(strict_determinism or impl.capabilities.deterministic)
@@ -94,7 +94,7 @@ class Trial:
         """The command that reruns this trial, every argument shell-quoted (the case's
         recipe is quoted where it is made)."""
         where = self.case.recipe or "--case-file CASE.npz"
-        device = f" --device {shlex.quote(self.device)}" if self.device != self.impl.default_device() else ""
+        device = f" --device {shlex.quote(self.device)}" if self.device != default_device(self.impl) else ""
         strict = " --strict-determinism" if self.strict_determinism and not self.capabilities.deterministic else ""
         return f"backprop-harness check --impl {shlex.quote(self.impl.name)} {where}{device}{strict}"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ STYLE = {
     Verdict.TIMEOUT: "bold red",
     Verdict.CRASHED: "bold red",
     Verdict.SKIP: "yellow",
+    Verdict.INCONCLUSIVE: "yellow",
 }
 
 
@@ -35,7 +35,7 @@ class Run:
     def verdict(self) -> Verdict:
         if not self.results:
             return Verdict.SKIP
-        for v in (Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL):
+        for v in (Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL, Verdict.INCONCLUSIVE):
             if any(r.verdict is v for r in self.results):
                 return v
         if all(r.verdict is Verdict.SKIP for r in self.results):
@@ -121,6 +121,23 @@ def print_report(runs: list[Run], console: Console | None = None, *, detail: boo
     console.print(f"{ran - failed} of {ran} implementation/case runs passed" + (f", {failed} failed" if failed else ""))
 
 
-def write_json(runs: list[Run], path: str) -> None:
-    with open(path, "w") as fh:
-        json.dump({"ok": all(r.ok for r in runs), "runs": [r.to_dict() for r in runs]}, fh, indent=2, default=float)
+def nothing_judged(runs: list[Run], asked_for) -> str:
+    """Why the run judged nothing of some implementation asked for (every one of its
+    results a SKIP, or none at all), or ''. Such a run has not passed."""
+    missing = []
+    for name in asked_for:
+        mine = [run for run in runs if run.impl == name]
+        if not any(r.verdict is not Verdict.SKIP for run in mine for r in run.results):
+            why = sorted({run.note for run in mine if run.note} | {r.message for run in mine for r in run.results if r.message})
+            missing.append(f"{name} ({'; '.join(why) if why else 'no case was selected for it'})")
+    if not asked_for:
+        return "nothing judged: no implementation is available"
+    return f"nothing judged for {', '.join(missing)}" if missing else ""
+
+
+def write_json(runs: list[Run], path: str, *, ok: bool, reason: str = "") -> None:
+    """The whole report as strict JSON (``harness.core.output_files.write_json``):
+    ``ok`` is what the exit status says, ``reason`` why nothing was judged, if so."""
+    from harness.core.output_files import write_json as write_strict
+
+    write_strict(path, {"ok": ok, "reason": reason or None, "runs": [r.to_dict() for r in runs]})

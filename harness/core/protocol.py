@@ -294,7 +294,6 @@ def as_implementation(obj, name: str | None = None) -> Implementation:
         impl = _adopt(obj, name)
         declared_name = impl.name
         capabilities = impl.capabilities
-        device = impl.default_device() if isinstance(capabilities, Capabilities) else ""
     except ImplementationError:
         raise
     except BaseException as exc:  # noqa: BLE001 - a plug-in's own code ran above
@@ -305,8 +304,6 @@ def as_implementation(obj, name: str | None = None) -> Implementation:
         raise ImplementationError(f"{label}: name={_short(declared_name)}; expected a non-empty string")
     if not isinstance(capabilities, Capabilities):
         raise ImplementationError(f"{declared_name}: capabilities={_short(capabilities)}; expected harness.Capabilities(...)")
-    if not isinstance(device, str) or not device:
-        raise ImplementationError(f"{declared_name}: default_device() returned {_short(device)}; expected a device name such as 'cpu'")
     # The first protocol declared compilation per shape as an attribute beside the
     # capabilities; it is a capability now.
     if getattr(obj, "compiles_per_shape", False) is True and not capabilities.compiles_per_shape:
@@ -343,6 +340,20 @@ def _adopt(obj, name):
         f"{_short(name or obj)}: expected an Implementation, an object with prepare(), or a function "
         f"f(spec, params, x, y) -> (loss, grads); got {type(obj).__name__}"
     )
+
+
+def default_device(impl: Implementation) -> str:
+    """``impl.default_device()``, contained: a probe that raises or answers something
+    other than a device name is an ``ImplementationError`` naming the plug-in."""
+    try:
+        device = impl.default_device()
+    except BaseException as exc:  # noqa: BLE001 - plug-in code
+        if user_interrupted(exc):
+            raise
+        raise ImplementationError(f"{impl.name}: default_device() raised {type(exc).__name__}: {message_of(exc)}") from None
+    if not isinstance(device, str) or not device:
+        raise ImplementationError(f"{impl.name}: default_device() returned {_short(device)}; expected a device name such as 'cpu'")
+    return device
 
 
 def availability(impl: Implementation, device: str | None = None) -> str | None:

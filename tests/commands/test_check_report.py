@@ -73,9 +73,9 @@ def test_the_report_prints_each_failure_in_full_and_the_tally():
 def test_json_holds_every_run_with_its_verdict_and_results(tmp_path):
     runs = [Run("mine", "a", [_result("gradient_shapes", Verdict.FAIL, "bad", seed=3)]), Run("slow", "b", note="left out")]
     path = tmp_path / "report.json"
-    write_json(runs, str(path))
+    write_json(runs, str(path), ok=False)
     data = json.loads(path.read_text())
-    assert data["ok"] is False
+    assert data["ok"] is False and data["reason"] is None and data["generator"].startswith("backprop-harness")
     assert [(r["impl"], r["verdict"], r["note"]) for r in data["runs"]] == [("mine", "FAIL", ""), ("slow", "SKIP", "left out")]
     assert data["runs"][0]["results"][0]["verdict"] == "FAIL" and data["runs"][0]["results"][0]["seed"] == 3
 
