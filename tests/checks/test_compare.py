@@ -8,10 +8,10 @@ import pytest
 
 from harness.checks.compare import (
     WORST_SHOWN,
+    agreement,
     compare_elementwise,
     compare_gradients,
     compare_tensors,
-    agreement,
     failing,
     overall,
 )
