@@ -129,6 +129,18 @@ def write_atomically(path, write, *, binary: bool = False) -> None:
         raise
 
 
+def save_figure(fig, path, **kwargs) -> None:
+    """Save a matplotlib figure as a PNG, atomically, marked as the harness's
+    (``Software`` text chunk) so the next run may replace it; then close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        write_atomically(path, lambda fh: fig.savefig(fh, format="png", metadata={"Software": generator()}, **kwargs),
+                         binary=True)
+    finally:
+        plt.close(fig)
+
+
 def json_safe(value):
     """``value`` with every float that JSON cannot hold (NaN, +-infinity) as ``None``,
     NumPy scalars and arrays as Python numbers and lists, tuples as lists."""
