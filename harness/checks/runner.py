@@ -9,6 +9,9 @@ Which checks apply is decided from the implementation's declared capabilities.
 from __future__ import annotations
 
 import time
+import warnings
+
+import numpy as np
 
 from harness.checks.contracts import CONTRACT_CHECKS
 from harness.checks.probes import check_gradient_probes
@@ -19,6 +22,8 @@ from harness.core.cases import Case
 from harness.core.containment import summarise, user_interrupted, watching_interrupts
 from harness.core.protocol import Implementation, availability
 from harness.core.results import CheckResult, Verdict
+
+ComplexWarning = getattr(np, "exceptions", np).ComplexWarning  # numpy >= 1.25 moved it
 
 ALL_CHECKS = CONTRACT_CHECKS + VALUE_CHECKS + (check_gradient_probes,) + PROPERTY_CHECKS
 
@@ -32,7 +37,9 @@ def run_check(check, trial: Trial) -> CheckResult:
     ``KeyboardInterrupt`` included, unless it is the user's Ctrl-C -- becomes an
     ERROR result."""
     start = time.perf_counter()
-    with watching_interrupts():
+    with watching_interrupts(), warnings.catch_warnings():
+        # a complex answer is judged by its real part (gradient_dtypes reports the dtype): no warning for each cast
+        warnings.simplefilter("ignore", ComplexWarning)
         try:
             result = check(trial)
         except ImplementationRaised as exc:

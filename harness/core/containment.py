@@ -141,7 +141,13 @@ def summarise(exc: BaseException, phase: str) -> str:
         where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
     except BaseException:  # noqa: BLE001 - a frame that cannot even be read
         where = ""
-    return f"{phase} raised {type(exc).__name__}: {message_of(exc)}{where}"
+    return f"{phase} raised {described(exc)}{where}"
+
+
+def described(exc: BaseException) -> str:
+    """``Type: message`` (``message_of``), or just ``Type`` for an exception without one."""
+    message = message_of(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def message_of(exc: BaseException) -> str:

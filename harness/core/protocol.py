@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.core.containment import message_of, user_interrupted
+from harness.core.containment import described, message_of, user_interrupted
 from harness.core.spec import ACTIVATIONS, DTYPES, LOSSES, NetworkSpec
 
 
@@ -221,6 +221,9 @@ def _accepts_input_grad(method) -> bool:
     return any(p.name == "input_grad" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
+_UNSET = object()
+
+
 class FunctionImplementation(Implementation):
     """Wraps the learner's shortcut ``f(spec, params, x, y) -> (loss, grads)``.
 
@@ -233,8 +236,8 @@ class FunctionImplementation(Implementation):
         self.function = function
         self.name = name or f"{getattr(function, '__module__', None)}:{getattr(function, '__qualname__', type(function).__name__)}"
         self.description = (inspect.getdoc(function) or "").split("\n")[0]
-        declared = getattr(function, "capabilities", None)
-        if declared is None:
+        declared = getattr(function, "capabilities", _UNSET)  # an explicit None is a wrong declaration
+        if declared is _UNSET:
             try:
                 declared = Capabilities(
                     activations=getattr(function, "activations", ACTIVATIONS),
@@ -259,9 +262,6 @@ class _FunctionPrepared(Prepared):
 
     def set_params(self, params):
         self.params = [(W, b) for W, b in params]
-
-
-_UNSET = object()
 
 
 @dataclass
@@ -299,7 +299,7 @@ def as_implementation(obj, name: str | None = None) -> Implementation:
     except BaseException as exc:  # noqa: BLE001 - a plug-in's own code ran above
         if user_interrupted(exc):
             raise
-        raise ImplementationError(f"{label}: its declaration raised {type(exc).__name__}: {message_of(exc)}") from None
+        raise ImplementationError(f"{label}: its declaration raised {described(exc)}") from None
     if not isinstance(declared_name, str) or not declared_name:
         raise ImplementationError(f"{label}: name={_short(declared_name)}; expected a non-empty string")
     if not isinstance(capabilities, Capabilities):
@@ -350,7 +350,7 @@ def default_device(impl: Implementation) -> str:
     except BaseException as exc:  # noqa: BLE001 - plug-in code
         if user_interrupted(exc):
             raise
-        raise ImplementationError(f"{impl.name}: default_device() raised {type(exc).__name__}: {message_of(exc)}") from None
+        raise ImplementationError(f"{impl.name}: default_device() raised {described(exc)}") from None
     if not isinstance(device, str) or not device:
         raise ImplementationError(f"{impl.name}: default_device() returned {_short(device)}; expected a device name such as 'cpu'")
     return device
@@ -368,7 +368,7 @@ def availability(impl: Implementation, device: str | None = None) -> str | None:
     except BaseException as exc:  # noqa: BLE001 - plug-in code
         if user_interrupted(exc):
             raise
-        return f"unavailable_reason raised {type(exc).__name__}: {message_of(exc)}"
+        return f"unavailable_reason raised {described(exc)}"
     if reason is None or isinstance(reason, str):
         return reason or None
     return f"unavailable_reason returned {_short(reason)}; expected None or a string"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from harness.core.containment import message_of, user_interrupted
+from harness.core.containment import described, user_interrupted
 from harness.core.protocol import Implementation, ImplementationError, as_implementation, availability
 
 ENTRY_POINT_GROUP = "backprop_harness.impls"
@@ -61,7 +61,7 @@ def _load() -> None:
         except BaseException as exc:  # a broken plug-in must not break the harness, even one that exits
             if user_interrupted(exc):
                 raise
-            reason = f"{type(exc).__name__}: {message_of(exc)}"
+            reason = f"{described(exc)}"
             _LOAD_FAILURES[ep.name] = reason
             warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
 
@@ -110,7 +110,7 @@ def resolve(target) -> Implementation:
     except BaseException as exc:  # a module that raises anything -- or exits -- on import
         if user_interrupted(exc):
             raise
-        raise ImplementationError(f"--impl {target!r}: cannot import module {module_name!r}: {type(exc).__name__}: {message_of(exc)}") from None
+        raise ImplementationError(f"--impl {target!r}: cannot import module {module_name!r}: {described(exc)}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -119,5 +119,5 @@ def resolve(target) -> Implementation:
         except BaseException as exc:  # a module __getattr__ of its own
             if user_interrupted(exc):
                 raise
-            raise ImplementationError(f"--impl {target!r}: reading {attr!r} raised {type(exc).__name__}: {message_of(exc)}") from None
+            raise ImplementationError(f"--impl {target!r}: reading {attr!r} raised {described(exc)}") from None
     return as_implementation(obj, name=target)

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.core.containment import message_of, restoring_global_state, user_interrupted, watching_interrupts
+from harness.core.containment import (
+    described,
+    restoring_global_state,
+    user_interrupted,
+    watching_interrupts,
+)
 from harness.core.protocol import prepare
 from harness.core.spec import NetworkSpec
 from harness.impls.numpy_impl import NumpyImplementation
@@ -267,7 +272,7 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
     except BaseException as exc:  # a broken implementation -- even one that exits -- must not stop the others
         if user_interrupted(exc):
             raise
-        run.error = f"{type(exc).__name__}: {message_of(exc)}"
+        run.error = f"{described(exc)}"
     return run
 
 
