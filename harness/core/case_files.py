@@ -75,8 +75,10 @@ def _load_case(path) -> Case:
         raise ValueError(f"{where}: not an .npz (zip) file")
     try:
         data = _read_members(path, where)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a corrupt directory or member
-        raise ValueError(f"{where}: corrupt ({type(exc).__name__}: {exc})") from None
+    except ValueError:
+        raise
+    except Exception as exc:  # a corrupt directory or member: zipfile, zlib and numpy each have their own words
+        raise ValueError(f"{where}: corrupt ({_kind(exc)}: {exc})") from None
     missing = [k for k in ("sizes", "activations", "loss", "x", "y") if k not in data]
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}; expected sizes, activations, loss, W0, b0, ..., x, y")
@@ -144,9 +146,15 @@ def _read_members(path, where) -> dict:
             with archive.open(info) as member:
                 try:
                     data[key] = np.lib.format.read_array(member, allow_pickle=False)
-                except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-                    raise ValueError(f"{where}: member {key} is unreadable ({type(exc).__name__}: {exc})") from None
+                except Exception as exc:  # a bad CRC, a broken deflate stream (zlib.error), a short read
+                    raise ValueError(f"{where}: member {key} is unreadable ({_kind(exc)}: {exc})") from None
     return data
+
+
+def _kind(exc: BaseException) -> str:
+    """``zlib.error`` rather than a bare ``error``: the exception's type with its module."""
+    kind = type(exc)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
 
 
 def _header(member, key, where):
