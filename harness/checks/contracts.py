@@ -90,11 +90,10 @@ def check_deterministic(trial: Trial) -> CheckResult:
     outcome = _agreement(trial, trial.case, first, trial.call(), strict=trial.strict_determinism)
     if outcome.kind == IDENTICAL:
         return trial.result(name, Verdict.PASS, "two identical calls agree bitwise")
-    if outcome.kind == ROUNDING:
-        return trial.result(name, Verdict.PASS, f"two identical calls differ within rounding ({outcome.why}); "
-                                                "--strict-determinism demands bitwise equality")
-    if outcome.kind == DECLARED:
-        return trial.result(name, Verdict.PASS, f"two identical calls differ {outcome.why}")
+    if outcome.kind in (ROUNDING, DECLARED):
+        why = (f"two identical calls differ within rounding ({outcome.why}); --strict-determinism demands bitwise equality"
+               if outcome.kind == ROUNDING else f"two identical calls differ {outcome.why}")
+        return trial.result(name, Verdict.PASS, why, note=why)
     if outcome.kind == UNJUDGED:
         return trial.result(name, Verdict.INCONCLUSIVE, f"two identical calls differ where nothing can be judged: {outcome.why}")
     hint = ("bitwise equality is demanded (--strict-determinism or Capabilities(deterministic=True)): a summation "
@@ -135,7 +134,10 @@ def check_no_state_between_calls(trial: Trial) -> CheckResult:
                             hint="module-level state shared between prepared instances?")
     notes += [why] if why else []
     inconclusive = any(n.startswith("cannot be judged") for n in notes)
-    return trial.result(name, Verdict.INCONCLUSIVE if inconclusive else Verdict.PASS, "; ".join(dict.fromkeys(notes)))
+    message = "; ".join(dict.fromkeys(notes))
+    if inconclusive:
+        return trial.result(name, Verdict.INCONCLUSIVE, message)
+    return trial.result(name, Verdict.PASS, message, note=message)
 
 
 # Fresh identical calls that differ by more than this fraction of a tensor's magnitude

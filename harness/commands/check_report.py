@@ -116,6 +116,9 @@ def print_report(runs: list[Run], console: Console | None = None, *, detail: boo
                 console.print(tensor_table(r))
             if not r.ok:
                 console.print(r.describe(), markup=False, highlight=False)
+            elif r.note:
+                console.print(f"{r.check} {r.verdict.value} with a note: {r.impl} on {r.case}: {r.note}", markup=False,
+                              highlight=False)
     failed = sum(not run.ok for run in runs)
     ran = sum(run.verdict is not Verdict.SKIP for run in runs)
     console.print(f"{ran - failed} of {ran} implementation/case runs passed" + (f", {failed} failed" if failed else ""))

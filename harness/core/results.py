@@ -61,6 +61,8 @@ class CheckResult:
     seed: int | None = None
     repro: str = ""
     seconds: float = 0.0
+    # Worth knowing although the check passed: calls that differ within rounding, say.
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -89,6 +91,8 @@ class CheckResult:
                 where = f"[{', '.join(map(str, c.index))}]"
                 extra = f", valid bracket [{c.bracket[0]:.6g}, {c.bracket[1]:.6g}]" if c.bracket else ""
                 lines.append(f"    {where}: got {c.got:.9g}, expected {c.expected:.9g} (tolerance {c.tolerance:.2g}{extra})")
+        if self.note:
+            lines.append(f"  note: {self.note}")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         if self.repro:
