@@ -447,7 +447,7 @@ CLASSES = {
     "bad options (and output paths)": len(OPTIONS) + len(OUTPUTS),
     "bad plug-in returns": len(RETURNS),
     "bad plug-in declarations": len(DECLARATIONS) + len(BAD_CAPABILITIES) + 2,
-    "plug-ins that exit": len(LEAVING) + 2,  # + bench and train
+    "plug-ins that exit": len(LEAVING) + 4,  # + bench (exits_0, ExitsInPrepare), train (exits_0, ExitsInSetParams)
     "plug-ins that raise a BaseException": len(RAISING) + 1 + 2,  # + a real SIGINT, bench and train
     "print floods": 2,
     "global state and mutation": len(GLOBAL_STATE) + 1,
