@@ -93,3 +93,11 @@ def test_importing_harness_imports_neither_torch_nor_pytest_nor_hypothesis():
         "harness.specs; assert 'hypothesis' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_a_plug_in_that_exits_is_an_error_record_not_the_end_of_the_caller():
+    from tests import fault_impls
+
+    results = harness.check(fault_impls.exits_0, harness.make_case(corpus.RELU, 3))
+    assert results and all(r.verdict is harness.Verdict.ERROR for r in results if r.verdict is not harness.Verdict.SKIP)
+    assert "step raised SystemExit: 0" in results[0].message

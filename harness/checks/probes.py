@@ -33,7 +33,7 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     if not shapes_ok(result.grads, case):
         return trial.result(name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
     got = [np.asarray(g, np.float64) for g in flat(result.grads)]
-    scales, radii = flat(exp.scale), flat(exp.radius)
+    scales, radii, centers = flat(exp.scale), flat(exp.radius), flat(exp.center)
     dtype = trial.judged_dtype(flat(result.grads))
     if trial.probes == 0:
         return trial.result(name, Verdict.SKIP, "no probes asked for (probes=0)")
@@ -42,7 +42,7 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     for k in range(trial.probes):
         signs = [rng.choice(np.array([-1.0, 1.0]), g.shape) for g in got]
         masks = [np.ones(g.shape, bool) for g in got]
-        disc, tol, (want, judgeable) = _probe(case, got, scales, radii, signs, masks, dtype)
+        disc, tol, (want, judgeable) = _probe(case, got, scales, radii, signs, masks, dtype, centers)
         if not judgeable:
             unsure.append(f"probe {k}: tolerance {tol:.3g} for a directional derivative of {want:.3g}")
             if not (math.isfinite(tol) and disc > tol):
@@ -63,7 +63,7 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     return trial.result(name, Verdict.PASS, f"{trial.probes} probes (seed {trial.probe_seed}), worst at {worst:.2g} of tolerance")
 
 
-def _probe(case, got, scales, radii, signs, masks, dtype):
+def _probe(case, got, scales, radii, signs, masks, dtype, centers=None):
     """|impl's directional derivative - oracle's|, its tolerance (``inf`` where it is not
     finite) and ``(the oracle's derivative, whether the tolerance can judge it)``,
     along signs*masks."""
@@ -82,9 +82,15 @@ def _probe(case, got, scales, radii, signs, masks, dtype):
     disc = abs(have - want)
     # The probe cannot be judged where its rounding tolerance is not finite or not below
     # the derivative it judges (a wrong gradient would pass); a derivative within the
-    # complex step's truncation is zero, which any tolerance can judge. The brackets are
-    # not rounding: every value inside them is right.
-    judgeable = math.isfinite(tol) and (abs(want) <= truncation or rounding < abs(want))
+    # complex step's truncation is zero, which any tolerance can judge. The derivative's
+    # size is taken from both oracles: the complex step itself rounds to 0 where the
+    # derivative is below the rounding of the loss (a saturated softmax). The brackets
+    # are not rounding: every value inside them is right.
+    size = abs(want)
+    if centers is not None:
+        with np.errstate(all="ignore"):
+            size = max(size, abs(_total(float(np.dot(c.ravel(), d.ravel())) for c, d in zip(centers, v))))
+    judgeable = math.isfinite(tol) and (size <= truncation or rounding < size)
     # a NaN answer (or an oracle that overflowed) is never within any tolerance
     return (math.inf if math.isnan(disc) else disc), (max(tol, np.finfo(np.float64).tiny) if math.isfinite(tol) else math.inf), \
         (want, judgeable)

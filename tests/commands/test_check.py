@@ -210,3 +210,12 @@ def test_files_the_harness_wrote_are_replaced_and_are_written_whole(capsys, tmp_
     assert _run(capsys, *argv)[0] == 0  # its own files: replaced without a word
     assert case.read_bytes() == first and json.loads(report.read_text())["ok"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.npz", "report.json"]  # no partial files left
+
+
+def test_a_device_an_implementation_does_not_declare_leaves_it_out_when_it_was_only_discovered(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, err = _run(capsys, "check", "--sizes", "4,3,2", "--batch", "3", "--device", "tpu", "--json", str(report))
+    assert code == 1  # nothing could run there: nothing was judged
+    notes = {run["impl"]: run["note"] for run in json.loads(report.read_text())["runs"]}
+    assert "device 'tpu' is not among the devices it declares (cpu)" in notes["numpy"]
+    assert err.startswith("backprop-harness: nothing judged for ")
