@@ -89,7 +89,7 @@ def summary_table(runs: list[Run]) -> Table:
 
 def tensor_table(result: CheckResult) -> Table:
     table = Table(title=escape(f"{result.check}: {result.impl} on {result.case}"))
-    for col in ("tensor", "verdict", "max abs err", "max rel err", "non-diff", "worst [index] got / expected (tol)"):
+    for col in ("tensor", "verdict", "max abs err", "max rel err", "non-diff", "unjudged", "worst [index] got / expected (tol)"):
         table.add_column(col)
     for t in result.tensors:
         worst = ""
@@ -102,6 +102,7 @@ def tensor_table(result: CheckResult) -> Table:
             f"{t.max_abs_error:.2e}",
             f"{t.max_rel_error:.2e}",
             str(t.n_nondifferentiable),
+            str(t.n_unjudged),
             escape(worst),
         )
     return table
