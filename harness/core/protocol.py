@@ -332,7 +332,7 @@ def _adopt(obj, name):
     if hasattr(obj, "prepare"):
         declared = getattr(obj, "capabilities", _UNSET)
         own = getattr(obj, "name", None)
-        return _Adopted(inner=obj, name=own if own is not None else (name or type(obj).__qualname__),
+        return _Adopted(inner=obj, name=own if own not in (None, "") else (name or type(obj).__qualname__),
                         capabilities=Capabilities() if declared is _UNSET else declared)
     if callable(obj):
         return FunctionImplementation(obj, name)
