@@ -77,7 +77,10 @@ def plan(impls, *, named: bool, case: Case | None = None, dtypes=None, seed: int
             runs.append(PlannedRun(impl, case, case.describe()))
             continue
         declared = sorted(impl.capabilities.dtypes, reverse=True)  # float64 first
-        for dtype in [d for d in (dtypes or declared) if d in declared]:
+        chosen = [d for d in (dtypes or declared) if d in declared]
+        if not chosen:  # say why nothing runs, rather than nothing at all
+            runs.append(PlannedRun(impl, skip=f"left out: dtype {', '.join(dtypes)} not declared (it declares {', '.join(declared)})"))
+        for dtype in chosen:
             for c in battery(dtype, seed):
                 slow = impl.capabilities.too_slow(c.spec, c.batch)
                 runs.append(PlannedRun(impl, None if slow else c, c.describe(), f"left out: {slow}" if slow else ""))

@@ -132,9 +132,10 @@ def test_dtype_narrows_the_battery_and_a_dtype_nobody_declares_runs_nothing_and_
     assert len(cases) == 10 and all("float64" in c for c in cases)
     code, out, err = _run(capsys, "check", "--impl", "pure-python", "--dtype", "float32", "--json", str(report))
     assert code == 1  # nothing ran: not a pass
-    assert err == "backprop-harness: nothing judged for pure-python (no case was selected for it)\n"
+    assert err == "backprop-harness: nothing judged for pure-python (left out: dtype float32 not declared (it declares float64))\n"
     data = json.loads(report.read_text())
-    assert data["runs"] == [] and data["ok"] is False and data["reason"] == err.split(": ", 1)[1].strip()
+    assert [run["verdict"] for run in data["runs"]] == ["SKIP"]
+    assert data["ok"] is False and data["reason"] == err.split(": ", 1)[1].strip()
 
 
 def test_a_named_implementation_that_cannot_run_fails_the_check(capsys, tmp_path):
