@@ -12,13 +12,13 @@ from harness.checks import ALL_CHECKS, Trial, run_check
 from harness.checks import run_checks as _run_checks
 from harness.core.case_files import load_case, save_case
 from harness.core.cases import Case, make_case
+from harness.core.out_of_process import WorkerCommand
 from harness.core.protocol import (
     Capabilities,
     Implementation,
     ImplementationError,
     Prepared,
     StepResult,
-    WorkerCommand,
     as_implementation,
 )
 from harness.core.registry import available, implementations, register, resolve
@@ -31,8 +31,12 @@ def check(impl, case: Case | None = None, *, dtype: str | None = None, seed: int
     (``dtype`` narrows that) -- the cases ``backprop-harness check`` runs -- and return
     the result records. A battery case left out for the implementation (beyond its
     ``max_multiply_adds``) gives a SKIP record saying why; an implementation that
-    cannot run here gives a FAIL record."""
+    cannot run here gives a FAIL record; and when nothing at all was judged (every
+    case left out), a closing INCONCLUSIVE record ``judged`` says so, so that
+    ``all(r.ok for r in results)`` is never true for a run that judged nothing.
+    ``kwargs`` go to ``run_checks`` (``device``, ``probes``, ``strict_determinism``)."""
     from harness.checks import planner
+    from harness.checks.runner import nothing_judged
 
     impl = resolve(impl)
     results = []
@@ -45,6 +49,9 @@ def check(impl, case: Case | None = None, *, dtype: str | None = None, seed: int
                 results.append(CheckResult("applicable", impl.name, run.case_label, Verdict.SKIP, run.skip))
         else:
             results.extend(_run_checks(impl, run.case, **kwargs))
+    reason = nothing_judged(impl.name, results)
+    if reason:
+        results.append(CheckResult("judged", impl.name, "-", Verdict.INCONCLUSIVE, reason))
     return results
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shlex
 
 import numpy as np
 
 from harness.core import oracle
 from harness.core.cases import Case
-from harness.core.protocol import Implementation, ImplementationGone, RemoteError, StepResult, prepare, summarise
+from harness.core.containment import restoring_global_state, summarise, user_interrupted
+from harness.core.out_of_process import ImplementationGone, RemoteError
+from harness.core.protocol import Implementation, StepResult, default_device, prepare
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import coarser
 
@@ -38,30 +41,45 @@ class ImplementationRaised(Exception):
 
 @contextlib.contextmanager
 def raised_in(phase: str):
-    """What the implementation raises in ``phase`` becomes ``ImplementationRaised``; a
-    worker that died or hung (``ImplementationGone``) passes as it is."""
+    """What the implementation raises in ``phase`` -- any ``BaseException`` but the
+    user's Ctrl-C -- becomes ``ImplementationRaised``, and global state it changes is
+    put back; a worker that died or hung (``ImplementationGone``) passes as it is."""
     try:
-        yield
+        with restoring_global_state():
+            yield
     except ImplementationGone:
         raise
-    except RemoteError as exc:  # raised in a worker, which summarised it
-        raise ImplementationRaised(str(exc)) from exc
-    except Exception as exc:
-        raise ImplementationRaised(summarise(exc, phase)) from exc
+    except RemoteError as exc:  # raised in a worker, which said what and where
+        raise ImplementationRaised(str(exc)) from None
+    except BaseException as exc:
+        if user_interrupted(exc):
+            raise
+        raise ImplementationRaised(summarise(exc, phase)) from None
 
 
 class Trial:
     """One implementation, one case, one device: runs steps on fresh copies of the
-    case (the pristine case is never handed out) and caches the oracle's answer."""
+    case (the pristine case is never handed out) and caches the oracle's answer.
 
-    def __init__(self, impl: Implementation, case: Case, device: str | None = None, *, probes: int = 4, probe_seed: int = 0):
+    Every call into the implementation goes through ``prepare`` and ``step``: whatever
+    it raises there (any ``BaseException`` but the user's Ctrl-C) becomes
+    ``ImplementationRaised``, and global state it changes is put back.
+    ``strict_determinism`` demands bitwise-equal answers to identical calls (also
+    demanded by ``Capabilities(deterministic=True)``)."""
+
+    def __init__(self, impl: Implementation, case: Case, device: str | None = None, *, probes: int = 4, probe_seed: int = 0,
+                 strict_determinism: bool = False):
         if not isinstance(impl, Implementation):
             raise TypeError(f"Trial needs an Implementation (see harness.resolve), got {type(impl).__name__}")
+        for label, value in (("probes", probes), ("probe_seed", probe_seed)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**63:
+                raise ValueError(f"{label}={value!r}: expected an integer in 0..2**63-1")
         self.impl = impl
         self.case = case
-        self.device = device or impl.default_device()
-        self.probes = probes
-        self.probe_seed = probe_seed
+        self.device = device or default_device(impl)
+        self.probes = int(probes)
+        self.probe_seed = int(probe_seed)
+        self.strict_determinism = bool(strict_determinism or impl.capabilities.deterministic)
 
     @property
     def dtype(self) -> str:
@@ -100,9 +118,12 @@ class Trial:
         return expected_for(self.case, self.dtype)
 
     def repro(self) -> str:
+        """The command that reruns this trial, every argument shell-quoted (the case's
+        recipe is quoted where it is made)."""
         where = self.case.recipe or "--case-file CASE.npz"
-        device = f" --device {self.device}" if self.device != self.impl.default_device() else ""
-        return f"backprop-harness check --impl {self.impl.command_line_name()} {where}{device}"
+        device = f" --device {shlex.quote(self.device)}" if self.device != default_device(self.impl) else ""
+        strict = " --strict-determinism" if self.strict_determinism and not self.capabilities.deterministic else ""
+        return f"backprop-harness check --impl {shlex.quote(self.impl.command_line_name())} {where}{device}{strict}"
 
     def result(self, check: str, verdict: Verdict, message: str = "", **kw) -> CheckResult:
         """A result record for this trial."""

@@ -4,6 +4,7 @@ properties for every implementation asked for, on one case or the default batter
 from __future__ import annotations
 
 import argparse
+import shlex
 import threading
 
 from harness.commands import options
@@ -21,12 +22,16 @@ def register(subparsers) -> None:
     options.add_dtype(g, help="default: every dtype each implementation supports")
     options.add_seed(g, "parameters, batch and probes")
     g.add_argument("--kinks", action="store_true", help="place first-layer pre-activations exactly on 0")
-    g.add_argument("--logit-scale", type=float, help="multiply the last layer (large logits)")
+    g.add_argument("--logit-scale", type=options.positive_float, help="multiply the last layer (large logits)")
     g.add_argument("--case-file", metavar="FILE.npz", help="run exactly the case saved in FILE.npz")
     options.add_device(p)
-    p.add_argument("--probes", type=int, default=4, help="random directional probes per case (default 4)")
-    p.add_argument("--save-case", metavar="FILE.npz", help="write the selected case to FILE.npz (one case only)")
-    p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+    p.add_argument("--probes", type=options.probes, default=4, help="random directional probes per case (default 4)")
+    p.add_argument("--strict-determinism", action="store_true",
+                   help="demand bitwise-equal answers to identical calls (by default a difference within rounding "
+                        "passes, with a note)")
+    p.add_argument("--save-case", metavar="FILE.npz",
+                   help="write the selected case to FILE.npz (one case only; an existing file only if the harness wrote it)")
+    p.add_argument("--json", metavar="FILE", help="write the whole report as JSON (strict: NaN and infinities as null)")
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
     options.add_workers(p, jobs=True)
     p.add_argument("--isolate", action="store_true",
@@ -38,10 +43,12 @@ def selected_case(args, dtype_default="float64"):
     """The one case the case arguments select, or ``None`` for the battery."""
     from harness.core.case_files import load_case
     from harness.core.cases import make_case
+    from harness.core.memory import check_bytes, require
 
     if args.case_file:
-        if args.sizes or args.activations or args.loss or args.batch or args.kinks:
-            raise UsageError("--case-file replaces --sizes/--activations/--loss/--batch/--kinks; give one or the other")
+        if args.sizes or args.activations or args.loss or args.batch or args.kinks or args.logit_scale:
+            raise UsageError("--case-file replaces --sizes/--activations/--loss/--batch/--kinks/--logit-scale; "
+                             "give one or the other")
         case = load_case(args.case_file)
         if args.dtype and args.dtype != case.dtype:
             raise UsageError(f"--dtype {args.dtype}: the case file's arrays are {case.dtype}; a case file runs in its own dtype")
@@ -49,28 +56,39 @@ def selected_case(args, dtype_default="float64"):
     if not (args.sizes or args.activations or args.loss or args.batch or args.kinks or args.logit_scale):
         return None
     spec = options.network(args.sizes or options.DEFAULT_SIZES, args.activations, args.loss)
-    return make_case(spec, args.batch or 64, args.dtype or dtype_default, args.seed,
-                     on_kinks=args.kinks, logit_scale=args.logit_scale)
+    batch = args.batch or 64
+    require(check_bytes(spec, batch), f"checking {spec.describe()} at batch {batch}")  # before anything is drawn
+    return make_case(spec, batch, args.dtype or dtype_default, args.seed, on_kinks=args.kinks, logit_scale=args.logit_scale)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from harness.checks import planner
     from harness.commands import running
-    from harness.commands.check_report import make_console, print_report, write_json
+    from harness.commands.check_report import make_console, nothing_judged, print_report, write_json
     from harness.core.case_files import save_case
+    from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
 
+    # Every input is checked before any work: options, output paths, the case, the
+    # implementations and their devices.
     where = running.placement(args, jobs=True)
+    if args.save_case and not (args.case_file or args.sizes or args.activations or args.loss or args.batch or args.kinks
+                               or args.logit_scale):
+        raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
+    options.checked_outputs(args)
     case = selected_case(args)
-    if args.save_case:
-        if case is None:
-            raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
-        save_case(case, args.save_case)
+    if case is not None and args.case_file:
+        require(check_bytes(case.spec, case.batch), f"checking the case in {args.case_file}")
     # one thread each when the workers run side by side, so they do not fight for the cores
     impls, named = running.select(args.impl, where, threads=max(1, default_jobs() // where.jobs) if where.jobs > 1 else None)
     console = make_console()
     try:
-        impls, failures = running.start(impls, where)
+        impls, failures = running.start(impls, where)  # each loads in its worker: what it declares is known now
+        options.refuse_undeclared_device(impls, named, args.device)
+        if args.save_case:
+            save_case(case, args.save_case)
         plan = planner.plan(impls, named=named, case=case, dtypes=[args.dtype] if args.dtype else None, seed=args.seed,
                             device=args.device)
         runs = [_could_not_start(impl, verdict, message) for impl, verdict, message in failures]
@@ -78,9 +96,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         running.close(impls)
     print_report(runs, console, detail=args.detail or case is not None)
+    reason = nothing_judged(runs, [impl.name for impl in impls])
+    ok = not reason and all(r.ok for r in runs)
     if args.json:
-        write_json(runs, args.json)
-    return EXIT_OK if all(r.ok for r in runs) and any(r.results for r in runs) else EXIT_FAILED
+        write_json(runs, args.json, ok=ok, reason=reason)
+    if reason:
+        print(f"backprop-harness: {reason}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _could_not_start(impl, verdict, message):
@@ -90,7 +112,7 @@ def _could_not_start(impl, verdict, message):
 
     name = display_name(impl)
     return Run(name, "-", [CheckResult("load", name, "-", verdict, message,
-                                       repro=f"backprop-harness check --impl {getattr(impl, 'label', name)}")])
+                                       repro=f"backprop-harness check --impl {shlex.quote(impl.command_line_name())}")])
 
 
 def _run_plan(plan, args, where, console):
@@ -112,12 +134,14 @@ def _run_plan(plan, args, where, console):
 
     def check(payload):
         impl, item = payload
-        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed)
+        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
+                             strict_determinism=args.strict_determinism)
         return Run(item.impl.name, item.case_label, results)
 
     lanes, clones = _lanes([(i, item) for i, item in enumerate(plan) if item.case is not None])
     try:
-        with Progress(console=console, transient=True) as progress:
+        # the plug-ins' own output goes straight through, never held by the progress display
+        with Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
             task = progress.add_task("checking", total=sum(len(lane.items) for lane in lanes))
             done = run_lanes(lanes, check, 1 if where.in_process else where.jobs, on_done=lambda *_: progress.advance(task))
     finally:

@@ -22,6 +22,7 @@ def run(args) -> int:
 
     from harness.commands import running
     from harness.commands.check_report import make_console
+    from harness.core.protocol import availability
     from harness.core.registry import load_failures
     from harness.workers.pool import default_jobs
 
@@ -41,7 +42,7 @@ def run(args) -> int:
         broken = [(running.display_name(impl), verdict.value, message) for impl, verdict, message in broken]
         failures += [(name, f"{verdict} (below)") for name, verdict, _ in broken]
         for impl in impls:
-            reason = impl.unavailable_reason()
+            reason = availability(impl)
             caps = impl.capabilities
             table.add_row(
                 impl.name,

@@ -11,12 +11,12 @@ import is that implementation's CRASHED or TIMEOUT, and the run goes on.
 from __future__ import annotations
 
 import importlib.util
-import shlex
 import warnings
 from dataclasses import dataclass
 
 from harness.commands.errors import UsageError
-from harness.core.protocol import ImplementationError, WorkerCommand
+from harness.core.out_of_process import WorkerCommand
+from harness.core.protocol import ImplementationError
 
 COMMAND_PREFIX = "cmd:"
 
@@ -46,8 +46,8 @@ def placement(args, *, jobs: bool = False) -> Placement:
 def _command(text: str, timeout: float | None = None, **kwargs):
     from harness.workers.remote import DEFAULT_TIMEOUT, WorkerImplementation
 
-    return WorkerImplementation.command(text[len(COMMAND_PREFIX):], timeout=timeout or DEFAULT_TIMEOUT,
-                                        label=COMMAND_PREFIX + shlex.quote(text[len(COMMAND_PREFIX):]), **kwargs)
+    return WorkerImplementation.command(text[len(COMMAND_PREFIX):], timeout=timeout or DEFAULT_TIMEOUT, label=text,
+                                        **kwargs)
 
 
 def _check_importable(name: str) -> None:
@@ -119,6 +119,9 @@ def start(impls, where: Placement):
     started, failures = [], []
     for impl in impls:
         outcome = outcomes.get(id(impl))
+        if isinstance(outcome, Exception):  # a declaration the worker refused: bad input
+            close(impls)
+            raise outcome
         if outcome is None:
             started.append(impl)
         else:

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.core.protocol import ImplementationError, ImplementationGone, RemoteError
+from harness.core.out_of_process import ImplementationGone, RemoteError
+from harness.core.protocol import ImplementationError
 from harness.workers import process
 
 
@@ -44,8 +45,8 @@ class Lane:
 
 
 def run_lanes(lanes: list[Lane], work: Callable, jobs: int, *, on_done: Callable | None = None) -> dict:
-    """``work(payload)`` for every item of every lane, over ``jobs`` threads; returns
-    ``{index: result}``."""
+    """``work(payload)`` for every item of every lane, over ``jobs`` threads (one: in
+    the calling thread); returns ``{index: result}``."""
     results: dict = {}
     pending = sorted(lanes, key=lambda lane: -lane.cost)
     state = threading.Condition()
@@ -89,7 +90,17 @@ def run_lanes(lanes: list[Lane], work: Callable, jobs: int, *, on_done: Callable
                     busy[0] -= 1
                     state.notify_all()
 
-    threads = [threading.Thread(target=runner, name=f"lane-{n}", daemon=True) for n in range(max(1, jobs))]
+    if jobs <= 1:  # in this thread: in-process plug-ins and the user's Ctrl-C stay in the main thread
+        try:
+            while (lane := next_lane()) is not None:
+                run_lane(lane)
+                busy[0] -= 1
+        except BaseException:
+            with process.stopping():
+                process.kill_all()
+            raise
+        return results
+    threads = [threading.Thread(target=runner, name=f"lane-{n}", daemon=True) for n in range(jobs)]
     for thread in threads:
         thread.start()
     try:
@@ -126,13 +137,17 @@ def _stop_everything(threads) -> None:
 def start_all(impls, jobs: int) -> list[tuple | None]:
     """Start every worker implementation (``start``: load the implementation, learn its
     capabilities), ``jobs`` at a time; per implementation ``None``, or the verdict its
-    failure earns and why: ``(Verdict, message)``."""
+    failure earns and why: ``(Verdict, message)``, or the ``DeclarationRefused`` its
+    worker answered (a wrong declaration is bad input, not the plug-in's ERROR)."""
     from harness.core.results import Verdict
+    from harness.workers.remote import DeclarationRefused
 
     def start(impl):
         try:
             impl.start()
             return None
+        except DeclarationRefused as exc:  # bad input: the caller raises it
+            return exc
         except ImplementationGone as exc:
             return exc.verdict, str(exc)
         except (RemoteError, ImplementationError) as exc:

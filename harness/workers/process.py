@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 
-from harness.core.protocol import ImplementationGone
+from harness.core.out_of_process import ImplementationGone
 from harness.core.results import Verdict
 from harness.workers import wire
 

@@ -24,8 +24,10 @@ import time
 import numpy as np
 
 from harness.core import registry
+from harness.core.containment import restoring_global_state, summarise
+from harness.core.out_of_process import WorkerCommand
 from harness.core.process_settings import pin_threads, steady_allocator
-from harness.core.protocol import StepResult, WorkerCommand, prepare, summarise
+from harness.core.protocol import ImplementationError, StepResult, availability, default_device, prepare
 from harness.workers import messages, wire
 from harness.workers import segment as segments
 
@@ -74,17 +76,23 @@ class Server:
             except Exception:  # no shared memory here: raw buffers do
                 self.segment = None
         caps = self.impl.capabilities
-        unavailable = {}
-        for device in caps.devices:
-            try:
-                unavailable[device] = self.impl.unavailable_reason(device)
-            except Exception as exc:
-                unavailable[device] = summarise(exc, "unavailable_reason")
+        # availability: a probe that raises (SystemExit too) or answers nonsense makes
+        # the device unavailable with that said, as in process
+        unavailable = {device: availability(self.impl, device) for device in caps.devices}
         return {"tool": self.impl.name, "config": {
             "protocol": wire.PROTOCOL, "arrays": self.form, "shared_memory": self.segment is not None,
             "capabilities": messages.capabilities_to_json(caps), "description": self.impl.description,
-            "default_device": self.impl.default_device(), "unavailable": unavailable,
+            "default_device": default_device(self.impl), "unavailable": unavailable,
         }}
+
+    def answer_start(self, message: dict) -> dict:
+        try:
+            with restoring_global_state():
+                return self.start(message)
+        except ImplementationError as exc:  # a wrong declaration: the user's input, said as in process
+            return {"success": False, "error": str(exc), "refused": True}
+        except BaseException as exc:  # noqa: BLE001 -- a declaration that raises or exits on being read
+            return {"success": False, "error": summarise(exc, "start")}
 
     def define(self, message: dict) -> dict:
         body = message.get("input") or {}
@@ -142,15 +150,26 @@ class Server:
         kind = message.get("kind")
         phase = "prepare" if kind == "define" else str(message.get("function", kind))
         try:
-            if kind == "define":
-                return self.define(message)
-            if kind == "evaluate":
-                return self.evaluate(message)
+            # what the plug-in does to NumPy's error handling, warnings, the environment,
+            # the directory... is put back after each call, as in process
+            with restoring_global_state():
+                if kind == "define":
+                    return self.define(message)
+                if kind == "evaluate":
+                    return self.evaluate(message)
         except BaseException as exc:  # noqa: BLE001 -- SystemExit too: the plug-in's error, reported
             return {"success": False, "error": summarise(exc, phase)}
         return {}  # any other kind: the id alone, as GradBench asks
 
     def encode(self, answer: dict, message: dict):
+        try:
+            return self._encode(answer, message)
+        except wire.ProtocolError as exc:  # e.g. a loss given as text: the plug-in's error, not the worker's end
+            phase = str(message.get("function", message.get("kind")))
+            return self._encode({"id": answer.get("id"), "success": False,
+                                 "error": f"{phase} returned what the protocol cannot carry: {exc}"}, message)
+
+    def _encode(self, answer: dict, message: dict):
         start, end = message.get("output_offset"), message.get("output_end")
         if self.segment is not None and isinstance(start, int) and isinstance(end, int):
             return wire.encode(answer, self.form, segment=self.segment.buf, offset=start, end=min(end, self.segment.size))
@@ -166,9 +185,15 @@ def attach(described):
 def serve(target: str) -> int:
     proto_in, proto_out = protect_channels()
     try:
-        impl, load_error = (registry.resolve(target) if ":" in target else registry.load_one(target)), None
+        impl, load_error, refused = (registry.resolve(target) if ":" in target else registry.load_one(target)), None, False
+    except registry.BrokenOnImport as exc:  # the plug-in is broken: its ERROR
+        impl, load_error, refused = None, str(exc), False
+    except ImplementationError as exc:
+        # module:attr is what the user typed: a wrong name or declaration is their input,
+        # said as in process; a registered plug-in that will not load is that plug-in's ERROR
+        impl, load_error, refused = None, str(exc), ":" in target
     except BaseException as exc:  # noqa: BLE001 -- an import that raises or exits is reported, not obeyed
-        impl, load_error = None, summarise(exc, "loading the implementation")
+        impl, load_error, refused = None, summarise(exc, "loading the implementation"), False
     if isinstance(impl, WorkerCommand):  # the program takes this process over, protocol and all
         os.dup2(proto_in.fileno(), 0)
         os.dup2(proto_out.fileno(), 1)
@@ -192,7 +217,10 @@ def serve(target: str) -> int:
             print(f"python_worker: {exc}", file=sys.stderr)
             return 2
         if message.get("kind") == "start":
-            answer = {"success": False, "error": load_error} if load_error else server.start(message)
+            if load_error:
+                answer = {"success": False, "error": load_error, **({"refused": True} if refused else {})}
+            else:
+                answer = server.answer_start(message)
         else:
             answer = server.answer(message)
         line, buffers = server.encode({"id": message.get("id"), **answer}, message)

@@ -18,7 +18,8 @@ import weakref
 
 import numpy as np
 
-from harness.core.protocol import Capabilities, Implementation, ImplementationGone, Prepared, RemoteError
+from harness.core.out_of_process import ImplementationGone, RemoteError
+from harness.core.protocol import Capabilities, Implementation, ImplementationError, Prepared
 from harness.core.results import Verdict
 from harness.workers import messages, process, wire
 from harness.workers.segment import Arena
@@ -75,6 +76,11 @@ def _lookup(module, qualname: str):
     return value
 
 
+class DeclarationRefused(ImplementationError):
+    """The worker loaded the implementation and found its declaration wrong (what
+    ``as_implementation`` refuses in process): bad input, not the plug-in's ERROR."""
+
+
 class WorkerImplementation(Implementation):
     """An implementation served by the program ``argv`` over the worker protocol.
 
@@ -89,9 +95,11 @@ class WorkerImplementation(Implementation):
             raise ValueError(f"timeout={timeout!r}: expected a finite number of seconds > 0")
         # threads: every BLAS/OpenMP pool of the worker limited to that many (environment);
         # pin: also pinned and the allocator kept steady inside it, for timing (bench)
-        self.argv, self.name, self.timeout, self.threads, self.pin = list(argv), name, float(timeout), threads, pin
+        self.argv, self.timeout, self.threads, self.pin = list(argv), float(timeout), threads, pin
         self.env = env if env is not None else python_environment(threads)
         self.label = label or name or shlex.join(self.argv)  # how the user named it
+        # until the worker says its name (start), the text that named it stands in
+        self.name, self._name_given = name or self.label, bool(name)
         self.shared_memory = shared_memory
         # Each step's inputs sent back and copied over the caller's (what inputs_not_mutated
         # needs); bench and train, which do not judge inputs, leave it off.
@@ -127,7 +135,7 @@ class WorkerImplementation(Implementation):
         twin = WorkerImplementation(self.argv, name=self.name, timeout=self.timeout, env=self.env, threads=self.threads,
                                     pin=self.pin, shared_memory=self.shared_memory, label=self.label,
                                     return_inputs=self.return_inputs)
-        twin._declared, twin.description = self._declared, self.description
+        twin._declared, twin.description, twin.name, twin._name_given = self._declared, self.description, self.name, True
         return twin
 
     # --- the handshake ---------------------------------------------------------------
@@ -150,13 +158,16 @@ class WorkerImplementation(Implementation):
             if answer.get("success") is False:
                 error = answer.get("error") or "no reason given"
                 self._stop()
+                if answer.get("refused") is True:  # its declaration is wrong: the user's input
+                    raise DeclarationRefused(str(error))
                 raise ImplementationGone(Verdict.ERROR, f"the worker could not load the implementation: {error}")
             declared = self._read_start(answer)
             if self._declared is not None and declared["capabilities"] != self._declared["capabilities"]:
                 self._stop()
                 raise ImplementationGone(Verdict.ERROR, "the restarted worker declared other capabilities than before")
             self._declared = declared
-            self.name = self.name or declared["name"]
+            if not self._name_given:
+                self.name = declared["name"]
             self.description = declared["description"]
 
     def _read_start(self, answer: dict) -> dict:

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from harness.core.protocol import RemoteError
+from harness.core.out_of_process import RemoteError
 
 PROTOCOL = "backprop-harness-worker/1"
 ARRAY_FORMS = ("buffer", "base64", "data")

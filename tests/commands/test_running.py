@@ -38,7 +38,7 @@ def test_contradictions_are_usage_errors(given, words):
 def test_names_become_workers_without_importing_anything(monkeypatch):
     impls, named = running.select(["numpy", "tests.hostile_imports.exits_0:backprop", "cmd:node 'a b.js'"], WORKERS)
     assert named and all(isinstance(i, WorkerImplementation) for i in impls)
-    assert [i.label for i in impls] == ["numpy", "tests.hostile_imports.exits_0:backprop", "cmd:'node '\"'\"'a b.js'\"'\"''"]
+    assert [i.label for i in impls] == ["numpy", "tests.hostile_imports.exits_0:backprop", "cmd:node 'a b.js'"]
     assert impls[0].name == "numpy" and impls[2].argv == ["node", "a b.js"]
     assert "tests.hostile_imports.exits_0" not in sys.modules  # it would have ended this process
 
@@ -65,11 +65,19 @@ def test_in_process_names_resolve_here_and_a_program_still_gets_a_worker():
 
 
 def test_start_keeps_those_that_started_and_says_why_the_others_did_not():
-    impls, _ = running.select(["numpy", "tests.no_such_module:f", "cmd:/no/such/program"], WORKERS)
+    broken = "tests.hostile_imports.sys_exit_0:backprop"  # exits while imported: the plug-in's ERROR
+    impls, _ = running.select(["numpy", broken, "cmd:/no/such/program"], WORKERS)
     started, failures = running.start(impls, WORKERS)
     try:
         assert [i.name for i in started] == ["numpy"]
         assert [(running.display_name(i), v) for i, v, _ in failures] == [
-            ("tests.no_such_module:f", Verdict.ERROR), ("cmd:/no/such/program", Verdict.ERROR)]
+            (broken, Verdict.ERROR), ("cmd:/no/such/program", Verdict.ERROR)]
     finally:
         running.close(impls)
+
+
+def test_start_raises_a_name_that_does_not_import_as_bad_input():
+    impls, _ = running.select(["numpy", "tests.no_such_module:f"], WORKERS)
+    with pytest.raises(ImplementationError, match="cannot import module 'tests.no_such_module': ModuleNotFoundError"):
+        running.start(impls, WORKERS)
+    assert all(not getattr(i, "_worker", None) for i in impls)  # none left running

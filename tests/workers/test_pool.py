@@ -7,7 +7,7 @@ import pytest
 
 from harness.core.results import Verdict
 from harness.workers import pool
-from harness.workers.remote import WorkerImplementation
+from harness.workers.remote import DeclarationRefused, WorkerImplementation
 
 
 def test_lanes_run_side_by_side_each_in_order_and_results_come_back_by_index():
@@ -47,7 +47,8 @@ def test_start_all_reports_each_failure_with_its_verdict_and_starts_the_rest():
     try:
         outcomes = pool.start_all(impls, jobs=2)
         assert outcomes[0] is None and impls[0].capabilities.input_grad
-        assert outcomes[1][0] is Verdict.ERROR and "No module named 'no_such_module_xyz'" in outcomes[1][1]
+        # a name that does not import is bad input: handed back for the caller to raise
+        assert isinstance(outcomes[1], DeclarationRefused) and "No module named 'no_such_module_xyz'" in str(outcomes[1])
         assert outcomes[2] == (Verdict.ERROR, "cannot start '/no/such/program': No such file or directory")
     finally:
         for impl in impls:

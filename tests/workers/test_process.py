@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.core.protocol import ImplementationGone
+from harness.core.out_of_process import ImplementationGone
 from harness.core.results import Verdict
 from harness.workers import process, wire
 from harness.workers.process import OutputTail, WorkerProcess, describe_exit

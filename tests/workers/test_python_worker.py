@@ -9,7 +9,7 @@ import pytest
 
 from harness import run_checks
 from harness.core.cases import make_case
-from harness.core.protocol import WorkerCommand
+from harness.core.out_of_process import WorkerCommand
 from harness.core.spec import NetworkSpec
 from harness.workers import wire
 from harness.workers.process import WorkerProcess
@@ -83,13 +83,23 @@ def test_what_it_cannot_do_is_answered_with_the_reason():
         worker.close()
 
 
-def test_a_plug_in_that_cannot_be_loaded_says_so_and_the_worker_ends():
+def test_a_name_that_cannot_be_loaded_is_refused_and_the_worker_ends():
     worker = served("no_such_module_xyz:f")
     answer = ask(worker, {"id": 1, "kind": "start"})
-    assert answer["success"] is False
-    assert answer["error"].startswith("loading the implementation raised ImplementationError: --impl 'no_such_module_xyz:f'")
+    assert answer["success"] is False and answer["refused"] is True  # bad input: the caller says so in one line
+    assert answer["error"] == ("--impl 'no_such_module_xyz:f': cannot import module 'no_such_module_xyz': "
+                               "ModuleNotFoundError: No module named 'no_such_module_xyz'")
     worker.proc.wait(10)
     assert worker.proc.returncode == 1
+    worker.close()
+
+
+def test_a_module_that_exits_on_import_is_the_plug_ins_error_not_refused():
+    worker = served("tests.hostile_imports.sys_exit_0:backprop")
+    answer = ask(worker, {"id": 1, "kind": "start"})
+    assert answer["success"] is False and "refused" not in answer
+    assert answer["error"].endswith("cannot import module 'tests.hostile_imports.sys_exit_0': SystemExit: 0")
+    worker.proc.wait(10)
     worker.close()
 
 

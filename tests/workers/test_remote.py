@@ -12,7 +12,7 @@ import pytest
 
 from harness import run_checks
 from harness.core.cases import make_case
-from harness.core.protocol import ImplementationGone, RemoteError
+from harness.core.out_of_process import ImplementationGone, RemoteError
 from harness.core.reference import loss_and_grads
 from harness.core.results import Verdict
 from harness.core.spec import NetworkSpec
@@ -33,7 +33,7 @@ def numpy_worker():
 
 
 def test_the_worker_says_who_it_is_and_what_it_declares(numpy_worker):
-    assert numpy_worker.name == ""  # not started yet: nothing is known before the worker says
+    assert numpy_worker.name == "numpy"  # not started yet: the text that named it stands in
     numpy_worker.start()
     assert numpy_worker.name == "numpy" and "NumPy" in numpy_worker.description
     caps = numpy_worker.capabilities
