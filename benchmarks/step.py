@@ -1,4 +1,5 @@
-"""Step, forward, memory and gradient accuracy of every implementation.
+"""Step, forward, memory and gradient accuracy of every implementation, and of the
+worker programs listed in ``workers.json`` (C, JavaScript).
 
 The parameters come from the registry, so a third-party implementation installed
 through the ``backprop_harness.impls`` entry point is measured like a built-in one.
@@ -9,7 +10,7 @@ pure-Python step too slow for the timeout) raise ``NotImplementedError`` in
 
 import numpy as np
 
-from benchmarks.common import BATCHES, DTYPES, MODELS, Bound, implementation_names, pin_process
+from benchmarks.common import BATCHES, DTYPES, MODELS, Bound, foreign_workers, implementation_names, pin_process
 
 
 class TimeStep:
@@ -33,16 +34,21 @@ class TimeStep:
         self.bound.step()
 
 
-class TrackGradientError:
-    """How far each implementation's gradients are from the float64 reference."""
+class _Bound:
+    """Setup shared by the tracks: pinned threads and the implementation bound."""
 
-    params = TimeStep.params
     param_names = TimeStep.param_names
     timeout = 180
 
     def setup(self, name, model, batch, dtype):
         pin_process()
         self.bound = Bound(name, model, batch, dtype)
+
+
+class TrackGradientError(_Bound):
+    """How far each implementation's gradients are from the float64 reference."""
+
+    params = TimeStep.params
 
     def track_max_relative_gradient_error(self, name, model, batch, dtype):
         from harness.core.reference import loss_and_grads
@@ -59,3 +65,16 @@ class TrackGradientError:
         )
 
     track_max_relative_gradient_error.unit = "relative error"
+
+
+class TrackStepInsideWorker(_Bound):
+    """A worker program's step as the worker times it (the protocol's ``evaluate``
+    timings): ``TimeStep`` measures the same step from the harness, round trip
+    included. Median of at least 10 steps and 0.2 s."""
+
+    params = [list(foreign_workers()), list(MODELS), list(BATCHES), list(DTYPES)]
+
+    def track_step_inside_worker(self, name, model, batch, dtype):
+        return float(np.median(self.bound.prepared.timed_steps(self.bound.native, min_runs=10, min_seconds=0.2)))
+
+    track_step_inside_worker.unit = "seconds"

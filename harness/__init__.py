@@ -12,6 +12,7 @@ from harness.checks import ALL_CHECKS, Trial, run_check
 from harness.checks import run_checks as _run_checks
 from harness.core.case_files import load_case, save_case
 from harness.core.cases import Case, make_case
+from harness.core.out_of_process import WorkerCommand
 from harness.core.protocol import (
     Capabilities,
     Implementation,
@@ -100,6 +101,7 @@ __all__ = [
     "StepResult",
     "Trial",
     "Verdict",
+    "WorkerCommand",
     "as_implementation",
     "available",
     "batch_sizes",

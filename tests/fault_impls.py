@@ -289,7 +289,16 @@ sets_numpy_errors_to_raise = _changing(lambda: np.seterr(all="raise"))
 turns_warnings_into_errors = _changing(lambda: warnings.simplefilter("error"))
 clears_the_environment = _changing(os.environ.clear)
 empties_sys_path = _changing(lambda: sys.path.clear())
-lowers_the_recursion_limit = _changing(lambda: sys.setrecursionlimit(60))
+def _depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+# far below the default, yet above wherever it is called from (under pytest-xdist a step
+# runs ~60 frames deep, and Python refuses a limit below the current depth)
+lowers_the_recursion_limit = _changing(lambda: sys.setrecursionlimit(_depth() + 100))
 closes_stdout = _changing(lambda: setattr(sys, "stdout", None))
 ignores_ctrl_c = _changing(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 

@@ -22,6 +22,7 @@ LAYERS = {
     "harness.core": 0,  # spec, cases, reference, oracle, tolerances, results, hints, protocol, registry
     "harness.impls": 1,  # the built-in implementations
     "harness.checks": 2,  # the checker
+    "harness.workers": 2,  # worker processes: the wire protocol, process control, remote implementations
     "harness.speed": 2,  # timing
     "harness.training": 2,  # training
     "harness.commands": 3,  # front end: the command line

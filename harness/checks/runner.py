@@ -20,6 +20,7 @@ from harness.checks.trial import ImplementationRaised, Trial
 from harness.checks.values import VALUE_CHECKS
 from harness.core.cases import Case
 from harness.core.containment import summarise, user_interrupted, watching_interrupts
+from harness.core.out_of_process import ImplementationGone
 from harness.core.protocol import Implementation, availability
 from harness.core.results import CheckResult, Verdict
 
@@ -44,6 +45,8 @@ def run_check(check, trial: Trial) -> CheckResult:
             result = check(trial)
         except ImplementationRaised as exc:
             result = trial.result(check_name(check), Verdict.ERROR, str(exc))
+        except ImplementationGone as exc:  # its worker died or hung: CRASHED or TIMEOUT
+            result = trial.result(check_name(check), exc.verdict, str(exc))
         except BaseException as exc:  # output the check could not even read: still the implementation's error
             if user_interrupted(exc):
                 raise
@@ -59,12 +62,21 @@ def run_checks(impl: Implementation, case: Case, *, device: str | None = None, c
     An unsupported case (by declared capabilities) or an unavailable implementation
     gives a single SKIP result with the reason. ``strict_determinism`` demands that
     identical calls agree bitwise (by default a difference within rounding passes,
-    with a note)."""
+    with a note). After a check whose implementation's worker crashed or timed out,
+    the remaining checks are not run (each says so)."""
     trial = Trial(impl, case, device, probes=probes, probe_seed=probe_seed, strict_determinism=strict_determinism)
     reason = availability(impl, trial.device) or impl.capabilities.unsupported(case.spec, case.dtype)
     if reason:
         return [trial.result("applicable", Verdict.SKIP, reason)]
-    return [run_check(check, trial) for check in checks]
+    results, gone = [], None
+    for check in checks:
+        if gone is not None:
+            results.append(trial.result(check_name(check), Verdict.SKIP, f"not run: {gone.check} {gone.verdict.value}"))
+            continue
+        results.append(run_check(check, trial))
+        if results[-1].verdict in (Verdict.CRASHED, Verdict.TIMEOUT):
+            gone = results[-1]
+    return results
 
 
 def nothing_judged(impl_name: str, results) -> str | None:

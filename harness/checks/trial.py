@@ -3,21 +3,58 @@ shares about it (its first answer, the oracle's answer, how to reproduce it)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shlex
-from functools import cached_property
 
 import numpy as np
 
 from harness.core import oracle
 from harness.core.cases import Case
 from harness.core.containment import restoring_global_state, summarise, user_interrupted
+from harness.core.out_of_process import ImplementationGone, RemoteError
 from harness.core.protocol import Implementation, StepResult, default_device, prepare
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import coarser
 
 
+def cached_per_trial(method):
+    """A property computed once per instance. Not ``functools.cached_property``: before
+    Python 3.12 that holds one lock for every instance of the class, so trials judged
+    side by side (``check -j``) would wait for each other's first step."""
+    key = f"_cached_{method.__name__}"
+
+    @functools.wraps(method)
+    def get(self):
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            value = self.__dict__[key] = method(self)
+            return value
+
+    return property(get)
+
+
 class ImplementationRaised(Exception):
     """The implementation under test raised; carries a one-line summary."""
+
+
+@contextlib.contextmanager
+def raised_in(phase: str):
+    """What the implementation raises in ``phase`` -- any ``BaseException`` but the
+    user's Ctrl-C -- becomes ``ImplementationRaised``, and global state it changes is
+    put back; a worker that died or hung (``ImplementationGone``) passes as it is."""
+    try:
+        with restoring_global_state():
+            yield
+    except ImplementationGone:
+        raise
+    except RemoteError as exc:  # raised in a worker, which said what and where
+        raise ImplementationRaised(str(exc)) from None
+    except BaseException as exc:
+        if user_interrupted(exc):
+            raise
+        raise ImplementationRaised(summarise(exc, phase)) from None
 
 
 class Trial:
@@ -53,24 +90,14 @@ class Trial:
         return self.impl.capabilities
 
     def prepare(self, case: Case):
-        try:
-            with restoring_global_state():
-                # dL/dx is asked for only where it is declared, so input_gradient can judge it
-                return prepare(self.impl, case.spec, case.params, dtype=case.dtype, device=self.device,
-                               input_grad=self.capabilities.input_grad)
-        except BaseException as exc:
-            if user_interrupted(exc):
-                raise
-            raise ImplementationRaised(summarise(exc, "prepare")) from None
+        with raised_in("prepare"):
+            # dL/dx is asked for only where it is declared, so input_gradient can judge it
+            return prepare(self.impl, case.spec, case.params, dtype=case.dtype, device=self.device,
+                           input_grad=self.capabilities.input_grad)
 
     def step(self, prepared, case: Case) -> StepResult:
-        try:
-            with restoring_global_state():
-                result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
-        except BaseException as exc:
-            if user_interrupted(exc):
-                raise
-            raise ImplementationRaised(summarise(exc, "step")) from None
+        with raised_in("step"):
+            result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
         if not isinstance(result, StepResult):
             raise ImplementationRaised(f"to_numpy returned {type(result).__name__}, expected StepResult")
         return result
@@ -80,13 +107,13 @@ class Trial:
         working = (case or self.case).copy()
         return self.step(self.prepare(working), working)
 
-    @cached_property
+    @cached_per_trial
     def first(self):
         """The first call: ``(result, the working copy it was given)``."""
         working = self.case.copy()
         return self.step(self.prepare(working), working), working
 
-    @cached_property
+    @cached_per_trial
     def expected(self) -> oracle.Expected:
         return expected_for(self.case, self.dtype)
 
@@ -96,7 +123,7 @@ class Trial:
         where = self.case.recipe or "--case-file CASE.npz"
         device = f" --device {shlex.quote(self.device)}" if self.device != default_device(self.impl) else ""
         strict = " --strict-determinism" if self.strict_determinism and not self.capabilities.deterministic else ""
-        return f"backprop-harness check --impl {shlex.quote(self.impl.name)} {where}{device}{strict}"
+        return f"backprop-harness check --impl {shlex.quote(self.impl.command_line_name())} {where}{device}{strict}"
 
     def result(self, check: str, verdict: Verdict, message: str = "", **kw) -> CheckResult:
         """A result record for this trial."""

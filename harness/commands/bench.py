@@ -13,9 +13,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from harness.commands import options
+from harness.commands import options, running
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
-from harness.speed.timing import DEFAULT_BATCHES, pin_threads, run_bench, steady_allocator
+from harness.speed.timing import DEFAULT_BATCHES, Timing, pin_threads, run_bench, steady_allocator
 
 
 def _format_seconds(seconds: float | None) -> str:
@@ -132,6 +132,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-step", type=options.seconds, default=2.0,
                    help="skip a point (and larger batches) when one step takes longer (default 2 s)")
     options.add_seed(p, "parameters and batch")
+    options.add_workers(p)
     p.add_argument("--plot", metavar="FILE.png", help="draw step time against batch size")
     p.add_argument("--json", metavar="FILE", help="write every timing as JSON")
     p.set_defaults(func=run)
@@ -150,21 +151,30 @@ def run(args) -> int:
     options.checked_outputs(args)
     spec = options.network(args.sizes, args.activations, args.loss)
     require(step_bytes(spec, max(args.batch)), f"timing {spec.describe()} at batch {max(args.batch)}")
-    impls, named = options.implementations(args.impl)
-    if named:
-        for impl in impls:
-            reason = availability(impl)
-            if reason:
-                raise UsageError(f"--impl {impl.name}: unavailable: {reason}")
-    dtypes = args.dtype or list(DTYPES)
-    pin_threads(args.threads)
-    steady_allocator()
+    where = running.placement(args)
+    # Each worker pins its own pools and allocator (timing happens inside it).
+    impls, named = running.select(args.impl, where, threads=args.threads, pin=True, judged=False)
     console = Console()
-    with warnings.catch_warnings(), Progress(console=console, transient=True, redirect_stdout=False,
-                                             redirect_stderr=False) as progress:
-        warnings.simplefilter("ignore")
-        timings = run_bench(impls, spec, args.batch, dtypes, seed=args.seed, min_time=args.min_time,
-                            min_samples=args.min_samples, max_step=args.max_step, progress=progress)
+    try:
+        impls, failures = running.start(impls, where)
+        if named:
+            for impl in impls:
+                reason = availability(impl)
+                if reason:
+                    raise UsageError(f"--impl {impl.name}: unavailable: {reason}")
+        dtypes = args.dtype or list(DTYPES)
+        if where.in_process:
+            pin_threads(args.threads)
+            steady_allocator()
+        with warnings.catch_warnings(), Progress(console=console, transient=True, redirect_stdout=False,
+                                                 redirect_stderr=False) as progress:
+            warnings.simplefilter("ignore")
+            timings = run_bench(impls, spec, args.batch, dtypes, seed=args.seed, min_time=args.min_time,
+                                min_samples=args.min_samples, max_step=args.max_step, progress=progress)
+    finally:
+        running.close(impls)
+    timings += [Timing(running.display_name(impl), dtype, batch, error=f"{verdict.value}: {message}")
+                for impl, verdict, message in failures for dtype in dtypes for batch in args.batch]
     print_table(timings, console)
     console.print(f"{'-'.join(map(str, spec.sizes))} {spec.loss}; {args.threads} thread(s) per pool")
     for t in timings:

@@ -4,6 +4,8 @@ properties for every implementation asked for, on one case or the default batter
 from __future__ import annotations
 
 import argparse
+import shlex
+import threading
 
 from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -31,11 +33,9 @@ def register(subparsers) -> None:
                    help="write the selected case to FILE.npz (one case only; an existing file only if the harness wrote it)")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON (strict: NaN and infinities as null)")
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
+    options.add_workers(p, jobs=True)
     p.add_argument("--isolate", action="store_true",
-                   help="run each implementation/case in a child interpreter: a raise, hang or crash is reported "
-                        "as ERROR, TIMEOUT or CRASHED and the run goes on")
-    p.add_argument("--timeout", type=options.seconds, metavar="SECONDS",
-                   help="with --isolate: time limit per implementation and case (default 300)")
+                   help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
     p.set_defaults(func=run)
 
 
@@ -64,19 +64,16 @@ def selected_case(args, dtype_default="float64"):
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from rich.progress import Progress
-
     from harness.checks import planner
-    from harness.checks.runner import run_checks
-    from harness.commands.check_report import Run, make_console, nothing_judged, print_report, write_json
+    from harness.commands import running
+    from harness.commands.check_report import make_console, nothing_judged, print_report, write_json
     from harness.core.case_files import save_case
     from harness.core.memory import check_bytes, require
-    from harness.core.results import CheckResult, Verdict
+    from harness.workers.pool import default_jobs
 
     # Every input is checked before any work: options, output paths, the case, the
     # implementations and their devices.
-    if args.timeout and not args.isolate:
-        raise UsageError("--timeout needs --isolate (a hang can only be cut short in a child interpreter)")
+    where = running.placement(args, jobs=True)
     if args.save_case and not (args.case_file or args.sizes or args.activations or args.loss or args.batch or args.kinks
                                or args.logit_scale):
         raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
@@ -84,39 +81,20 @@ def run(args: argparse.Namespace) -> int:
     case = selected_case(args)
     if case is not None and args.case_file:
         require(check_bytes(case.spec, case.batch), f"checking the case in {args.case_file}")
-    impls, named = options.implementations(args.impl)
-    options.refuse_undeclared_device(impls, named, args.device)
-    refs = {id(impl): ref for impl, ref in zip(impls, args.impl or [])}
-    if args.save_case:
-        save_case(case, args.save_case)
-    plan = planner.plan(impls, named=named, case=case, dtypes=[args.dtype] if args.dtype else None, seed=args.seed,
-                        device=args.device)
+    # one thread each when the workers run side by side, so they do not fight for the cores
+    impls, named = running.select(args.impl, where, threads=max(1, default_jobs() // where.jobs) if where.jobs > 1 else None)
     console = make_console()
-    runs = []
-    # the plug-ins' own output goes straight through, never held by the progress display
-    with Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
-        task = progress.add_task("checking", total=len(plan))
-        for item in plan:
-            if item.case is None:
-                run = Run(item.impl.name, item.case_label, note=item.skip)
-                if item.failed:  # asked for by name: that is a failure, not a skip
-                    run.results.append(CheckResult("available", item.impl.name, "-", Verdict.FAIL,
-                                                   f"named explicitly but {item.skip}"))
-                runs.append(run)
-                continue
-            progress.update(task, description=f"{item.impl.name}: {item.case_label}")
-            if args.isolate:
-                from harness.checks.isolation import DEFAULT_TIMEOUT, run_checks_isolated
-
-                ref = refs.get(id(item.impl), item.impl)  # the child resolves the text the user gave
-                results = run_checks_isolated(ref, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
-                                              timeout=args.timeout or DEFAULT_TIMEOUT,
-                                              strict_determinism=args.strict_determinism)
-            else:
-                results = run_checks(item.impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
-                                     strict_determinism=args.strict_determinism)
-            runs.append(Run(item.impl.name, item.case_label, results))
-            progress.advance(task)
+    try:
+        impls, failures = running.start(impls, where)  # each loads in its worker: what it declares is known now
+        options.refuse_undeclared_device(impls, named, args.device)
+        if args.save_case:
+            save_case(case, args.save_case)
+        plan = planner.plan(impls, named=named, case=case, dtypes=[args.dtype] if args.dtype else None, seed=args.seed,
+                            device=args.device)
+        runs = [_could_not_start(impl, verdict, message) for impl, verdict, message in failures]
+        runs += _run_plan(plan, args, where, console)
+    finally:
+        running.close(impls)
     print_report(runs, console, detail=args.detail or case is not None)
     reason = nothing_judged(runs, [impl.name for impl in impls])
     ok = not reason and all(r.ok for r in runs)
@@ -125,3 +103,86 @@ def run(args: argparse.Namespace) -> int:
     if reason:
         print(f"backprop-harness: {reason}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _could_not_start(impl, verdict, message):
+    from harness.commands.check_report import Run
+    from harness.commands.running import display_name
+    from harness.core.results import CheckResult
+
+    name = display_name(impl)
+    return Run(name, "-", [CheckResult("load", name, "-", verdict, message,
+                                       repro=f"backprop-harness check --impl {shlex.quote(impl.command_line_name())}")])
+
+
+def _run_plan(plan, args, where, console):
+    """Every planned run, in lanes over the workers (results in the planned order)."""
+    from rich.progress import Progress
+
+    from harness.checks.runner import run_checks
+    from harness.commands.check_report import Run
+    from harness.core.results import CheckResult, Verdict
+    from harness.workers.pool import run_lanes
+
+    runs = [None] * len(plan)
+    for index, item in enumerate(plan):
+        if item.case is None:
+            runs[index] = Run(item.impl.name, item.case_label, note=item.skip)
+            if item.failed:  # asked for by name: that is a failure, not a skip
+                runs[index].results.append(CheckResult("available", item.impl.name, "-", Verdict.FAIL,
+                                                       f"named explicitly but {item.skip}"))
+
+    def check(payload):
+        impl, item = payload
+        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
+                             strict_determinism=args.strict_determinism)
+        return Run(item.impl.name, item.case_label, results)
+
+    lanes, clones = _lanes([(i, item) for i, item in enumerate(plan) if item.case is not None])
+    try:
+        # the plug-ins' own output goes straight through, never held by the progress display
+        with Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
+            task = progress.add_task("checking", total=sum(len(lane.items) for lane in lanes))
+            done = run_lanes(lanes, check, 1 if where.in_process else where.jobs, on_done=lambda *_: progress.advance(task))
+    finally:
+        for clone in clones:
+            clone.close()
+    for index, run in done.items():
+        runs[index] = run
+    return runs
+
+
+COMPILE, COMPILER_START = 3.5, 15.0  # seconds: a network compiled on two cores, a compiler's first start
+
+
+def _lanes(numbered):
+    """Lanes of ``(index, (implementation, planned run))``: one per implementation, one
+    per implementation and dtype for one that compiles per shape (its compilations
+    then run side by side); each lane after an implementation's first gets a worker
+    of its own (``clone``)."""
+    from harness.workers.pool import Lane
+
+    lanes, firsts, clones = {}, {}, []
+    for index, item in numbered:
+        caps = item.impl.capabilities
+        key = (id(item.impl), item.case.dtype if caps.compiles_per_shape else "")
+        if key not in lanes:
+            impl, lane = item.impl, Lane()
+            first = firsts.get(id(impl))
+            if first is None:
+                firsts[id(impl)] = lane
+                # the first worker of one that compiles sets up the compiler's caches on
+                # disk (seconds) before its others start, which then find them
+                lane.ready = threading.Event() if caps.compiles_per_shape else None
+                lane.cost += COMPILER_START if caps.compiles_per_shape else 0
+            elif hasattr(impl, "clone"):
+                impl = impl.clone()
+                clones.append(impl)
+                lane.after = first.ready
+            lanes[key] = (impl, lane)
+        impl, lane = lanes[key]
+        lane.items.append((index, (impl, item)))
+        # seconds, roughly: a case's checks, its step's size, and a compilation per network
+        compiling = caps.compiles_per_shape and all(item.case.spec != i.case.spec for _, (_, i) in lane.items[:-1])
+        lane.cost += 0.3 + item.case.spec.multiply_adds(item.case.batch) / 1e7 + (COMPILE if compiling else 0)
+    return [lane for _, lane in lanes.values()], clones

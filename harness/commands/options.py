@@ -128,6 +128,20 @@ def add_device(parser) -> None:
     parser.add_argument("--device", help="device to run on (default: the implementation's own)")
 
 
+def add_workers(parser, *, jobs: bool = False) -> None:
+    """Where implementations run: a worker process each (the default), or this one."""
+    from harness.workers.remote import DEFAULT_TIMEOUT
+
+    parser.add_argument("--in-process", action="store_true",
+                        help="run implementations inside the harness's own process (debugging, profiling): "
+                             "one that crashes, exits or hangs then takes the harness with it")
+    parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                        help=f"time limit for each call into a worker: loading, prepare, each step (default {DEFAULT_TIMEOUT:g})")
+    if jobs:
+        parser.add_argument("-j", "--jobs", type=positive_int, metavar="N",
+                            help="workers running at once (default: the number of cores)")
+
+
 def refuse_undeclared_device(impls, named: bool, device: str | None) -> None:
     """An implementation named with ``--impl`` must declare ``--device`` (one only
     discovered is left out instead, with the reason, by the planner)."""

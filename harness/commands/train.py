@@ -37,6 +37,7 @@ def register(subparsers) -> None:
     options.add_device(p)
     p.add_argument("--threads", type=options.threads, default=1,
                    help="threads for numpy's BLAS and torch (default 1: two pools in one process fight)")
+    options.add_workers(p)
     p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as strict JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the loss and test-accuracy curves of every implementation")
     p.set_defaults(func=run)
@@ -58,14 +59,21 @@ def network_spec(args, n_features: int, n_classes: int):
     return NetworkSpec((n_features, *hidden, n_classes), (*names, "identity"), args.loss)
 
 
-def selected_implementations(names, spec, dtype, device, batch_size):
-    """(implementations to train, {name: why left out}). Named ones must be usable;
-    of the others, those whose step exceeds their declared ``max_multiply_adds`` are
-    left out."""
+def selected_implementations(names, spec, dtype, device, batch_size, where=None, threads=None):
+    """(implementations to train, {name: why left out}, implementations that could not
+    start). Named ones must be usable; of the others, those whose step exceeds their
+    declared ``max_multiply_adds`` are left out. In workers (``where``), the built-in
+    ``numpy`` is not started: it trains in the harness's process as the reference
+    (the judge's own yardstick), as it does when not named."""
     from harness.checks.planner import left_out
+    from harness.commands import running
     from harness.core.protocol import availability
+    from harness.impls.numpy_impl import NumpyImplementation
 
-    impls, named = options.implementations(names)
+    where = where or running.Placement(in_process=True)
+    impls, named = running.select(names, where, threads=threads, pin=True, judged=False)
+    impls = [NumpyImplementation() if getattr(i, "label", None) == "numpy" and i.name == "numpy" else i for i in impls]
+    impls, failures = running.start(impls, where)
     chosen, skipped = [], {}
     for impl in impls:
         if named:
@@ -77,9 +85,10 @@ def selected_implementations(names, spec, dtype, device, batch_size):
         reason = left_out(impl, spec, dtype, batch_size, device=device)
         if reason:
             skipped[impl.name] = reason + ("; name it with --impl" if impl.capabilities.too_slow(spec, batch_size) else "")
+            running.close([impl])
         else:
             chosen.append(impl)
-    return chosen, skipped
+    return chosen, skipped, failures
 
 
 def run(args) -> int:
@@ -91,7 +100,7 @@ def run(args) -> int:
     from harness.core.memory import require, train_bytes
     from harness.speed.timing import pin_threads
     from harness.training.datasets import load_dataset
-    from harness.training.loop import train_and_compare
+    from harness.training.loop import TrainingRun, train_and_compare
     from harness.training.report import plot_curves, problems, summary_table, write_json
 
     options.checked_outputs(args)
@@ -103,14 +112,18 @@ def run(args) -> int:
     require(train_bytes(spec, args.batch_size, len(dataset.y_test)), f"training {spec.describe()} at batch {args.batch_size}")
     config = TrainConfig(spec, lr=args.lr, momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, dtype=args.dtype, device=args.device)
-    impls, skipped = selected_implementations(args.impl, spec, args.dtype, args.device, args.batch_size)
-    if not impls:
+    from harness.commands import running
+
+    where = running.placement(args)
+    impls, skipped, failures = selected_implementations(args.impl, spec, args.dtype, args.device, args.batch_size,
+                                                        where, args.threads)
+    if not impls and not failures:
         reason = "nothing to train: " + ("; ".join(f"{name} {why}" for name, why in skipped.items()) or "no implementation")
         if args.json:
             write_json([], args.json, _config_record(args, spec, dataset), ok=False, reason=reason)
         print(f"backprop-harness: {reason}", file=sys.stderr)
         return EXIT_FAILED
-    pin_threads(args.threads)
+    pin_threads(args.threads)  # the reference trains here, and the harness judges here
 
     console = Console()
     if not console.is_terminal:  # a file or a pipe: room for the whole table
@@ -131,7 +144,12 @@ def run(args) -> int:
                 progress.reset(task, total=steps, description=f"{run.name} epoch {epoch + 1}/{config.epochs}")
             progress.update(task, completed=step, status=f"loss {run.losses[-1]:.4f}")
 
-        runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
+        try:
+            runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
+        finally:
+            running.close(impls)
+    runs += [TrainingRun(running.display_name(impl), args.dtype, error=f"{verdict.value}: {message}")
+             for impl, verdict, message in failures]
     console.print(summary_table(runs, "training", skipped))
     for line in problems(runs):
         console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)

@@ -18,23 +18,42 @@ def pytest_addoption(parser):
         default=[],
         metavar="NAME|module:attr",
         help="implementation to run the conformance suite on (repeatable); default: every registered one. "
-        "One named here but unavailable FAILS; one only discovered is skipped.",
+        "One named here but unavailable FAILS; one only discovered is skipped. cmd:PROGRAM runs a worker program.",
+    )
+    group.addoption(
+        "--in-process",
+        action="store_true",
+        default=False,
+        help="run the implementations inside this pytest process instead of a worker process each "
+        "(debugging; one that crashes, exits or hangs then takes the run with it)",
+    )
+    group.addoption(
+        "--worker-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit for each call into a worker: loading, prepare, each step (default 300)",
     )
 
 
-def conformance_subjects(names):
+def conformance_subjects(names, *, in_process: bool = False, timeout: float | None = None):
     """The implementations to test: those named (explicit), or every registered one
-    (discovered), sorted so every pytest-xdist worker collects the same list."""
+    (discovered), sorted so every pytest-xdist worker collects the same list. Each
+    runs in a worker process unless ``in_process``."""
     import warnings
 
     from harness.conformance.property_tests import Subject, subject
-    from harness.core.registry import implementations, load_failures
+    from harness.core.registry import declared, implementations, load_failures
 
+    if not in_process:
+        if names:
+            return [subject(name, explicit=True, timeout=timeout) for name in names]
+        return [subject(name, explicit=False, timeout=timeout, registered=True) for name in sorted(declared())]
     if names:
-        return [subject(name, explicit=True) for name in names]
+        return [subject(name, explicit=True, in_process=True) for name in names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # load failures are reported as tests below
-        found = [subject(impl, explicit=False) for _, impl in sorted(implementations().items())]
+        found = [subject(impl, explicit=False, in_process=True) for _, impl in sorted(implementations().items())]
         broken = [
             # An installed plug-in that cannot load is a broken install, not an
             # unavailable dependency: its tests fail.
@@ -44,16 +63,33 @@ def conformance_subjects(names):
     return found + broken
 
 
+def _subjects(config):
+    # Once per session: every test function is parametrised by the same subjects,
+    # and each worker subject is a process that lives until the session ends.
+    if not hasattr(config, "_backprop_harness_subjects"):
+        config._backprop_harness_subjects = conformance_subjects(
+            config.getoption("impl"), in_process=config.getoption("in_process"),
+            timeout=config.getoption("worker_timeout"))
+    return config._backprop_harness_subjects
+
+
 def pytest_generate_tests(metafunc):
     if "conformance_impl" not in metafunc.fixturenames:
         return
-    subjects = conformance_subjects(metafunc.config.getoption("impl"))
+    subjects = _subjects(metafunc.config)
     params = [
         pytest.param(s, id=s.name, marks=[pytest.mark.xdist_group(s.name)]
                      + ([pytest.mark.skip(reason=s.problem)] if s.problem and not s.explicit else []))
         for s in subjects
     ]
     metafunc.parametrize("conformance_impl", params)
+
+
+def pytest_unconfigure(config):
+    for s in getattr(config, "_backprop_harness_subjects", ()):
+        close = getattr(s.impl, "close", None)
+        if close is not None:
+            close()
 
 
 def pytest_configure(config):

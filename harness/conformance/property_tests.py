@@ -20,6 +20,7 @@ from harness.conformance import strategies
 from harness.conformance.profiles import conformance_settings
 from harness.core.case_files import save_case
 from harness.core.cases import Case
+from harness.core.out_of_process import ImplementationGone, RemoteError
 from harness.core.protocol import Implementation, ImplementationError, availability
 from harness.core.registry import resolve
 from harness.core.results import Verdict
@@ -31,6 +32,12 @@ DEFAULT_CASE_DIR = ".hypothesis/backprop-harness-cases"
 
 class ConformanceFailure(AssertionError):
     """A check failed (or the implementation raised) on a drawn case."""
+
+
+class WorkerLost(BaseException):
+    """The implementation's worker crashed or hung on a drawn case. Not an
+    ``Exception``, so hypothesis does not shrink through it: each further example
+    would cost a new worker, or a whole time limit."""
 
 
 @dataclass
@@ -50,17 +57,43 @@ class Subject:
         return self.name
 
 
-def subject(target, *, explicit: bool = True) -> Subject:
-    """Resolve ``target`` (name, ``"module:attr"``, class, object or function)."""
+def subject(target, *, explicit: bool = True, in_process: bool = False, timeout: float | None = None,
+            registered: bool = False) -> Subject:
+    """Resolve ``target`` (name, ``"module:attr"``, ``"cmd:PROGRAM"``, class, object or
+    function): started in a worker process (``registered``: ``target`` is an entry
+    point's name), or, ``in_process``, loaded here. A worker that cannot even start
+    makes a failing subject, discovered or not: that is a broken install."""
     label = target if isinstance(target, str) else getattr(target, "name", None) or getattr(target, "__qualname__", repr(target))
-    try:
-        impl = resolve(target)
-    except ImplementationError as exc:
-        return Subject(str(label), None, str(exc), explicit)
+    if in_process:
+        try:
+            impl = resolve(target)
+        except ImplementationError as exc:
+            return Subject(str(label), None, str(exc), explicit)
+    else:
+        try:
+            impl = _worker(target, timeout, registered)
+            impl.start()
+        except ImplementationGone as exc:
+            return Subject(str(label), None, f"{label}: {exc.verdict.value}: {exc}", True)
+        except (RemoteError, ImplementationError, ValueError) as exc:
+            return Subject(str(label), None, f"{label}: {exc}", True)
     reason = availability(impl)
     if reason:
         return Subject(impl.name, impl, f"{impl.name} is unavailable: {reason}", explicit)
     return Subject(impl.name, impl, "", explicit)
+
+
+def _worker(target, timeout, registered):
+    from harness.core.registry import declared
+    from harness.workers.remote import DEFAULT_TIMEOUT, WorkerImplementation, python_target
+
+    if isinstance(target, WorkerImplementation):
+        return target
+    timeout = timeout or DEFAULT_TIMEOUT
+    if isinstance(target, str) and target.startswith("cmd:"):
+        return WorkerImplementation.command(target[len("cmd:"):], timeout=timeout)
+    name = python_target(target)
+    return WorkerImplementation.python(name, timeout=timeout, name=name if registered or name in declared() else "")
 
 
 def case_dir() -> Path:
@@ -106,6 +139,9 @@ def check_once(impl: Implementation, check, case: Case, device: str | None = Non
     result = run_check(check, Trial(impl, case, device))
     if result.ok or result.verdict is Verdict.INCONCLUSIVE:
         return result
+    if result.verdict in (Verdict.CRASHED, Verdict.TIMEOUT):
+        _save_atomically(case, path)
+        raise WorkerLost(f"{result.describe()}\n  (the search stopped here: the case is saved as it was drawn, not shrunk)")
     if _is_final_example():
         _save_atomically(case, path)
     raise ConformanceFailure(result.describe())
@@ -135,7 +171,10 @@ def property_test(check, impl, *, settings=None, device: str | None = None):
 
     def run():
         __tracebackhide__ = True
-        conforms()
+        try:
+            conforms()
+        except WorkerLost as lost:
+            raise ConformanceFailure(str(lost)) from None
         if not applied:
             import pytest
 
@@ -159,16 +198,20 @@ def run_subject(check, target: Subject) -> None:
     property_test(check, target.impl)()
 
 
-def parametrize_with_checks(impls):
+def parametrize_with_checks(impls, *, in_process: bool = False, timeout: float | None = None):
     """A pytest decorator: one test per (implementation, check) pair.
 
-    ``impls`` are names, ``"module:attr"`` strings, Implementation classes or objects,
-    or plain functions ``f(spec, params, x, y) -> (loss, grads)``::
+    ``impls`` are names, ``"module:attr"`` or ``"cmd:PROGRAM"`` strings,
+    Implementation classes or objects, or plain functions
+    ``f(spec, params, x, y) -> (loss, grads)``::
 
         @harness.parametrize_with_checks([mine.backprop])
         def test_backprop(impl, check):
             check(impl)
 
+    Each implementation runs in a worker process (objects are loaded there by the
+    module-level name they have), so one that crashes, exits or hangs fails its own
+    tests and no others; ``in_process=True`` runs them in the test process instead.
     ``check(impl)`` runs that check as a hypothesis property and raises with the
     report and the command that reproduces the minimal failing case."""
     import functools
@@ -179,7 +222,7 @@ def parametrize_with_checks(impls):
 
     if isinstance(impls, (str, bytes)) or not hasattr(impls, "__iter__"):
         raise TypeError(f"parametrize_with_checks: expected a list of implementations, got {impls!r}")
-    subjects = [subject(t, explicit=True) for t in impls]
+    subjects = [subject(t, explicit=True, in_process=in_process, timeout=timeout) for t in impls]
     params = []
     for s in subjects:
         for check in ALL_CHECKS:

@@ -15,7 +15,8 @@ filters (``"error"`` would turn the harness's own warnings into exceptions),
 environment variables, the working directory (relative output paths), ``sys.path``
 (later imports), the standard streams, the recursion limit and the SIGINT handler.
 ``restoring_global_state`` puts all of them back after each call. What no in-process guard can stop (``os._exit``, a segfault, a hang)
-needs a child process: ``check --isolate``.
+needs another process: a worker (``harness.workers``), which is where the command line
+runs implementations unless told ``--in-process``.
 """
 
 from __future__ import annotations

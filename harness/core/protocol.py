@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,11 +99,14 @@ class Capabilities:
 @dataclass
 class StepResult:
     """A step's outcome in NumPy: the mean ``loss``, ``grads`` as ``[(dW, db), ...]``
-    and, when the input gradient was asked for, ``dx``."""
+    and, when the input gradient was asked for, ``dx``. ``inputs_observed`` is false
+    when the step ran where the harness cannot see its inputs afterwards (a worker
+    that does not send them back), so that a mutation of them would go unseen."""
 
     loss: Any
     grads: list
     dx: Any = None
+    inputs_observed: bool = True
 
     @classmethod
     def from_native(cls, result) -> StepResult:
@@ -122,6 +126,9 @@ class StepResult:
 class Prepared:
     """An implementation bound to one spec, parameter set, dtype and device."""
 
+    # Seconds the last step took where it ran, when that is another process (a worker
+    # times its own step); None: the caller times it.
+    last_seconds: float | None = None
     # Whether the step must also return dL/dx. ``prepare`` receives it as an argument;
     # this attribute remains for plug-ins whose ``prepare`` predates that argument
     # (the harness then sets it right after ``prepare``, before any ``batch`` call).
@@ -145,6 +152,19 @@ class Prepared:
 
     def synchronize(self) -> None:
         """Wait for queued device work (CUDA); a no-op on the CPU."""
+
+    def timed_steps(self, batch, *, min_runs: int, min_seconds: float) -> list[float]:
+        """Seconds of each of at least ``min_runs`` steps on a native ``batch``, run
+        until ``min_seconds`` have passed in all; each timing covers ``step`` and
+        ``synchronize`` alone. A worker runs this inside its own process. (Not
+        ``time_...``: asv takes any class with such a method for a benchmark.)"""
+        samples: list[float] = []
+        while len(samples) < min_runs or sum(samples) < min_seconds:
+            start = time.perf_counter()
+            self.step(batch)
+            self.synchronize()
+            samples.append(time.perf_counter() - start)
+        return samples
 
     def set_params(self, params) -> None:  # pragma: no cover - optional
         """Replace the parameters in place, keeping compiled state (used for training)."""
@@ -189,6 +209,10 @@ class Implementation:
 
     def default_device(self) -> str:
         return self.capabilities.devices[0]
+
+    def command_line_name(self) -> str:
+        """What ``--impl`` takes to name this implementation (in reproduce lines)."""
+        return self.name
 
     def prepare(self, spec: NetworkSpec, params, *, dtype: str = "float64", device: str | None = None,
                 input_grad: bool = False) -> Prepared:

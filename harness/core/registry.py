@@ -66,6 +66,31 @@ def _load() -> None:
             warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
 
 
+def declared() -> dict[str, str]:
+    """Every entry point's name and value (``module:attr``), built-ins first, without
+    importing any of them: what a worker process is asked to load. Names added with
+    ``register`` in this process are not included (a worker cannot see them)."""
+    found: dict[str, str] = {}
+    for ep in _entry_points():
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def load_one(name: str) -> Implementation:
+    """The implementation of the entry point ``name``, loading that entry point alone
+    (a worker process asked for one plug-in does not import the others); a name given
+    to ``register`` in this process is found too."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for ep in _entry_points():
+        if ep.name == name:
+            impl = as_implementation(ep.load(), name=ep.name)
+            impl.name = ep.name
+            return impl
+    raise ImplementationError(f"--impl {name!r}: no implementation of that name (registered: "
+                              f"{', '.join(sorted(declared())) or 'none'}; or give module:attr)")
+
+
 def refresh() -> None:
     """Forget entry-point implementations and discover them again (after installing a
     plug-in into a running interpreter, say). ``register`` calls stay."""
@@ -94,6 +119,16 @@ def available() -> dict[str, Implementation]:
     return {name: impl for name, impl in implementations().items() if availability(impl) is None}
 
 
+class BrokenOnImport(ImplementationError):
+    """The plug-in's module raised or exited while it was imported: the plug-in is
+    broken (in a worker, its ERROR, and the run goes on), not the name given."""
+
+
+def _names_a_missing_module(exc: BaseException, module_name: str) -> bool:
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    return bool(missing) and (module_name == missing or module_name.startswith(missing + "."))
+
+
 def resolve(target) -> Implementation:
     """An implementation from a registered name, ``"module:attr"``, or an object."""
     if not isinstance(target, str):
@@ -110,7 +145,10 @@ def resolve(target) -> Implementation:
     except BaseException as exc:  # a module that raises anything -- or exits -- on import
         if user_interrupted(exc):
             raise
-        raise ImplementationError(f"--impl {target!r}: cannot import module {module_name!r}: {described(exc)}") from None
+        message = f"--impl {target!r}: cannot import module {module_name!r}: {described(exc)}"
+        if _names_a_missing_module(exc, module_name) or isinstance(exc, ImplementationError):
+            raise ImplementationError(message) from None  # the name or the declaration is wrong
+        raise BrokenOnImport(message) from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

@@ -10,8 +10,8 @@ class Verdict(str, enum.Enum):
     PASS = "PASS"
     FAIL = "FAIL"
     ERROR = "ERROR"  # the implementation raised
-    TIMEOUT = "TIMEOUT"  # it ran past the time limit (isolated runs)
-    CRASHED = "CRASHED"  # it killed its interpreter (isolated runs)
+    TIMEOUT = "TIMEOUT"  # its worker ran past the time limit
+    CRASHED = "CRASHED"  # its worker died (any exit status, a signal)
     SKIP = "SKIP"  # the check does not apply; never counted as passed
     # The answer cannot be judged in this dtype: the tolerance a correct answer needs is
     # not finite, or not smaller than the values it judges (a wrong answer would pass).

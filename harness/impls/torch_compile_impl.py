@@ -14,10 +14,20 @@ On CUDA the forward is compiled with ``mode="reduce-overhead"`` (CUDA graphs cut
 the launch overhead that dominates small steps on a GPU) and AOTAutograd compiles
 the matching backward, which ``loss.backward()`` runs.
 
-Graphs are compiled with ``dynamic=False``. The compiled functions are kept per
-(spec, dtype, device, batch shape, input_grad): compiling happens when a batch of a
-new shape is first converted (``Prepared.batch``), never inside ``step``, and each
-key has functions of its own so dynamo's recompile limit is never reached.
+On the CPU a graph is compiled once per network: the batch dimension is left
+symbolic (``torch._dynamo.decorators.mark_unbacked`` on ``x`` and ``y``, which,
+unlike ``mark_dynamic``, does not specialise a batch of 1), every other size stays
+fixed. The compiled step then serves every batch size; measured here it runs within
+a few per cent of a graph compiled for one batch shape (``benchmarks/README.md``),
+and a battery that steps at batches 1, N and 2N compiles once instead of three
+times. On CUDA, CUDA graphs need fixed shapes: graphs are compiled with
+``dynamic=False`` per batch shape there.
+
+The compiled functions are kept per key (spec, dtype, device, input_grad, and on
+CUDA the batch shape): compiling happens when a batch of a new key is first
+converted (``Prepared.batch``), never inside ``step``; the forward alone is
+compiled on its first use (the checks never call it). Each key has functions of its
+own, so dynamo's recompile limit is never reached.
 """
 
 from __future__ import annotations
@@ -31,12 +41,20 @@ from harness.impls.torch_impl import TorchPrepared, forward_loss, pick_device, t
 _COMPILED: dict = {}
 
 
+def compile_key(spec, dtype, device, x_shape, y_shape, input_grad=False) -> tuple:
+    """What a compiled graph is specialised to. input_grad changes x.requires_grad,
+    and with it what the step differentiates; the batch size counts only on CUDA."""
+    import torch
+
+    shapes = (tuple(x_shape), tuple(y_shape)) if torch.device(device).type == "cuda" else ()
+    return (spec, str(dtype), str(device), bool(input_grad), *shapes)
+
+
 def compiled_functions(spec, dtype, device, x_shape, y_shape, input_grad=False):
     """``(step, forward)`` compiled for this key; ``step`` is ``None`` on CUDA."""
     import torch
 
-    # input_grad changes x.requires_grad, and with it what the step differentiates
-    key = (spec, str(dtype), str(device), tuple(x_shape), tuple(y_shape), bool(input_grad))
+    key = compile_key(spec, dtype, device, x_shape, y_shape, input_grad)
     if key not in _COMPILED:
         n = len(_COMPILED)
         if torch.device(device).type == "cuda":
@@ -44,19 +62,20 @@ def compiled_functions(spec, dtype, device, x_shape, y_shape, input_grad=False):
                                     dynamic=False, fullgraph=True, mode="reduce-overhead")
             _COMPILED[key] = (None, forward)
         else:
-            step = torch.compile(_fresh_copy(_step_entry, f"step_{n}", spec, input_grad), dynamic=False, fullgraph=True)
-            forward = torch.compile(_fresh_copy(_forward_entry, f"forward_loss_{n}", spec, input_grad),
-                                    dynamic=False, fullgraph=True)
+            step = torch.compile(_fresh_copy(_step_entry, f"step_{n}", spec, input_grad), fullgraph=True)
+            forward = torch.compile(_fresh_copy(_forward_entry, f"forward_loss_{n}", spec, input_grad), fullgraph=True)
             _COMPILED[key] = (step, forward)
     return _COMPILED[key]
 
 
 def _forward_entry(params, x, y):
+    torch._check(y.shape[0] == x.shape[0])  # noqa: F821 (one batch size: the symbols are one)
     return forward_loss(_SPEC, params, x, y)  # noqa: F821 (_SPEC lives in each copy's globals)
 
 
 def _step_entry(params, x, y):
-    loss = forward_loss(_SPEC, params, x, y)  # noqa: F821 (as _SPEC, _INPUT_GRAD and torch)
+    torch._check(y.shape[0] == x.shape[0])  # noqa: F821 (as _SPEC, _INPUT_GRAD and torch)
+    loss = forward_loss(_SPEC, params, x, y)  # noqa: F821
     grads = torch.autograd.grad(loss, [*params, x] if _INPUT_GRAD else params)  # noqa: F821
     return loss.detach(), grads
 
@@ -90,19 +109,34 @@ class TorchCompileImplementation(Implementation):
 
 
 class TorchCompilePrepared(TorchPrepared):
+    _forward_ready: set = set()  # keys whose forward has been compiled (first use)
+    _tracing = False  # the next step traces: mark its batch dimension symbolic
+
     def batch(self, x, y):
         batch = super().batch(x, y)
         known = len(_COMPILED)
+        self._key = compile_key(self.spec, self.dtype, self.device, batch[0].shape, batch[1].shape, self.input_grad)
         self._step, self._forward = compiled_functions(
             self.spec, self.dtype, self.device, batch[0].shape, batch[1].shape, self.input_grad
         )
         if len(_COMPILED) > known:
-            # A new shape: compile (and warm up) both graphs now, outside any timing.
-            # Dynamo reads trace_autograd_ops while tracing, which happens here only.
-            with self.torch._dynamo.config.patch(trace_autograd_ops=True):
-                self.to_numpy(self.step(batch))
-            self.forward(batch)
+            # A new key: compile (and warm up) the step now, outside any timing. Dynamo
+            # reads trace_autograd_ops while tracing, which happens here only.
+            self._tracing = True
+            try:
+                with self.torch._dynamo.config.patch(trace_autograd_ops=True):
+                    self.to_numpy(self.step(batch))
+            finally:
+                self._tracing = False
         return batch
+
+    def _symbolic(self, *tensors):
+        """Views of ``tensors`` whose batch dimension dynamo traces as a symbol (the
+        mark lives on the tensor object: a view keeps the caller's own unmarked)."""
+        views = [t.view(t.shape) for t in tensors]
+        for t in views:
+            self.torch._dynamo.decorators.mark_unbacked(t, 0)
+        return views
 
     def step(self, batch):
         if self._step is None:
@@ -110,9 +144,11 @@ class TorchCompilePrepared(TorchPrepared):
         x, y = batch
         if self.input_grad:
             x = x.detach().requires_grad_()
-            loss, grads = self._step(self.flat, x, y)
-            return loss, list(grads[:-1]), grads[-1]
+        if self._tracing:
+            x, y = self._symbolic(x, y)
         loss, grads = self._step(self.flat, x, y)
+        if self.input_grad:
+            return loss, list(grads[:-1]), grads[-1]
         return loss, list(grads), None
 
     def _step_with_backward(self, batch):
@@ -130,5 +166,9 @@ class TorchCompilePrepared(TorchPrepared):
         return loss.detach().clone(), [p.grad.clone() for p in self.flat], dx
 
     def forward(self, batch):
+        if self._key not in self._forward_ready:  # compile on first use, outside the caller's timing loop
+            self._forward_ready.add(self._key)
+            with self.torch.no_grad():
+                self._forward(self.flat, *(self._symbolic(*batch) if self._step is not None else batch))
         with self.torch.no_grad():
             return self._forward(self.flat, *batch).clone()

@@ -7,9 +7,6 @@ the asv suite time, so the two measure the same thing.
 
 from __future__ import annotations
 
-import ctypes
-import importlib.util
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -17,49 +14,11 @@ import numpy as np
 
 from harness.core.cases import Case, make_case
 from harness.core.containment import restoring_global_state, summarise, user_interrupted, watching_interrupts
+from harness.core.out_of_process import ImplementationGone, RemoteError
+from harness.core.process_settings import pin_threads, steady_allocator  # noqa: F401 (the benchmarks import them from here)
 from harness.core.protocol import Implementation, availability, default_device, prepare
 
 DEFAULT_BATCHES = (1, 64, 256)
-
-
-def pin_threads(threads: int) -> None:
-    """Every thread pool (OpenBLAS, OpenMP, torch's) to ``threads``: numpy's and
-    torch's pools in one process on a small machine otherwise fight. Call after imports."""
-    from threadpoolctl import threadpool_limits
-
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(threads)
-        except RuntimeError:  # only settable before torch's first parallel work
-            pass
-    threadpool_limits(threads)
-
-
-# mallopt(3) parameters, and the largest mmap threshold glibc accepts on 64-bit
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
-
-
-def steady_allocator() -> bool:
-    """Keep the memory a step frees in glibc's heap for the next step.
-
-    By default glibc hands large blocks to the kernel (mmap, and trimming the heap)
-    and takes them back on the next step, so a step pays page faults or not depending
-    on the order its arrays were allocated in: up to 10-15 % of a seed-model step, and
-    different for each implementation. Raising both thresholds takes that out of every
-    contender's timing alike. Returns whether it applied (glibc only)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(
-            libc.mallopt(_M_TRIM_THRESHOLD, 16 * _MMAP_THRESHOLD_MAX)
-        )
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
 
 
 class PreparedStep:
@@ -102,7 +61,7 @@ class Timing:
     q3: float | None = None
     samples: list = field(default_factory=list)
     skipped: str = ""
-    error: str = ""  # what the implementation raised: one line
+    error: str = ""  # what the implementation raised, or its worker's CRASHED or TIMEOUT: one line
 
     @property
     def spread(self) -> float | None:
@@ -125,14 +84,19 @@ def time_step(impl: Implementation, case: Case, *, min_time: float, min_samples:
             timing.device = default_device(impl)
             bound = PreparedStep(impl, case, timing.device)
             phase = "step"
-            first = bound.timed_step()  # warm-up: lazy initialisation, allocator, caches
+            # Timed where the step runs (Prepared.timed_steps: inside a worker for one),
+            # so a worker's round trips are not in the numbers.
+            first = bound.prepared.timed_steps(bound.native, min_runs=1, min_seconds=0.0)[0]  # warm-up: caches, allocator
             if first > max_step:
                 timing.skipped = f"one step took {first:.3g} s (> --max-step {max_step:g} s)"
                 return timing
-            samples = []
-            deadline = time.perf_counter() + min_time
-            while len(samples) < min_samples or time.perf_counter() < deadline:
-                samples.append(bound.timed_step())
+            samples = bound.prepared.timed_steps(bound.native, min_runs=min_samples, min_seconds=min_time)
+    except ImplementationGone as exc:  # its worker died or hung
+        timing.error = f"{exc.verdict.value}: {exc}"
+        return timing
+    except RemoteError as exc:  # raised in its worker, which said what and where
+        timing.error = str(exc)
+        return timing
     except BaseException as exc:
         if user_interrupted(exc):
             raise
@@ -172,6 +136,8 @@ def _run_bench(impls, spec, batches, dtypes, seed, min_time, min_samples, max_st
         else:
             timing = time_step(impl, make_case(spec, batch, dtype, seed), min_time=min_time, min_samples=min_samples,
                                max_step=max_step)
+            if timing.error.startswith(("CRASHED:", "TIMEOUT:")):  # its worker died or hung: not again for each batch
+                too_slow[key] = f"not run: batch {batch} {timing.error.split(':', 1)[0]}"
             if timing.skipped.startswith("one step took"):
                 too_slow[key] = f"batch {batch} already too slow: {timing.skipped}"
             if timing.median is not None:

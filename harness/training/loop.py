@@ -24,6 +24,7 @@ from harness.core.containment import (
     user_interrupted,
     watching_interrupts,
 )
+from harness.core.out_of_process import ImplementationGone, RemoteError
 from harness.core.protocol import prepare
 from harness.core.spec import NetworkSpec
 from harness.impls.numpy_impl import NumpyImplementation
@@ -246,7 +247,9 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
                     t0 = time.perf_counter()
                     result = prepared.step(native)
                     prepared.synchronize()
-                    step_time += time.perf_counter() - t0
+                    # a worker times its own step: its round trip is not the step's speed
+                    inside = getattr(prepared, "last_seconds", None)
+                    step_time += inside if inside is not None else time.perf_counter() - t0
                     out = prepared.to_numpy(result)
                     loss = float(out.loss)
                     grads = [(np.asarray(dW, dtype), np.asarray(db, dtype)) for dW, db in out.grads]
@@ -269,6 +272,10 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
             elif epoch < len(reference.snapshots):
                 run.divergence.append(relative_divergence(params, reference.snapshots[epoch]))
                 run.tolerance.append(trajectory_tolerance(dtype, run.steps))
+    except ImplementationGone as exc:  # its worker died or hung
+        run.error = f"{exc.verdict.value}: {exc}"
+    except RemoteError as exc:  # it raised in its worker, which said what and where
+        run.error = f"ERROR: {exc}"
     except BaseException as exc:  # a broken implementation -- even one that exits -- must not stop the others
         if user_interrupted(exc):
             raise

@@ -41,9 +41,15 @@ def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] |
     return table
 
 
+def _error_verdict(error: str) -> str:
+    """CRASHED or TIMEOUT where the error says so (a worker died or hung), else ERROR."""
+    word = error.split(":", 1)[0]
+    return word if word in ("CRASHED", "TIMEOUT", "ERROR") else "ERROR"
+
+
 def verdict(run: TrainingRun) -> str:
     if run.error:
-        return "[red]ERROR[/]"
+        return f"[red]{_error_verdict(run.error)}[/]"
     if run.diverged:
         return "[red]DIVERGED[/]"
     if run.is_twin:
@@ -56,7 +62,8 @@ def problems(runs: list[TrainingRun]) -> list[str]:
     lines = []
     for run in runs:
         if run.error:
-            lines.append(f"{run.name}: ERROR: {run.error}")
+            kind = _error_verdict(run.error)
+            lines.append(f"{run.name}: {run.error if run.error.startswith(kind) else f'{kind}: {run.error}'}")
         elif run.diverged:
             epoch = run.first_divergent_epoch
             d, t = run.divergence[epoch], run.tolerance[epoch]

@@ -36,6 +36,8 @@ def missing() -> str | None:
             return f"{module} is not installed (pip install -e '.[bench,torch]')"
     if chromium() is None:
         return "no chromium on PATH (Debian: apt-get install chromium)"
+    if shutil.which("cc") is None:
+        return "no C compiler on PATH for the C worker of benchmarks/workers.json (Debian: apt-get install gcc)"
     if not (ROOT / "benchmarks" / "dashboard" / "node_modules").is_dir():
         return "the dashboard's JavaScript is not installed (npm ci --prefix benchmarks/dashboard)"
     if not (ROOT / ".git").exists():

@@ -33,6 +33,7 @@ def test_suite_covers_every_registered_implementation_and_the_reference_point(mo
     monkeypatch.setitem(registry._REGISTRY, "third-party", ThirdParty())
     names = common.implementation_names()
     assert {"numpy", "pure-python", "torch", "torch-compile", "third-party", "scalar-autograd"} <= set(names)
+    assert {"c-mlp", "node-mlp"} <= set(names)  # the worker programs of benchmarks/workers.json
 
 
 @pytest.mark.parametrize(
@@ -85,3 +86,29 @@ def test_gradient_error_track_is_small_for_numpy_and_large_for_a_wrong_gradient(
     monkeypatch.setattr(prepared, "step", doubled)
     assert track.track_max_relative_gradient_error("numpy", "small", 4, "float64") == pytest.approx(1.0)
 
+
+
+def test_a_worker_program_of_workers_json_is_built_measured_and_timed_inside_itself():
+    import shutil
+
+    from benchmarks.step import TrackStepInsideWorker
+
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    track = TrackStepInsideWorker()
+    track.setup("c-mlp", "small", 16, "float64")
+    inside = track.track_step_inside_worker("c-mlp", "small", 16, "float64")
+    assert 0 < inside < 1
+    assert track.bound.prepared.to_numpy(track.bound.step()).grads[0][0].shape == (32, 64)
+
+
+def test_a_worker_program_whose_tools_are_missing_is_not_applicable(monkeypatch):
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "foreign_workers", lambda: {"fortran-mlp": {"command": ["no-such-fortran-runtime"]}})
+    common.implementation.cache_clear()
+    try:
+        with pytest.raises(NotImplementedError, match="no-such-fortran-runtime is not installed"):
+            common.implementation("fortran-mlp")
+    finally:
+        common.implementation.cache_clear()

@@ -1,6 +1,7 @@
 """The asv dashboard, seen in a real browser.
 
-A quick asv run of the numpy and torch step benchmarks (in this interpreter), then
+A quick asv run of the numpy, torch and C worker (``workers.json``) step benchmarks
+(in this interpreter), then
 ``asv publish``, the HTML served on 127.0.0.1 only, and headless Chromium rendering
 the graph pages: the test passes when the graphs are drawn, and leaves a screenshot
 in ``artifacts/dashboard-<implementation>.png``. Without asv, asv_runner, torch or
@@ -25,7 +26,7 @@ from tests.benchmarks.dashboard_support import (
 
 MACHINE = "dashboard-test"
 # One combination per implementation: enough for a graph, quick enough for CI.
-SELECTION = r"TimeStep\.time_step\('(numpy|torch)', 'small', 64, 'float32'\)"
+SELECTION = r"TimeStep\.time_step\('(numpy|torch|c-mlp)', 'small', 64, 'float32'\)"  # c-mlp: workers.json
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,10 @@ def test_published_results_hold_the_step_benchmark(dashboard):
     assert graphs, f"asv publish wrote no graph data for {BENCHMARK}"
     # Each graph file holds [revision, [value per parameter combination]] points.
     values = [v for g in graphs for _, per_param in json.loads(g.read_text()) for v in (per_param or [])]
-    assert sum(v is not None for v in values) >= 2, f"expected numpy and torch timings, got {values}"
+    assert sum(v is not None for v in values) >= 3, f"expected numpy, torch and C worker timings, got {values}"
 
 
-@pytest.mark.parametrize("implementation", ["numpy", "torch"])
+@pytest.mark.parametrize("implementation", ["numpy", "torch", "c-mlp"])  # c-mlp: a worker program in C
 def test_step_graph_renders_in_chromium(dashboard, implementation):
     base, _ = dashboard
     url = graph_url(base, machines=[MACHINE], implementation=implementation)

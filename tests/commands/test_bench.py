@@ -44,6 +44,10 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
 
 
 def test_an_unavailable_named_implementation_is_a_usage_error(capsys, monkeypatch):
+    # loaded in a worker, which says why it cannot run; in process, the same
+    assert main(["bench", "--impl", "tests.conformance_impls:Unavailable", *QUICK]) == 2
+    assert "needs hardware this machine lacks" in capsys.readouterr().err
+
     class Missing(Implementation):
         name = "missing-dependency"
 
@@ -52,6 +56,6 @@ def test_an_unavailable_named_implementation_is_a_usage_error(capsys, monkeypatc
 
     registry.implementations()
     monkeypatch.setitem(registry._REGISTRY, "missing-dependency", Missing())
-    assert main(["bench", "--impl", "missing-dependency", *QUICK]) == 2
+    assert main(["bench", "--impl", "missing-dependency", "--in-process", *QUICK]) == 2
     assert "libfoo is not installed" in capsys.readouterr().err
 

@@ -12,7 +12,7 @@ from harness.commands.main import main
 from harness.core.case_files import load_case, save_case
 from harness.core.cases import make_case
 from harness.core.spec import NetworkSpec
-from tests import isolation_impls
+from tests import hostile_impls
 
 
 @pytest.fixture(autouse=True)
@@ -91,8 +91,11 @@ def test_default_battery_covers_everything_and_leaves_seed_size_out_for_pure_pyt
         (["check", "--dtype", "float16"], "invalid choice: 'float16'"),
         (["check", "--case-file", "/nonexistent/case.npz"], "no such file"),
         (["check", "--save-case", "x.npz"], "--save-case needs one selected case"),
-        (["check", "--impl", "numpy", "--timeout", "5"], "--timeout needs --isolate"),
-        (["check", "--timeout", "0", "--isolate"], "--timeout: 0.0 is not a finite number > 0"),
+        (["check", "--impl", "numpy", "--timeout", "5", "--in-process"], "--timeout needs workers, not --in-process"),
+        (["check", "--impl", "numpy", "--isolate", "--in-process"], "--in-process and --isolate contradict each other"),
+        (["check", "--timeout", "0"], "--timeout: 0.0 is not a finite number > 0"),
+        (["check", "--impl", "numpy", "-j", "0"], "--jobs: 0 is not >= 1"),
+        (["check", "--impl", "cmd:"], "cmd: needs a program"),
         (["check", "--case-file", "c.npz", "--sizes", "4,3,2"], "--case-file replaces --sizes/--activations/--loss/--batch/--kinks"),
     ],
 )
@@ -106,8 +109,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
 
 def test_check_isolate_reports_each_and_goes_on(capsys):
     argv = ["check", "--sizes", "4,3,2", "--batch", "3", "--isolate", "--timeout", "5"]
-    for attr in ("raises", "hangs", "exits", "segfaults"):
-        argv += ["--impl", f"{isolation_impls.__name__}:{attr}"]
+    for attr in ("raises", "hangs_ignoring_sigterm", "exits_0_in_step", "segfaults"):
+        argv += ["--impl", f"{hostile_impls.__name__}:{attr}"]
     argv += ["--impl", "numpy"]
     assert main(argv) == 1
     out = " ".join(capsys.readouterr().out.split())

@@ -6,6 +6,7 @@ import pytest
 from harness.commands.main import main
 from harness.core import registry
 from harness.core.protocol import Capabilities, Implementation
+from tests import entry_points
 
 
 @pytest.fixture(autouse=True)
@@ -14,8 +15,8 @@ def _wide_tables(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
 
 
-def _list(capsys):
-    assert main(["list"]) == 0
+def _list(capsys, *args, code=0):
+    assert main(["list", *args]) == code
     return " ".join(capsys.readouterr().out.replace("│", "|").split())  # "|" where rich draws no box characters
 
 
@@ -46,12 +47,29 @@ def registered(monkeypatch):
 
 
 def test_an_unavailable_implementation_is_listed_with_its_reason_and_capabilities(capsys, registered):
-    out = _list(capsys)
+    out = _list(capsys, "--in-process")
     row = out[out.index("listed-but-unavailable"):]
     assert row.startswith("listed-but-unavailable | no: needs hardware this machine lacks | tanh | mse | float32 | cuda | "
                           "a double for the listing")
 
 
 def test_a_plug_in_that_failed_to_load_is_listed_with_the_reason(capsys, registered):
-    out = _list(capsys)
+    out = _list(capsys, "--in-process")
     assert "broken-plugin | no: entry point failed to load: ImportError: gone" in out
+
+
+def test_in_workers_a_plug_in_that_cannot_load_or_exits_while_loading_is_listed_and_fails_the_listing(
+        capsys, tmp_path, monkeypatch):
+    entry_points.install(tmp_path, monkeypatch, {
+        "listed-but-unavailable": "tests.commands.test_listing:_Unavailable",
+        "broken-plugin": "listing_missing_module:f",
+        "exits-while-loading": "listing_exits:f",
+    }, {"listing_exits": "import os\nos._exit(0)\n"})
+    out = _list(capsys, "--timeout", "60", code=1)
+    row = out[out.index("listed-but-unavailable"):]
+    assert row.startswith("listed-but-unavailable | no: needs hardware this machine lacks | tanh | mse | float32 | cuda")
+    assert "broken-plugin | no: ERROR (below)" in out and "exits-while-loading | no: CRASHED (below)" in out
+    assert "broken-plugin: ERROR: the worker could not load the implementation" in out
+    assert "No module named 'listing_missing_module'" in out
+    assert "exits-while-loading: CRASHED: the worker died during start (loading it): exit status 0" in out
+    assert "numpy | yes" in out

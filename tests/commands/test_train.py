@@ -4,8 +4,11 @@ import json
 import pytest
 
 from harness.commands.main import main
+from harness.commands.running import Placement, close
 from harness.commands.train import selected_implementations
 from harness.core.spec import NetworkSpec
+from harness.impls.numpy_impl import NumpyImplementation
+from harness.workers.remote import WorkerImplementation
 from tests.training.test_datasets import tiny_mnist
 
 WRONG = "tests.training.test_loop:gradient_one_percent_too_large"
@@ -88,14 +91,21 @@ def test_data_dir_without_the_files_is_one_line_naming_the_file(capsys, tmp_path
     assert f"{tmp_path}/train-images-idx3-ubyte: no such file" in err
 
 
-def test_default_selection_leaves_pure_python_out_and_says_why():
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "workers"])
+def test_default_selection_leaves_pure_python_out_and_says_why(in_process):
+    where = Placement(in_process=in_process, timeout=None if in_process else 60.0)
     spec = NetworkSpec((64, 500, 10), ("relu", "identity"), "cross_entropy")
-    impls, skipped = selected_implementations(None, spec, "float64", None, 32)
+    impls, skipped, failures = selected_implementations(None, spec, "float64", None, 32, where)
     names = [i.name for i in impls]
-    assert "numpy" in names and "pure-python" not in names
+    assert "numpy" in names and "pure-python" not in names and not failures
+    # the reference numpy trains in the harness's process; the others in workers
+    assert isinstance(next(i for i in impls if i.name == "numpy"), NumpyImplementation)
+    assert all(isinstance(i, WorkerImplementation) != in_process for i in impls if i.name != "numpy")
     assert "pure-python" in skipped and "--impl" in skipped["pure-python"]
     if importlib.util.find_spec("torch") is not None:
         assert "torch" in names
+    close(impls)
     # Named explicitly, pure-python is trained.
-    impls, skipped = selected_implementations(["pure-python"], spec, "float64", None, 32)
+    impls, skipped, _ = selected_implementations(["pure-python"], spec, "float64", None, 32, where)
     assert [i.name for i in impls] == ["pure-python"] and not skipped
+    close(impls)

@@ -118,15 +118,27 @@ def test_loading_the_plugin_does_not_import_torch(pytester):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_subjects_are_the_named_ones_or_every_registered_one_sorted_with_broken_plug_ins_failing(monkeypatch):
+def test_subjects_are_the_named_ones_or_every_registered_one_sorted_in_workers():
     from harness.conformance.plugin import conformance_subjects
-    from harness.core import registry
+    from harness.core.registry import declared
 
     named = conformance_subjects(["numpy", "no-such-impl"])
     assert [s.name for s in named] == ["numpy", "no-such-impl"] and all(s.explicit for s in named)
+    found = conformance_subjects([])
+    assert [s.name for s in found] == sorted(declared())  # entry points, none imported here
+    assert not any(s.explicit for s in found)
+    for s in named + found:
+        if s.impl is not None:
+            s.impl.close()
+
+
+def test_in_process_subjects_are_every_registered_one_with_broken_plug_ins_failing(monkeypatch):
+    from harness.conformance.plugin import conformance_subjects
+    from harness.core import registry
+
     registry.implementations()
     monkeypatch.setattr(registry, "_LOAD_FAILURES", {"broken-plugin": "ImportError: gone"})
-    found = conformance_subjects([])
+    found = conformance_subjects([], in_process=True)
     assert [s.name for s in found] == sorted(implementations()) + ["broken-plugin"]
     assert not any(s.explicit for s in found[:-1])
     broken = found[-1]

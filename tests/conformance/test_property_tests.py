@@ -28,6 +28,7 @@ from harness.core.cases import Case, make_case
 from harness.core.protocol import as_implementation
 from harness.core.results import Verdict
 from harness.core.spec import NetworkSpec
+from harness.workers.remote import WorkerImplementation
 from tests import conformance_impls
 
 pytest_plugins = ["pytester"]
@@ -61,11 +62,22 @@ def _cases_in_tmp(monkeypatch, tmp_path):
 def test_a_subject_is_resolved_once_and_says_why_it_cannot_run():
     ok = subject("numpy")
     assert (ok.name, ok.problem, ok.explicit) == ("numpy", "", True) and ok.impl.name == "numpy"
+    assert isinstance(ok.impl, WorkerImplementation)  # loaded in a worker process, not here
+    # one that cannot even load in its worker is a broken install: it fails, named or not
     unknown = subject("no-such-impl", explicit=False)
-    assert unknown.impl is None and "no implementation of that name" in unknown.problem and not unknown.explicit
+    assert unknown.impl is None and "no implementation of that name" in unknown.problem and unknown.explicit
     missing = subject(conformance_impls.Unavailable)
     assert missing.name == "never-available"
     assert missing.problem == "never-available is unavailable: needs hardware this machine lacks"
+    for s in (ok, missing):
+        s.impl.close()
+
+
+def test_in_process_a_subject_is_resolved_here_and_an_unknown_discovered_one_skips():
+    ok = subject("numpy", in_process=True)
+    assert not isinstance(ok.impl, WorkerImplementation) and ok.problem == ""
+    unknown = subject("no-such-impl", explicit=False, in_process=True)
+    assert unknown.impl is None and "no implementation of that name" in unknown.problem and not unknown.explicit
 
 
 def test_a_named_subject_that_cannot_run_fails_and_a_discovered_one_skips():

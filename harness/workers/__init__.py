@@ -1,0 +1,1 @@
+"""Worker processes: wire format, process control, remote implementations, the Python worker."""

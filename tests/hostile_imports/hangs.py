@@ -1,0 +1,4 @@
+"""Hangs while being imported."""
+import time
+
+time.sleep(3600)
