@@ -19,18 +19,12 @@ from harness.core.tolerances import tolerance
 WORST_SHOWN = 5
 
 
-def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name) -> TensorReport:
+def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name, margin=0.0) -> TensorReport:
     """Judge ``got`` element by element against ``center +- radius`` with the dtype's
-    tolerance; elements with ``radius > 0`` are non-differentiable and pass anywhere
-    inside their bracket. The report keeps the worst elements, not the first."""
-    got = np.asarray(got, np.float64)
-    center = np.asarray(center, np.float64)
-    radius = np.broadcast_to(np.asarray(radius, np.float64), got.shape)
-    tol = np.broadcast_to(tolerance(dtype, comparison, scale), got.shape)
-    deviation = np.abs(got - center)
-    excess = np.maximum(deviation - radius, 0.0)
-    excess = np.where(np.isnan(got), np.inf, excess)
-    failed = excess > tol
+    tolerance (plus ``margin``: the expected value's own uncertainty, where the oracle
+    is not exact); elements with ``radius > 0`` are non-differentiable and pass
+    anywhere inside their bracket. The report keeps the worst elements, not the first."""
+    got, center, radius, tol, deviation, excess, failed = _judged(got, center, radius, scale, dtype, comparison, margin)
     # relative to the expected magnitude, or to the tolerance where that is ~0
     rel = deviation / np.maximum(np.abs(center), tol)
     report = TensorReport(
@@ -61,11 +55,29 @@ def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name) 
     return report
 
 
-def compare_tensors(names, got, center, radius, scale, *, dtype, comparison) -> list[TensorReport]:
-    """``compare_elementwise`` over parallel lists of named tensors."""
+def _judged(got, center, radius, scale, dtype, comparison, margin):
+    got = np.asarray(got, np.float64)
+    center = np.asarray(center, np.float64)
+    radius = np.broadcast_to(np.asarray(radius, np.float64), got.shape)
+    tol = np.broadcast_to(tolerance(dtype, comparison, scale) + np.asarray(margin, np.float64), got.shape)
+    deviation = np.abs(got - center)
+    excess = np.maximum(deviation - radius, 0.0)
+    excess = np.where(np.isnan(got), np.inf, excess)
+    return got, center, radius, tol, deviation, excess, excess > tol
+
+
+def failed_elements(got, center, radius, scale, *, dtype, comparison, margin=0.0) -> np.ndarray:
+    """Where ``compare_elementwise`` would fail ``got``, as a boolean array."""
+    return _judged(got, center, radius, scale, dtype, comparison, margin)[-1]
+
+
+def compare_tensors(names, got, center, radius, scale, *, dtype, comparison, margins=None) -> list[TensorReport]:
+    """``compare_elementwise`` over parallel lists of named tensors (``margins``: one
+    per tensor, default none)."""
+    margins = [0.0] * len(names) if margins is None else margins
     return [
-        compare_elementwise(g, c, r, s, dtype=dtype, comparison=comparison, name=n)
-        for n, g, c, r, s in zip(names, got, center, radius, scale, strict=True)
+        compare_elementwise(g, c, r, s, dtype=dtype, comparison=comparison, name=n, margin=m)
+        for n, g, c, r, s, m in zip(names, got, center, radius, scale, margins, strict=True)
     ]
 
 

@@ -8,6 +8,25 @@ practice (pairwise or blocked sums, random signs) is about ``eps * sum(|terms|) 
 sqrt(k)``; scaling by the sum of absolute terms makes the tolerance follow each
 element, so nothing loosens as arrays grow, and a float64 answer carrying float32
 rounding (``2**29`` times larger) cannot hide under it.
+
+For any mapping (``harness.core.mapping_oracle``), where no absolute-value forward
+exists, an element's scale is ``mapping_scale``: the sum of
+- its accumulation scale ``sum_j |c_j| |J_jk|``: the absolute terms of the
+  contraction that produces it (the bound above);
+- its rounding sensitivity ``|g(x~) - g(x)| / delta`` with ``x~ = x (1 + delta r)``,
+  r random signs, ``delta = sensitivity_step(dtype)`` (4 eps, or 1e-8 where 4 eps
+  would drown in the oracle's own error): how far the exact answer moves, per unit of
+  relative perturbation, when the inputs move by their own rounding. A correct dtype-d implementation computes the exact derivative of slightly
+  perturbed data (backward stability), so this is what it may be off by; it is what
+  lets layer_norm on data with a large offset or softmax on large logits pass in
+  float32 without loosening anything else;
+- a floor, the largest accumulation scale in the same tensor. An intermediate
+  rounded to eps relative (the forward's output reused by the backward: s (1 - s) for
+  a sigmoid, 1 - tanh^2) moves an element by eps times a derivative bounded by the
+  tensor's largest, not by the element's own: float32 sigmoid at x = 17 rounds s to
+  1 and the gradient to 0, an error of 100% relative but of eps |c| absolute.
+The oracle's own uncertainty comes on top (``ORACLE_ERROR_FACTOR`` times Richardson's
+error estimate; nothing for the complex step).
 """
 
 from __future__ import annotations
@@ -35,7 +54,29 @@ FACTORS = {
     # permuted, duplicated) differ by rounding in both, so twice the usual factor.
     ("float64", "property"): 32.0,
     ("float32", "property"): 32.0,
+    # A mapping's forward against its float64 reference: each output element's scale is
+    # its magnitude plus its rounding sensitivity plus the output's largest magnitude
+    # (see mapping_scale); 16 as for the loss.
+    ("float64", "forward"): 16.0,
+    ("float32", "forward"): 16.0,
+    # <u, VJP(v)> against <JVP(u), v>, both the implementation's: two sums of products
+    # of answers that each carry their own rounding, so twice the single factor.
+    ("float64", "transpose"): 32.0,
+    ("float32", "transpose"): 32.0,
 }
+
+# Richardson's error estimate measures the lower-order entry of its tableau, so it
+# overstates the error of the entry it keeps (by 10-1000x in the tests); 4 times it
+# still covers an estimate that, by chance, came out low.
+ORACLE_ERROR_FACTOR = 4.0
+
+
+def sensitivity_step(dtype) -> float:
+    """How far (relative, random signs) the inputs are moved to measure rounding
+    sensitivity: 4 eps of the dtype, so that a kink or tie within rounding of an element
+    widens its tolerance as it should; but at least 1e-8, which Richardson's error (about
+    1e-12 relative) can resolve; the change is then scaled per unit of perturbation."""
+    return max(4.0 * eps(dtype), 1e-8)
 
 
 def eps(dtype) -> float:
@@ -63,3 +104,13 @@ def tolerance(dtype, comparison: str, scale):
 def coarser(a, b) -> str:
     """The less precise of two dtypes (an answer is judged at the precision it has)."""
     return max(np.dtype(a), np.dtype(b), key=lambda d: np.finfo(d).eps).name
+
+
+def mapping_scale(accumulation, sensitivity=0.0, floor_over=None):
+    """An element's error scale for a mapping (derivation above): its accumulation scale,
+    plus its rounding sensitivity, plus the largest accumulation scale of the tensor
+    (``floor_over``: the array to take it from; default ``accumulation``)."""
+    accumulation = np.asarray(accumulation, np.float64)
+    peak = np.asarray(accumulation if floor_over is None else floor_over, np.float64)
+    finite = peak[np.isfinite(peak)]
+    return accumulation + np.asarray(sensitivity, np.float64) + float(np.max(finite, initial=0.0))

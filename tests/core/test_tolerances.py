@@ -8,7 +8,7 @@ import pytest
 
 from harness.core.tolerances import FACTORS, coarser, eps, factor, tolerance
 
-COMPARISONS = ("loss", "gradient", "probe", "kink", "property")
+COMPARISONS = ("loss", "gradient", "probe", "kink", "property", "forward", "transpose")
 
 
 def test_every_comparison_has_a_factor_in_both_dtypes_and_nothing_else():
@@ -19,6 +19,7 @@ def test_every_comparison_has_a_factor_in_both_dtypes_and_nothing_else():
     # properties compare two rounded answers with each other: twice the single factor
     for dtype in ("float32", "float64"):
         assert factor(dtype, "property") == 2 * factor(dtype, "gradient")
+        assert factor(dtype, "transpose") == 2 * factor(dtype, "gradient")  # two rounded answers, likewise
 
 
 @pytest.mark.parametrize("dtype, comparison", [("float16", "gradient"), ("float64", "hessian")])

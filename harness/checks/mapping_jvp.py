@@ -1,0 +1,141 @@
+"""Beyond the VJP, where the framework offers them: the JVP against the oracle, the
+exact transpose identity between the implementation's own JVP and VJP, and (opt-in)
+the backward of the backward."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.checks.compare import compare_tensors, failing
+from harness.checks.mapping_probes import check_vjp_probes
+from harness.checks.mapping_trial import MappingTrial, judged_dtype
+from harness.checks.mapping_values import ELEMENTWISE_LIMIT, check_vjp_matches_oracle, vjp_unusable
+from harness.core import mapping_hints
+from harness.core.mapping import NotOffered
+from harness.core.mapping_cases import MappingCase
+from harness.core.mapping_oracle import expected_jvp, nearby, probe, tangent_unit
+from harness.core.results import CheckResult, Verdict
+from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, mapping_scale, sensitivity_step
+
+
+def _tangent_outputs(trial: MappingTrial):
+    """``(tangents out, why not)`` of the implementation's JVP along the trial's tangents."""
+    if trial.mapping.jvp is None:
+        return None, "the mapping gives no jvp"
+    try:
+        out = trial.jvp(trial.case.copy().inputs, tuple(None if t is None else t.copy() for t in trial.tangents))
+    except NotOffered as exc:
+        return None, f"the framework offers no JVP here: {exc}"
+    outputs = trial.oracle_outputs
+    if len(out) != len(outputs) or any(y is not None and y.dtype.kind == "f" and (t is None or np.shape(t) != y.shape)
+                                       for t, y in zip(out, outputs)):
+        return None, "the jvp's tangents are missing or misshapen (see gradient_shapes)"
+    return out, ""
+
+
+def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
+    """Every element of the JVP of a seeded random tangent agrees with the oracle's
+    directional derivative J u (brackets where an output is not differentiable)."""
+    name = "jvp_matches_oracle"
+    out, why = _tangent_outputs(trial)
+    if out is None:
+        return trial.result(name, Verdict.SKIP, why)
+    expected = expected_jvp(trial.differentiator, trial.tangents, trial.dtype, trial.seed)
+    floats = trial.differentiator.float_outputs
+    got = [np.asarray(out[i], np.float64) for i in floats]
+    names = [f"output {i}" for i in floats]
+    centers = [np.where(u, g, c) for u, g, c in zip(expected.unresolved, got, expected.center)]
+    scales = [mapping_scale(s, v) for s, v in zip(expected.scale, expected.sensitivity)]
+    margins = [ORACLE_ERROR_FACTOR * e for e in expected.error]
+    dtype = judged_dtype(trial, [out[i] for i in floats])
+    reports = compare_tensors(names, got, centers, expected.radius, scales, dtype=dtype, comparison="gradient",
+                              margins=margins)
+    note = f"oracle: {expected.method}"
+    if expected.n_nondifferentiable:
+        note += f"; {expected.n_nondifferentiable} non-differentiable output elements judged by their bracket"
+    wrong = failing(reports)
+    if wrong:
+        return trial.result(name, Verdict.FAIL,
+                            f"{sum(t.n_failed for t in wrong)} JVP elements outside tolerance in "
+                            f"{', '.join(t.name for t in wrong)}; {note}",
+                            tensors=reports, hint=mapping_hints.vjp_hint(reports, got, centers, subject="the JVP's {}"))
+    return trial.result(name, Verdict.PASS, f"all {sum(t.n_elements for t in reports)} JVP elements within tolerance; {note}",
+                        tensors=reports)
+
+
+def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
+    """The implementation's own JVP and VJP are transposes of each other:
+    <u, VJP(v)> = <JVP(u), v> to rounding, with no finite differences in the
+    comparison, so it sees inconsistencies far below any difference step."""
+    name = "jvp_vjp_transpose"
+    skip = vjp_unusable(trial)
+    if skip:
+        return trial.result(name, Verdict.SKIP, skip)
+    out, why = _tangent_outputs(trial)
+    if out is None:
+        return trial.result(name, Verdict.SKIP, why)
+    grads, u, v = trial.first.grads, trial.tangents, trial.cotangents
+    lhs_terms = [(np.asarray(t, np.float64), np.asarray(g, np.float64)) for t, g in zip(u, grads) if t is not None]
+    rhs_terms = [(np.asarray(w, np.float64), np.asarray(c, np.float64)) for w, c in zip(out, v) if c is not None]
+    lhs = math.fsum(float(np.sum(t * g)) for t, g in lhs_terms)
+    rhs = math.fsum(float(np.sum(w * c)) for w, c in rhs_terms)
+    dtype = judged_dtype(trial, list(grads) + list(out))
+    # Each answer element may carry eps times its tensor's largest value (the floor of
+    # harness.core.tolerances); over a sum these add like independent roundings.
+    spread = math.sqrt(math.fsum(_peak(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
+        math.sqrt(math.fsum(_peak(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
+    sensitivity = _transpose_sensitivity(trial)
+    tol = factor(dtype, "transpose") * eps(dtype) * (spread + sensitivity)
+    tol += factor(dtype, "transpose") * float(np.finfo(dtype).smallest_normal)
+    text = f"<u, VJP(v)> = {lhs:.12g}, <JVP(u), v> = {rhs:.12g}: off by {abs(lhs - rhs):.3g} (tolerance {tol:.3g})"
+    if abs(lhs - rhs) > tol:
+        return trial.result(name, Verdict.FAIL, text,
+                            hint="the JVP and the VJP are not transposes of each other: one of them is wrong "
+                                 "(jvp_matches_oracle and vjp_matches_oracle / vjp_probes say which)")
+    return trial.result(name, Verdict.PASS, text)
+
+
+def _peak(a) -> float:
+    return float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
+
+
+def _transpose_sensitivity(trial: MappingTrial) -> float:
+    """How far <c, J u> moves when the inputs move by their rounding (per unit of
+    relative perturbation): what a backward-stable implementation may be off by."""
+    diff = trial.differentiator
+    unit = tangent_unit(diff)
+    direction = [None if t is None else unit * np.asarray(t, np.float64) for t in trial.tangents]
+    exact = diff.complex_ok and trial.case.n_float_elements <= ELEMENTWISE_LIMIT
+    here, _ = probe(diff, trial.cotangents, direction, exact=exact)
+    there, _ = probe(nearby(diff, trial.dtype, trial.seed), trial.cotangents, direction, exact=exact)
+    moved = abs(there - here) / unit / sensitivity_step(trial.dtype)
+    return moved if np.isfinite(moved) else 0.0
+
+
+def check_second_order(trial: MappingTrial) -> CheckResult:
+    """(Opt-in.) The backward of the backward: the map (inputs, cotangents) -> VJP,
+    checked as a mapping whose own VJP the framework supplies (torch double backward,
+    jax), against the float64 oracle of that map."""
+    name = "second_order"
+    if not trial.second_order:
+        return trial.result(name, Verdict.SKIP, "opt-in: harness.check(..., second_order=True) or --second-order")
+    if trial.mapping.second_order is None:
+        return trial.result(name, Verdict.SKIP, "the mapping gives no second-order backward")
+    try:
+        derived = trial.mapping.second_order(len(trial.case.inputs))
+    except NotOffered as exc:
+        return trial.result(name, Verdict.SKIP, f"the framework offers no second-order backward here: {exc}")
+    cotangents = [c for c in trial.cotangents if c is not None]
+    case = MappingCase(tuple(trial.case.inputs) + tuple(cotangents), dict(trial.case.params), trial.seed,
+                       f"{trial.case.label}, backward of the backward")
+    inner = MappingTrial(derived, case, probes=trial.probes)
+    inner.names = list(trial.names) + [f"cotangent {i}" for i in range(len(cotangents))]
+    check = check_vjp_matches_oracle if case.n_float_elements <= ELEMENTWISE_LIMIT else check_vjp_probes
+    result = check(inner)
+    return trial.result(name, result.verdict, f"the backward of the backward ({result.check}): {result.message}",
+                        tensors=result.tensors, hint=result.hint)
+
+
+JVP_CHECKS = (check_jvp_matches_oracle, check_jvp_vjp_transpose, check_second_order)

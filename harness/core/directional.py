@@ -1,0 +1,333 @@
+"""Float64 directional derivatives of any forward, without its backward.
+
+``Differentiator`` holds a forward at one point (float inputs in float64, whatever
+dtype the implementation runs in) and differentiates every float output along a
+direction ``w`` (one array per float input):
+
+- Richardson-extrapolated difference quotients (``harness.core.finite_differences``)
+  with an error estimate per output element: ``right`` (one-sided, f(x + h w)) and
+  ``sides`` (both one-sided derivatives and the central one from the same points).
+  Steps start at ``FIRST_STEP`` times each element's scale (the spread of its input),
+  kept inside declared bounds, and halve per level.
+- The complex step ``Im f(x + i h w) / h`` (no subtraction: exact to rounding) where
+  the forward is analytic on complex inputs. That is detected, never assumed: the
+  forward must run on complex inputs without dropping the imaginary part (NumPy's
+  ComplexWarning is an error), keep its real part, and agree with the right-hand
+  Richardson derivative along two random directions (through a random contraction of
+  the outputs) within that estimate's error.
+  NumPy orders complex numbers by real part first, so max, sort and ``x > 0`` stay
+  usable: at an exact kink or tie they give the right-hand derivative, which is what
+  the check compares against.
+
+Where the one-sided derivatives of an output element disagree by more than their
+error estimates, it is not differentiable along ``w``: ``judge`` reports the bracket
+of the two one-sided values instead of a value.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.core.finite_differences import CENTRAL, ONE_SIDED, extrapolate
+
+FIRST_STEP = 2.0**-9  # times an element's scale: the largest step of the tableau
+# Steps below the spacing of kinks along a direction over many elements (relu over a
+# million: about 1e-6 apart), where a piecewise-linear forward's quotient is exact but
+# for rounding; used when the usual tableau cannot resolve a probe.
+SMALL_STEP = 2.0**-24
+LEVELS_SIDES = 4  # steps h, h/2, h/4, h/8 on both sides: 8 evaluations
+LEVELS_RIGHT = 4  # right-hand steps only: 4 evaluations, error O(h^4) before rounding
+COMPLEX_H = 1e-40  # truncation O(h^2): nothing; derivatives above 1e-268 stay normal
+# One-sided derivatives further apart than this many error estimates (plus rounding)
+# mark a kink: the estimates are conservative (they measure the lower-order entry).
+KINK_FACTOR = 4.0
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def inner(a, b) -> float:
+    """``sum(a * b)`` over all elements in float64, in one pass without BLAS (whose
+    threads contend on a shared machine for no gain on a single dot product)."""
+    return float(np.einsum("i,i->", np.ravel(np.asarray(a, np.float64)), np.ravel(np.asarray(b, np.float64))))
+
+
+def _peak(a) -> float:
+    finite = np.abs(a[np.isfinite(a)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+def _row_peak(a) -> np.ndarray:
+    """The largest value of each row (first axis), kept broadcastable against ``a``."""
+    return a.reshape(a.shape[0], -1).max(axis=1, initial=0.0).reshape((a.shape[0],) + (1,) * (a.ndim - 1))
+
+
+def random_signs(rng, shape) -> np.ndarray:
+    """Rademacher signs as booleans (True: -1), one random bit each."""
+    n = int(np.prod(shape))
+    return np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), np.uint8), count=n).view(bool).reshape(shape)
+
+
+class ForwardFailed(Exception):
+    """The forward raised (or gave no float output) at the point itself."""
+
+
+@dataclass
+class Derivative:
+    """Derivatives of every float output along one direction: the right-hand one, and
+    where computed the left-hand and central ones, each with an error estimate, and
+    the complex step's exact right-hand value."""
+
+    right: list
+    right_error: list
+    left: list | None = None
+    left_error: list | None = None
+    central: list | None = None
+    central_error: list | None = None
+    exact: list | None = None
+    noise: list | None = None  # rounding of the difference quotients at the smallest step
+
+
+@dataclass
+class Judged:
+    """Per float output element: the derivative (``center``), the half-width of the
+    bracket of valid values where it is not differentiable (``radius``), the
+    uncertainty of ``center`` (``error``) and where nothing could be said
+    (``unresolved``: the forward was not finite nearby)."""
+
+    center: list
+    radius: list
+    error: list
+    unresolved: list
+
+
+class Differentiator:
+    """A forward at one point, differentiated along any direction in float64."""
+
+    def __init__(self, forward, inputs, params, bounds=None):
+        self.forward = forward
+        self.params = dict(params)
+        self.inputs = [np.asarray(x, np.float64) if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
+        self.differentiable = [x.dtype.kind == "f" for x in self.inputs]
+        try:
+            outputs = self._call(self.inputs)
+        except Exception as exc:
+            raise ForwardFailed(f"the float64 forward raised {type(exc).__name__}: {exc}") from exc
+        self.all_outputs = outputs  # every output, integer ones too
+        self.float_outputs = [i for i, y in enumerate(outputs) if y is not None and y.dtype.kind in "fc"]
+        if not self.float_outputs:
+            raise ForwardFailed("the float64 forward returned no float output")
+        self.outputs = [np.asarray(outputs[i], np.float64) for i in self.float_outputs]
+        self.scales = [self._scale(x, b) for x, b in zip(self.inputs, bounds or [None] * len(self.inputs))]
+        self.evaluations = 0
+        self._complex = None
+
+    def _scale(self, x, bound):
+        """Each element's step unit: the spread of its input (so a step is small against
+        the data, whatever its offset), shrunk to stay inside declared bounds."""
+        if x.dtype.kind != "f":
+            return None
+        spread = float(np.std(x)) if x.size else 0.0
+        if not spread > 0:
+            spread = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+        scale = np.full(x.shape, spread if spread > 0 else 1.0)
+        if bound is not None:
+            low, high = bound
+            if low is not None:
+                scale = np.minimum(scale, (x - low) / FIRST_STEP)
+            if high is not None:
+                scale = np.minimum(scale, (high - x) / FIRST_STEP)
+            scale = np.maximum(scale, 0.0)
+        return scale
+
+    def _call(self, arrays):
+        from harness.core.mapping import as_outputs
+
+        with np.errstate(all="ignore"):
+            return as_outputs(self.forward(*arrays, **self.params))
+
+    def at(self, direction, t) -> list:
+        """Every float output at ``x + t * direction`` (NaN where the forward raised)."""
+        moved = [x if w is None else x + t * w for x, w in zip(self.inputs, direction)]
+        self.evaluations += 1
+        try:
+            out = self._call(moved)
+            return [np.asarray(out[i], np.float64) for i in self.float_outputs]
+        except Exception:
+            return [np.full(y.shape, np.nan) for y in self.outputs]
+
+    def steps(self, levels, first=FIRST_STEP):
+        return [first / 2**i for i in range(levels)]
+
+    def right(self, direction, levels: int = LEVELS_RIGHT) -> Derivative:
+        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson."""
+        hs = self.steps(levels)
+        plus = [self.at(direction, h) for h in hs]
+        values, errors = [], []
+        for o, f0 in enumerate(self.outputs):
+            v, e = extrapolate([(p[o] - f0) / h for p, h in zip(plus, hs)], ONE_SIDED)
+            values.append(v)
+            errors.append(e)
+        return Derivative(values, errors, noise=self._noise(plus, hs[-1]))
+
+    def contracted(self, direction, weights, levels: int = LEVELS_RIGHT, first_step: float = FIRST_STEP) -> tuple[float, float]:
+        """The right-hand derivative of ``<weights, f(x + t w)>`` (weights: one array per
+        float output) and its error estimate: the outputs are contracted before the
+        tableau, so a probe of any size costs ``levels`` forward evaluations and a dot
+        product each."""
+        hs = self.steps(levels, first_step)
+        quotients = []
+        for h in hs:
+            moved = self.at(direction, h)
+            quotients.append(sum(inner(c, m - f0) for c, m, f0 in zip(weights, moved, self.outputs)) / h)
+        value, error = extrapolate(quotients, ONE_SIDED)
+        # Rounding of each contracted difference at the smallest step: the outputs'
+        # own roundings (16 eps max|f| each, see sides_many; independent) weighted by c, over h.
+        spread = math.sqrt(sum(_peak(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
+        noise = 16 * _EPS * spread / hs[-1]
+        if not (np.isfinite(value) and np.isfinite(noise)):
+            return float("nan"), float("inf")
+        return float(value), float(error) + noise
+
+    def sides(self, direction, levels: int = LEVELS_SIDES, exact: bool = True) -> Derivative:
+        """Right-hand, left-hand and central derivatives from the same points; with
+        ``exact`` also the complex step, where the forward allows it."""
+        d = self.sides_many([direction], levels, exact)
+        for name in ("right", "right_error", "left", "left_error", "central", "central_error", "exact", "noise"):
+            if getattr(d, name) is not None:
+                setattr(d, name, [a[0] for a in getattr(d, name)])
+        return d
+
+    def sides_many(self, directions, levels: int = LEVELS_SIDES, exact: bool = True) -> Derivative:
+        """``sides`` along several directions at once: every array gains a leading axis,
+        one row per direction (each row extrapolated on its own)."""
+        hs = self.steps(levels)
+        plus = [[self.at(direction, h) for direction in directions] for h in hs]  # [level][direction][output]
+        minus = [[self.at(direction, -h) for direction in directions] for h in hs]
+        d = Derivative([], [], [], [], [], [], noise=[])
+        for o, f0 in enumerate(self.outputs):
+            p = [np.stack([e[o] for e in level]) for level in plus]
+            m = [np.stack([e[o] for e in level]) for level in minus]
+            for values, errors, quotients, power in (
+                (d.right, d.right_error, [(pi - f0) / h for pi, h in zip(p, hs)], ONE_SIDED),
+                (d.left, d.left_error, [(f0 - mi) / h for mi, h in zip(m, hs)], ONE_SIDED),
+                (d.central, d.central_error, [(pi - mi) / (2 * h) for pi, mi, h in zip(p, m, hs)], CENTRAL),
+            ):
+                v, e = extrapolate(quotients, power, rows=True)
+                values.append(v)
+                errors.append(e)
+            # Rounding of a quotient at the smallest step: 16 eps max|f| / h, the largest
+            # value of the output (per row) and not each element's own: a float64 forward
+            # is accurate to eps times its intermediates, not its result (torch's gelu far
+            # in its tail, 0.5 x (1 + erf(x / sqrt 2)), is 1% off and smooth, so no tableau
+            # sees it).
+            with np.errstate(invalid="ignore"):
+                stacked = np.abs(np.stack(p + m + [np.broadcast_to(f0, p[0].shape)]))
+                unknown = ~np.isfinite(stacked).all(axis=0)
+                peak = _row_peak(np.where(np.isfinite(stacked), stacked, 0.0).max(axis=0))
+            d.noise.append(np.where(unknown, np.inf, 16 * _EPS * peak / hs[-1]))
+        if exact and self.complex_ok:
+            rows = [self.complex_right(direction) for direction in directions]
+            d.exact = [np.stack([r[o] for r in rows]) for o in range(len(self.outputs))]
+        return d
+
+    def complex_right(self, direction) -> list:
+        """``Im f(x + i h w) / h`` for every float output (only where ``complex_ok``)."""
+        moved = [x if w is None else x + 1j * COMPLEX_H * w for x, w in zip(self.inputs, direction)]
+        self.evaluations += 1
+        out = self._complex_call(moved)
+        return [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
+
+    @staticmethod
+    def _sparse_signs(rng, scale):
+        direction = np.zeros(scale.shape)
+        chosen = rng.permutation(scale.size)[:64] if scale.size > 64 else np.arange(scale.size)
+        direction.flat[chosen] = scale.flat[chosen] * rng.choice(np.array([-1.0, 1.0]), chosen.size)
+        return direction
+
+    def _complex_call(self, arrays):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            return self._call(arrays)
+
+    @property
+    def complex_ok(self) -> bool:
+        if self._complex is None:
+            self._complex = self._detect_complex()
+        return self._complex[0]
+
+    @property
+    def method(self) -> str:
+        """How derivatives are taken here, in words (detecting the complex step if not yet done)."""
+        if self.complex_ok:
+            return "complex step (checked against Richardson along 2 directions)"
+        return f"Richardson-extrapolated differences ({self._complex[1]})"
+
+    def _detect_complex(self):
+        rng = np.random.default_rng(20240611)
+        for _ in range(2):
+            # Random signs on at most 64 elements of each input: few enough that kinks
+            # (relu over a million elements) rarely fall within Richardson's steps.
+            direction = [None if s is None else self._sparse_signs(rng, s) for s in self.scales]
+            moved = [x if w is None else x + 1j * COMPLEX_H * w for x, w in zip(self.inputs, direction)]
+            try:
+                out = self._complex_call(moved)
+            except Exception as exc:
+                return False, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}"
+            self.evaluations += 1
+            weights = [rng.normal(0.0, 1.0, f0.shape) for f0 in self.outputs]
+            cs = 0.0
+            for o, i in enumerate(self.float_outputs):
+                y = out[i] if i < len(out) else None
+                if y is None or np.asarray(y).dtype.kind != "c":
+                    return False, f"output {i} comes back real on complex inputs (the imaginary part is dropped)"
+                y = np.asarray(y)
+                if y.shape != self.outputs[o].shape:
+                    return False, f"output {i} changes shape on complex inputs"
+                f0 = self.outputs[o]
+                peak = float(np.max(np.abs(f0[np.isfinite(f0)]), initial=0.0))
+                with np.errstate(invalid="ignore"):
+                    if np.any(np.abs(y.real - f0) > 1e-9 * (peak + np.abs(f0))):
+                        return False, f"output {i}'s real part changes on complex inputs"
+                cs += inner(weights[o], y.imag) / COMPLEX_H
+            # Compared through a random contraction of the outputs: an element whose kink
+            # lies within Richardson's steps widens that estimate's error instead of
+            # failing the comparison, and a forward that is not analytic is off by the
+            # derivative itself (1e-7 of the contraction's scale is far below that).
+            value, err = self.contracted(direction, weights)
+            scale = abs(value) + sum(inner(np.abs(w), np.abs(f0)) for w, f0 in zip(weights, self.outputs))
+            if np.isfinite(value) and abs(cs - value) > KINK_FACTOR * err + 1e-7 * scale:
+                return False, (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
+                               "random direction: the forward is not analytic")
+        return True, ""
+
+
+def judge(d: Derivative) -> Judged:
+    """Per output element: where the one-sided derivatives agree within their error
+    estimates (plus rounding), the derivative is the complex step's (if it agrees
+    with the central difference) or the central one, with that one's error; where they
+    disagree, the element is not differentiable along this direction and any value
+    between them is valid: center and radius of that bracket."""
+    centers, radii, errors, unresolved = [], [], [], []
+    for o in range(len(d.right)):
+        r, le, c = d.right[o], d.left[o], d.central[o]
+        er, el, ec, noise = d.right_error[o], d.left_error[o], d.central_error[o], d.noise[o]
+        with np.errstate(invalid="ignore"):
+            unknown = ~(np.isfinite(r) & np.isfinite(le) & np.isfinite(c) & np.isfinite(noise))
+            gap = np.abs(r - le)
+            kink = (gap > KINK_FACTOR * (er + el) + noise) & ~unknown
+            center, error = c, ec + noise
+            if d.exact is not None:
+                # The complex step passed detection, so a small disagreement is
+                # Richardson's; a gross one (a branch the detection never took) is not.
+                x = d.exact[o]
+                trusted = np.isfinite(x) & (np.abs(x - c) <= KINK_FACTOR * ec + noise + 1e-6 * np.abs(c))
+                center = np.where(trusted, x, c)
+                error = np.where(trusted, 0.0, error)
+        centers.append(np.where(kink, (r + le) / 2, np.where(unknown, 0.0, center)))
+        radii.append(np.where(kink, gap / 2 + KINK_FACTOR * np.maximum(er, el) + noise, 0.0))
+        errors.append(np.where(kink | unknown, 0.0, error))
+        unresolved.append(unknown)
+    return Judged(centers, radii, errors, unresolved)
