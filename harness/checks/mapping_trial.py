@@ -143,6 +143,21 @@ class MappingTrial:
     def first(self) -> Answer:
         return self.call()
 
+    @cached_property
+    def first_jvp(self):
+        """``(tangents out, inputs after, tangents after, why not)`` of one JVP call on
+        copies: the answer, what the call left of its arguments, or why there is none
+        (no jvp, or the framework does not offer one: ``NotOffered``)."""
+        if self.mapping.jvp is None:
+            return None, (), (), "the mapping gives no jvp"
+        working = self.case.copy()
+        tangents = tuple(None if t is None else t.copy() for t in self.tangents)
+        try:
+            out = self.jvp(working.inputs, tangents)
+        except NotOffered as exc:
+            return None, (), (), f"the framework offers no JVP here: {exc}"
+        return out, working.inputs, tangents, ""
+
     # --- results ------------------------------------------------------------
 
     def case_file(self) -> tuple[str, str]:

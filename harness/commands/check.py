@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.commands import options
+from harness.commands import check_mapping, options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     g.add_argument("--logit-scale", type=float, help="multiply the last layer (large logits)")
     g.add_argument("--case-file", metavar="FILE.npz", help="run exactly the case saved in FILE.npz")
     options.add_device(p)
-    p.add_argument("--probes", type=int, default=4, help="random directional probes per case (default 4)")
+    p.add_argument("--probes", type=options.positive_int, default=None,
+                   help="random directional probes per case (default 4; 6 for a --mapping)")
     p.add_argument("--save-case", metavar="FILE.npz", help="write the selected case to FILE.npz (one case only)")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
                         "as ERROR, TIMEOUT or CRASHED and the run goes on")
     p.add_argument("--timeout", type=options.positive_float, metavar="SECONDS",
                    help="with --isolate: time limit per implementation and case (default 300)")
+    check_mapping.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -63,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.case_files import save_case
     from harness.core.results import CheckResult, Verdict
 
+    if args.mapping:
+        return check_mapping.run(args)
+    if args.second_order or args.size:
+        raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")
     if args.timeout and not args.isolate:
         raise UsageError("--timeout needs --isolate (a hang can only be cut short in a child interpreter)")
     case = selected_case(args)
@@ -91,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
                 from harness.checks.isolation import DEFAULT_TIMEOUT, run_checks_isolated
 
                 ref = refs.get(id(item.impl), item.impl)  # the child resolves the text the user gave
-                results = run_checks_isolated(ref, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
+                results = run_checks_isolated(ref, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed,
                                               timeout=args.timeout or DEFAULT_TIMEOUT)
             else:
-                results = run_checks(item.impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed)
+                results = run_checks(item.impl, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed)
             runs.append(Run(item.impl.name, item.case_label, results))
             progress.advance(task)
     print_report(runs, console, detail=args.detail or case is not None)

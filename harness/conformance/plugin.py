@@ -1,5 +1,6 @@
-"""The pytest plugin (entry point ``pytest11``): the ``--impl`` option and the
-``conformance_impl`` parameter of the conformance suite.
+"""The pytest plugin (entry point ``pytest11``): the ``--impl`` and ``--mapping``
+options and the ``conformance_impl`` and ``conformance_mapping`` parameters of the
+conformance suite.
 
 Loading it imports neither torch nor the harness: everything is imported in the
 hooks, and only when a collected test asks for ``conformance_impl``.
@@ -19,6 +20,14 @@ def pytest_addoption(parser):
         metavar="NAME|module:attr",
         help="implementation to run the conformance suite on (repeatable); default: every registered one. "
         "One named here but unavailable FAILS; one only discovered is skipped.",
+    )
+    group.addoption(
+        "--mapping",
+        action="append",
+        default=[],
+        metavar="module:attr",
+        help="a harness.Mapping (or a function of no arguments returning one) to run the mapping checks on "
+        "(repeatable); with --mapping and no --impl, only the mappings are tested",
     )
 
 
@@ -45,7 +54,16 @@ def conformance_subjects(names):
 
 
 def pytest_generate_tests(metafunc):
+    if "conformance_mapping" in metafunc.fixturenames:
+        from harness.conformance.mapping_tests import mapping_subject
+
+        subjects = [mapping_subject(ref) for ref in metafunc.config.getoption("mapping")]
+        metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
+        return
     if "conformance_impl" not in metafunc.fixturenames:
+        return
+    if metafunc.config.getoption("mapping") and not metafunc.config.getoption("impl"):
+        metafunc.parametrize("conformance_impl", [])  # only the mappings asked for
         return
     subjects = conformance_subjects(metafunc.config.getoption("impl"))
     params = [

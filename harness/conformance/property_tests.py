@@ -159,7 +159,8 @@ def parametrize_with_checks(impls):
     """A pytest decorator: one test per (implementation, check) pair.
 
     ``impls`` are names, ``"module:attr"`` strings, Implementation classes or objects,
-    or plain functions ``f(spec, params, x, y) -> (loss, grads)``::
+    plain functions ``f(spec, params, x, y) -> (loss, grads)``, or ``Mapping`` objects
+    (one test per mapping check, over the mapping's sample cases)::
 
         @harness.parametrize_with_checks([mine.backprop])
         def test_backprop(impl, check):
@@ -172,11 +173,14 @@ def parametrize_with_checks(impls):
     import pytest
 
     from harness.checks import ALL_CHECKS
+    from harness.conformance.mapping_tests import mapping_params
+    from harness.core.mapping import Mapping
 
     if isinstance(impls, (str, bytes)) or not hasattr(impls, "__iter__"):
         raise TypeError(f"parametrize_with_checks: expected a list of implementations, got {impls!r}")
-    subjects = [subject(t, explicit=True) for t in impls]
-    params = []
+    impls = list(impls)
+    subjects = [subject(t, explicit=True) for t in impls if not isinstance(t, Mapping)]
+    params = mapping_params([t for t in impls if isinstance(t, Mapping)])
     for s in subjects:
         for check in ALL_CHECKS:
             bound = functools.partial(_check_subject, check)

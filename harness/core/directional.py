@@ -55,13 +55,15 @@ def inner(a, b) -> float:
 
 
 def _peak(a) -> float:
+    """The largest finite magnitude in ``a`` (0 if none)."""
+    a = np.asarray(a)
+    if not a.size:
+        return 0.0
+    peak = float(np.max(np.abs(a)))
+    if np.isfinite(peak):
+        return peak
     finite = np.abs(a[np.isfinite(a)])
     return float(finite.max()) if finite.size else 0.0
-
-
-def _row_peak(a) -> np.ndarray:
-    """The largest value of each row (first axis), kept broadcastable against ``a``."""
-    return a.reshape(a.shape[0], -1).max(axis=1, initial=0.0).reshape((a.shape[0],) + (1,) * (a.ndim - 1))
 
 
 def random_signs(rng, shape) -> np.ndarray:
@@ -148,9 +150,14 @@ class Differentiator:
         with np.errstate(all="ignore"):
             return as_outputs(self.forward(*arrays, **self.params))
 
-    def at(self, direction, t) -> list:
-        """Every float output at ``x + t * direction`` (NaN where the forward raised)."""
-        moved = [x if w is None else x + t * w for x, w in zip(self.inputs, direction)]
+    def at(self, direction, t, buffers=None) -> list:
+        """Every float output at ``x + t * direction`` (NaN where the forward raised);
+        ``buffers``, one per input, receive the moved inputs instead of new arrays."""
+        if buffers is None:
+            moved = [x if w is None else x + t * w for x, w in zip(self.inputs, direction)]
+        else:
+            moved = [x if w is None else np.add(x, np.multiply(w, t, out=b), out=b)
+                     for x, w, b in zip(self.inputs, direction, buffers)]
         self.evaluations += 1
         try:
             out = self._call(moved)
@@ -165,12 +172,15 @@ class Differentiator:
         """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson."""
         hs = self.steps(levels)
         plus = [self.at(direction, h) for h in hs]
-        values, errors = [], []
+        values, errors, noise = [], [], []
         for o, f0 in enumerate(self.outputs):
             v, e = extrapolate([(p[o] - f0) / h for p, h in zip(plus, hs)], ONE_SIDED)
             values.append(v)
             errors.append(e)
-        return Derivative(values, errors, noise=self._noise(plus, hs[-1]))
+            # rounding at the smallest step, as in sides_many: 16 eps max|f| / h
+            peak = max([_peak(f0)] + [_peak(p[o]) for p in plus])
+            noise.append(np.where(np.isfinite(v), 16 * _EPS * peak / hs[-1], np.inf))
+        return Derivative(values, errors, noise=noise)
 
     def contracted(self, direction, weights, levels: int = LEVELS_RIGHT, first_step: float = FIRST_STEP) -> tuple[float, float]:
         """The right-hand derivative of ``<weights, f(x + t w)>`` (weights: one array per
@@ -179,8 +189,11 @@ class Differentiator:
         product each."""
         hs = self.steps(levels, first_step)
         quotients = []
+        buffers = [None if w is None else np.empty(x.shape) for x, w in zip(self.inputs, direction)]
         for h in hs:
-            moved = self.at(direction, h)
+            # x + h w into reused buffers: a million-element probe otherwise pays for
+            # fresh pages at every step; each output is consumed before the next step
+            moved = self.at(direction, h, buffers)
             quotients.append(sum(inner(c, m - f0) for c, m, f0 in zip(weights, moved, self.outputs)) / h)
         value, error = extrapolate(quotients, ONE_SIDED)
         # Rounding of each contracted difference at the smallest step: the outputs'
@@ -200,16 +213,26 @@ class Differentiator:
                 setattr(d, name, [a[0] for a in getattr(d, name)])
         return d
 
-    def sides_many(self, directions, levels: int = LEVELS_SIDES, exact: bool = True) -> Derivative:
+    def sides_many(self, directions, levels: int = LEVELS_SIDES, exact: bool = True, pick=None) -> Derivative:
         """``sides`` along several directions at once: every array gains a leading axis,
-        one row per direction (each row extrapolated on its own)."""
+        one row per direction (each row extrapolated on its own). ``pick``: per output,
+        flat indices of the only elements wanted (the evaluations are whole; the
+        tableaux, the costly part over a million outputs, are not)."""
         hs = self.steps(levels)
         plus = [[self.at(direction, h) for direction in directions] for h in hs]  # [level][direction][output]
         minus = [[self.at(direction, -h) for direction in directions] for h in hs]
         d = Derivative([], [], [], [], [], [], noise=[])
         for o, f0 in enumerate(self.outputs):
-            p = [np.stack([e[o] for e in level]) for level in plus]
-            m = [np.stack([e[o] for e in level]) for level in minus]
+            # Rounding of a quotient at the smallest step: 16 eps max|f| / h, the largest
+            # value of the output (per row), not each element's own: a float64 forward is
+            # accurate to eps times its intermediates, not its result (torch's gelu far in
+            # its tail, 0.5 x (1 + erf(x / sqrt 2)), is 1% off and smooth: no tableau sees it).
+            peak = max(_peak(f0), 0.0)
+            peaks = np.array([max([peak] + [_peak(level[k][o]) for level in plus + minus]) for k in range(len(directions))])
+            take = (lambda a: a) if pick is None else (lambda a, i=pick[o]: np.ravel(a)[i])
+            f0 = take(f0)
+            p = [np.stack([take(e[o]) for e in level]) for level in plus]
+            m = [np.stack([take(e[o]) for e in level]) for level in minus]
             for values, errors, quotients, power in (
                 (d.right, d.right_error, [(pi - f0) / h for pi, h in zip(p, hs)], ONE_SIDED),
                 (d.left, d.left_error, [(f0 - mi) / h for mi, h in zip(m, hs)], ONE_SIDED),
@@ -218,19 +241,14 @@ class Differentiator:
                 v, e = extrapolate(quotients, power, rows=True)
                 values.append(v)
                 errors.append(e)
-            # Rounding of a quotient at the smallest step: 16 eps max|f| / h, the largest
-            # value of the output (per row) and not each element's own: a float64 forward
-            # is accurate to eps times its intermediates, not its result (torch's gelu far
-            # in its tail, 0.5 x (1 + erf(x / sqrt 2)), is 1% off and smooth, so no tableau
-            # sees it).
             with np.errstate(invalid="ignore"):
-                stacked = np.abs(np.stack(p + m + [np.broadcast_to(f0, p[0].shape)]))
-                unknown = ~np.isfinite(stacked).all(axis=0)
-                peak = _row_peak(np.where(np.isfinite(stacked), stacked, 0.0).max(axis=0))
-            d.noise.append(np.where(unknown, np.inf, 16 * _EPS * peak / hs[-1]))
+                unknown = ~np.isfinite(np.stack(p + m)).all(axis=0)
+            noise = 16 * _EPS * peaks.reshape((-1,) + (1,) * (p[0].ndim - 1)) / hs[-1]
+            d.noise.append(np.where(unknown, np.inf, np.broadcast_to(noise, p[0].shape)))
         if exact and self.complex_ok:
             rows = [self.complex_right(direction) for direction in directions]
-            d.exact = [np.stack([r[o] for r in rows]) for o in range(len(self.outputs))]
+            d.exact = [np.stack([r[o] if pick is None else np.ravel(r[o])[pick[o]] for r in rows])
+                       for o in range(len(self.outputs))]
         return d
 
     def complex_right(self, direction) -> list:
@@ -243,7 +261,7 @@ class Differentiator:
     @staticmethod
     def _sparse_signs(rng, scale):
         direction = np.zeros(scale.shape)
-        chosen = rng.permutation(scale.size)[:64] if scale.size > 64 else np.arange(scale.size)
+        chosen = rng.choice(scale.size, 64, replace=False) if scale.size > 64 else np.arange(scale.size)
         direction.flat[chosen] = scale.flat[chosen] * rng.choice(np.array([-1.0, 1.0]), chosen.size)
         return direction
 
@@ -305,29 +323,31 @@ class Differentiator:
 
 
 def judge(d: Derivative) -> Judged:
-    """Per output element: where the one-sided derivatives agree within their error
-    estimates (plus rounding), the derivative is the complex step's (if it agrees
-    with the central difference) or the central one, with that one's error; where they
-    disagree, the element is not differentiable along this direction and any value
-    between them is valid: center and radius of that bracket."""
+    """Per output element: where the right-hand, left-hand and central derivatives agree
+    within their error estimates (plus rounding), the derivative is the complex step's
+    (or the central one, with its error); where any two disagree, any value between
+    them is valid: the center and radius of that bracket. That covers a kink at the
+    point (the one-sided values differ) and one within the steps (an element a
+    millionth away from relu's kink: one side crosses it and its estimate is garbage,
+    whatever its error estimate says), where picking one value would be a guess."""
     centers, radii, errors, unresolved = [], [], [], []
     for o in range(len(d.right)):
         r, le, c = d.right[o], d.left[o], d.central[o]
         er, el, ec, noise = d.right_error[o], d.left_error[o], d.central_error[o], d.noise[o]
         with np.errstate(invalid="ignore"):
             unknown = ~(np.isfinite(r) & np.isfinite(le) & np.isfinite(c) & np.isfinite(noise))
-            gap = np.abs(r - le)
-            kink = (gap > KINK_FACTOR * (er + el) + noise) & ~unknown
+            allowance = KINK_FACTOR * (er + el + ec) + noise
+            low, high = np.minimum(np.minimum(r, le), c), np.maximum(np.maximum(r, le), c)
             center, error = c, ec + noise
             if d.exact is not None:
-                # The complex step passed detection, so a small disagreement is
-                # Richardson's; a gross one (a branch the detection never took) is not.
-                x = d.exact[o]
-                trusted = np.isfinite(x) & (np.abs(x - c) <= KINK_FACTOR * ec + noise + 1e-6 * np.abs(c))
-                center = np.where(trusted, x, c)
-                error = np.where(trusted, 0.0, error)
-        centers.append(np.where(kink, (r + le) / 2, np.where(unknown, 0.0, center)))
-        radii.append(np.where(kink, gap / 2 + KINK_FACTOR * np.maximum(er, el) + noise, 0.0))
+                # The complex step passed detection; where it and the central value part
+                # grossly (one of them wrong), the bracket spans both.
+                x = np.where(np.isfinite(d.exact[o]), d.exact[o], c)
+                low, high = np.minimum(low, x), np.maximum(high, x)
+                center, error = x, np.zeros_like(x)
+            kink = (high - low > allowance + 1e-6 * np.abs(center)) & ~unknown
+        centers.append(np.where(kink, (low + high) / 2, np.where(unknown, 0.0, center)))
+        radii.append(np.where(kink, (high - low) / 2 + KINK_FACTOR * np.maximum(np.maximum(er, el), ec) + noise, 0.0))
         errors.append(np.where(kink | unknown, 0.0, error))
         unresolved.append(unknown)
     return Judged(centers, radii, errors, unresolved)

@@ -201,26 +201,50 @@ def tangent_unit(diff: Differentiator) -> float:
     return min(positive) if positive else 1.0
 
 
-def expected_jvp(diff: Differentiator, tangents, dtype, seed: int) -> Expected:
-    """``J u`` per float output element, with brackets where an output is not
-    differentiable along u, the oracle's error and the rounding sensitivity."""
+def _tangent_direction(diff: Differentiator, tangents):
     unit = tangent_unit(diff)
-    direction = [None if u is None else unit * np.asarray(u, np.float64) for u in tangents]
-    j = judge(diff.sides(direction))
-    other = nearby(diff, dtype, seed)
-    if other.complex_ok:
-        moved = other.complex_right(direction)
+    return unit, [None if u is None else unit * np.asarray(u, np.float64) for u in tangents]
+
+
+def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expected:
+    """``J u`` per float output element, first by the right-hand derivative alone
+    (Richardson, 4 evaluations; or with ``exact`` the complex step): brackets and
+    sensitivities come from ``refine_jvp``, for the elements that need them."""
+    unit, direction = _tangent_direction(diff, tangents)
+    if exact and diff.complex_ok:
+        values, errors = diff.complex_right(direction), [np.zeros(v.shape) for v in diff.outputs]
     else:
-        moved = judge(other.sides(direction, levels=3, exact=False)).center
-    step = sensitivity_step(dtype)
-    with np.errstate(invalid="ignore"):
-        sensitivity = [np.where(r > 0, 0.0, np.abs(m - v) / unit / step) for m, v, r in zip(moved, j.center, j.radius)]
+        d = diff.right(direction)
+        values, errors = d.right, [e + n for e, n in zip(d.right_error, d.noise)]
+    unresolved = [~np.isfinite(v) | ~np.isfinite(e) for v, e in zip(values, errors)]
     return Expected(
-        center=[v / unit for v in j.center],
-        radius=[r / unit for r in j.radius],
-        scale=[(np.abs(v) + r) / unit for v, r in zip(j.center, j.radius)],
-        sensitivity=[np.where(np.isfinite(s), s, 0.0) for s in sensitivity],
-        error=[e / unit for e in j.error],
-        unresolved=j.unresolved,
-        method=diff.method,
+        center=[np.where(u, 0.0, v) / unit for v, u in zip(values, unresolved)],
+        radius=[np.zeros(v.shape) for v in values],
+        scale=[np.where(u, 0.0, np.abs(v)) / unit for v, u in zip(values, unresolved)],
+        sensitivity=[np.zeros(v.shape) for v in values],
+        error=[np.where(u, 0.0, e) / unit for e, u in zip(errors, unresolved)],
+        unresolved=unresolved,
+        method=diff.method if exact else "Richardson-extrapolated differences",
     )
+
+
+def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype, seed: int) -> None:
+    """For the output elements ``picks`` (per output, flat indices or ``None``): both
+    one-sided derivatives and the central one (a bracket where they part), and the
+    rounding sensitivity, in place."""
+    unit, direction = _tangent_direction(diff, tangents)
+    wanted = [np.zeros(0, int) if p is None else p for p in picks]
+    j = judge(diff.sides_many([direction], pick=wanted))
+    other = nearby(diff, dtype, seed)
+    moved = judge(other.sides_many([direction], levels=3, pick=wanted)).center
+    step = sensitivity_step(dtype)
+    for o, p in enumerate(picks):
+        if p is None:
+            continue
+        center, radius, error = j.center[o][0] / unit, j.radius[o][0] / unit, j.error[o][0] / unit
+        for field, values in (("center", center), ("radius", radius), ("error", error),
+                              ("scale", np.abs(center) + radius), ("unresolved", j.unresolved[o][0])):
+            getattr(expected, field)[o].flat[p] = values
+        with np.errstate(invalid="ignore"):
+            sensitivity = np.abs(moved[o][0] / unit - center) / step
+        expected.sensitivity[o].flat[p] = np.where((radius > 0) | ~np.isfinite(sensitivity), 0.0, sensitivity)
