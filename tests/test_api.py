@@ -89,3 +89,34 @@ def test_importing_harness_imports_neither_torch_nor_pytest_nor_hypothesis():
         "harness.specs; assert 'hypothesis' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_check_takes_a_mapping_and_names_one_by_module_attr():
+    from harness.mappings import examples
+
+    results = harness.check(examples.relu, dtype="float32", seed=2)
+    assert results and all(r.ok for r in results) and {r.impl for r in results} == {"relu"}
+    assert any(r.check == "vjp_matches_oracle" and r.verdict.value == "PASS" for r in results)
+    by_name = harness.check("harness.mappings.examples:relu", dtype="float32", seed=2)
+    assert [(r.check, r.verdict) for r in by_name] == [(r.check, r.verdict) for r in results]
+    large = harness.check(examples.relu, dtype="float64", size=5000, probes=2)
+    assert {r.check: r.verdict.value for r in large}["vjp_matches_oracle"] == "SKIP"  # beyond every-element
+    assert {r.check: r.verdict.value for r in large}["vjp_probes"] == "PASS"
+
+
+def test_a_wrong_mapping_fails_through_the_api():
+    import numpy as np
+
+    wrong = harness.Mapping("wrong", np.tanh, lambda i, c: (c[0] * (1 - i[0] ** 2),), inputs=[harness.Input((4,))])
+    results = harness.check(wrong)
+    assert any(r.check == "vjp_matches_oracle" and r.verdict.value == "FAIL" for r in results)
+    case = harness.load_mapping_case(next(r.repro for r in results if r.repro).split("--case-file ")[1].split()[0])
+    assert any(not r.ok for r in harness.check(wrong, case))  # the case file reruns it
+
+
+def test_the_framework_adapters_are_imported_only_when_called():
+    code = "import sys, harness; harness.Mapping; harness.Input; assert 'torch' not in sys.modules and 'jax' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    torch = pytest.importorskip("torch")
+    m = harness.torch_mapping(torch.tanh, inputs=[harness.Input((3,))])
+    assert isinstance(m, harness.Mapping) and m.name == "tanh"

@@ -47,34 +47,41 @@ class _Prober:
         self.grads = grads
         self.floors = [0.0 if g is None else float(np.max(np.abs(g[np.isfinite(g)]), initial=0.0)) for g in grads]
         self.sensitivity = None  # measured when a probe would fail without it
+        # Richardson levels: 3 resolve a probe to about 1e-7 of its size, far below float32
+        # rounding; float64 takes 4 (about 1e-11)
+        self.levels = 3 if np.finfo(dtype).eps > 1e-10 else 4
         self.exact = False  # use the complex step (Richardson cannot resolve this mapping's probes)
 
     def have(self, direction) -> float:
         return math.fsum(inner(g, w) for g, w in zip(self.grads, direction) if g is not None)
 
+    def spread(self, direction) -> float:
+        """``sqrt(sum_t max|g_t|^2 |w_t|^2)``: the probe's natural size (see the module)."""
+        return math.sqrt(math.fsum(f * f * inner(w, w) for f, w in zip(self.floors, direction) if w is not None))
+
     def rounding(self, direction) -> float:
-        spread = math.sqrt(math.fsum(f * f * inner(w, w) for f, w in zip(self.floors, direction) if w is not None))
-        return factor(self.dtype, "probe") * eps(self.dtype) * (spread + (self.sensitivity or 0.0))
+        return factor(self.dtype, "probe") * eps(self.dtype) * (self.spread(direction) + (self.sensitivity or 0.0))
 
     def want(self, direction):
         """``(value, error)`` of the oracle's right-hand derivative; the complex step
         where Richardson's error would dominate the tolerance and the forward allows it."""
         c = self.trial.cotangents
         if not self.exact:
-            value, error = probe(self.diff, c, direction)
-            if ORACLE_ERROR_FACTOR * error <= self.rounding(direction) or not self._complex_worth_it(value, error):
+            value, error = probe(self.diff, c, direction, levels=self.levels)
+            if ORACLE_ERROR_FACTOR * error <= self.rounding(direction) or not self._complex_worth_it(value, error, direction):
                 return value, error
             self.exact = True
         return probe(self.diff, c, direction, exact=True)
 
-    def _complex_worth_it(self, value, error) -> bool:
+    def _complex_worth_it(self, value, error, direction) -> bool:
         """Whether to pay for the complex step where Richardson's error would dominate
         the tolerance: always for a small input (it is cheap there); for a large one
         (a complex forward can cost 10-30 real ones) only where Richardson's error
         exceeds 1e-7 of the value (kinks everywhere, as relu's over a million
         elements), so that otherwise a float64 probe's resolution is Richardson's."""
         small = self.trial.case.n_float_elements <= ELEMENTWISE_LIMIT
-        if not (small or not np.isfinite(error) or ORACLE_ERROR_FACTOR * error > 1e-7 * abs(value)):
+        scale = max(abs(value), self.spread(direction))
+        if not (small or not np.isfinite(error) or ORACLE_ERROR_FACTOR * error > 1e-7 * scale):
             return False
         return self.diff.complex_ok
 
@@ -154,18 +161,23 @@ def _bisect(prober: _Prober, direction):
     """Halve the probe's support, following the half whose discrepancy is worst
     against its tolerance, down to one element: ``(TensorReport, words)``."""
     segments = [(t, 0, w.size) for t, w in enumerate(direction) if w is not None and w.size]
+    # The discrepancy of the whole, then of the left half: the right half's is their
+    # difference (both sides are linear in the direction, away from kinks), so one
+    # oracle evaluation per level. The right-hand derivative alone: bisection only
+    # chooses the worse half; brackets would cost 8 evaluations and a pass per level.
+    whole_value, whole_error = prober.want(_masked(direction, segments))
+    whole_have = prober.have(_masked(direction, segments))
     while sum(stop - start for _, start, stop in segments) > 1:
         total = sum(stop - start for _, start, stop in segments)
-        halves = split_segments(segments, total // 2)
+        left, right = split_segments(segments, total // 2)
+        masked = _masked(direction, left)
+        value, error = prober.want(masked)
+        have = prober.have(masked)
         scored = []
-        for half in halves:
-            # the right-hand derivative alone: brackets cost 8 evaluations and a pass over
-            # every output, and bisection only has to choose the worse half
-            masked = _masked(direction, half)
-            value, error = prober.want(masked)
-            tol = prober.rounding(masked) + ORACLE_ERROR_FACTOR * error
-            scored.append((abs(prober.have(masked) - value) / tol if tol else 0.0, half))
-        segments = max(scored, key=lambda s: s[0])[1]
+        for half, h, v, e in ((left, have, value, error), (right, whole_have - have, whole_value - value, whole_error + error)):
+            tol = prober.rounding(_masked(direction, half)) + ORACLE_ERROR_FACTOR * e
+            scored.append((abs(h - v) / tol if tol else 0.0, half, h, v, e))
+        _, segments, whole_have, whole_value, whole_error = max(scored, key=lambda s: s[0])
     t, k, _ = segments[0]
     masked = _masked(direction, segments)
     excess, have, center, radius, tol = prober.judge(masked)

@@ -152,15 +152,15 @@ def _value(diff: Differentiator, c, direction) -> float:
     return sum(float(np.sum(co * v)) for co, v in zip(c, j.center))
 
 
-def probe(diff: Differentiator, cotangents, direction, exact: bool = False) -> tuple[float, float]:
+def probe(diff: Differentiator, cotangents, direction, exact: bool = False, levels: int = 4) -> tuple[float, float]:
     """The right-hand derivative of ``<c, f>`` along ``direction`` and its error
-    estimate: by Richardson (4 forward evaluations; 2 more with steps below the kinks'
-    spacing where those cannot resolve it), or with ``exact`` by the complex step (one
+    estimate: by Richardson (``levels`` forward evaluations; 2 more with steps below
+    the kinks' spacing where those cannot resolve it), or with ``exact`` by the complex step (one
     complex evaluation; only where ``diff.complex_ok``)."""
     c = _float_cotangents(diff, cotangents)
     if exact:
         return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
-    value, error = diff.contracted(direction, c)
+    value, error = diff.contracted(direction, c, levels=levels)
     if not error <= 1e-6 * abs(value):
         small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
         if small[1] < error:

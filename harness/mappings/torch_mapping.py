@@ -32,7 +32,8 @@ def torch_mapping(fn_or_module, inputs=(), params=None, samples=None, reference=
     names = [n for n, _ in module.named_parameters()] if module is not None else []
     specs = list(inputs) + [Input(tuple(p.shape), name=n) for n, p in module.named_parameters()] if module else list(inputs)
     call = _module_call(module, len(inputs), names) if module is not None else fn_or_module
-    label = name or (type(module).__name__ if module is not None else getattr(fn_or_module, "__qualname__", "torch function"))
+    label = name or (type(module).__name__ if module is not None
+                     else getattr(fn_or_module, "__name__", None) or "torch function")
     wrapped_reference = _numpy_forward(_module_call(reference, len(inputs), names) if isinstance(reference, torch.nn.Module)
                                        else reference) if reference is not None else None
     mapping = Mapping(

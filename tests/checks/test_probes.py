@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.checks.probes import split_segments, check_gradient_probes
+from harness.checks.probes import check_gradient_probes, split_segments
 from harness.checks.runner import run_check
 from harness.checks.trial import Trial
 from harness.core.protocol import as_implementation

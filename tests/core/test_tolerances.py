@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.core.tolerances import FACTORS, coarser, eps, factor, tolerance
+from harness.core.tolerances import FACTORS, coarser, eps, factor, mapping_scale, sensitivity_step, tolerance
 
 COMPARISONS = ("loss", "gradient", "probe", "kink", "property", "forward", "transpose")
 
@@ -90,3 +90,16 @@ def test_coarser_is_the_less_precise_dtype_in_either_order(a, b):
 
 def test_coarser_of_one_dtype_is_that_dtype():
     assert coarser("float64", np.dtype("float64")) == "float64"
+
+
+def test_a_mapping_elements_scale_adds_its_sensitivity_and_its_tensors_largest_scale():
+    scale = mapping_scale(np.array([1.0, 0.0, 3.0]), np.array([0.0, 2.0, 0.0]))
+    np.testing.assert_array_equal(scale, [4.0, 5.0, 6.0])  # own + sensitivity + the tensor's largest (3)
+    assert mapping_scale(np.array([1.0, np.inf]))[0] == 2.0  # a non-finite element sets no floor
+    # the floor is the tensor's largest scale, never its size
+    assert mapping_scale(np.full(100_000, 2.0))[0] == mapping_scale(np.array([2.0]))[0] == 4.0
+
+
+def test_the_sensitivity_step_is_the_dtypes_rounding_or_what_richardson_resolves():
+    assert sensitivity_step("float32") == 4 * eps("float32")
+    assert sensitivity_step("float64") == 1e-8
