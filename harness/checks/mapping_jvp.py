@@ -147,6 +147,12 @@ def check_second_order(trial: MappingTrial) -> CheckResult:
         return trial.result(name, Verdict.SKIP, "opt-in: harness.check(..., second_order=True) or --second-order")
     if trial.mapping.second_order is None:
         return trial.result(name, Verdict.SKIP, "the mapping gives no second-order backward")
+    if trial.case.label == "large":
+        # Far in an activation's tail a float64 first-order backward cancels (jax's
+        # gelu'' at x = 6 is 2e-6 relative off), and the oracle differentiates that very
+        # backward: neither side's rounding is bounded by the tolerance model here.
+        return trial.result(name, Verdict.SKIP, "not at large magnitudes: the float64 backward that the oracle "
+                                                "differentiates loses digits in activation tails")
     try:
         derived = trial.mapping.second_order(len(trial.case.inputs))
     except NotOffered as exc:

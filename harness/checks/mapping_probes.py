@@ -175,7 +175,7 @@ def _bisect(prober: _Prober, direction):
         have = prober.have(masked)
         scored = []
         for half, h, v, e in ((left, have, value, error), (right, whole_have - have, whole_value - value, whole_error + error)):
-            tol = prober.rounding(_masked(direction, half)) + ORACLE_ERROR_FACTOR * e
+            tol = _segment_rounding(prober, direction, half) + ORACLE_ERROR_FACTOR * e
             scored.append((abs(h - v) / tol if tol else 0.0, half, h, v, e))
         _, segments, whole_have, whole_value, whole_error = max(scored, key=lambda s: s[0])
     t, k, _ = segments[0]
@@ -200,10 +200,18 @@ def _bisect(prober: _Prober, direction):
 
 
 def _masked(direction, segments):
-    masks = [None if w is None else np.zeros(w.size, bool) for w in direction]
+    """``direction`` on ``segments`` (flat index ranges per input) only, zero elsewhere."""
+    masked = [None if w is None else np.zeros(w.shape) for w in direction]
     for t, start, stop in segments:
-        masks[t][start:stop] = True
-    return [None if w is None else np.where(m.reshape(w.shape), w, 0.0) for w, m in zip(direction, masks)]
+        masked[t].reshape(-1)[start:stop] = direction[t].reshape(-1)[start:stop]
+    return masked
+
+
+def _segment_rounding(prober, direction, segments) -> float:
+    """``prober.rounding`` of ``direction`` masked to ``segments``, from the segments alone."""
+    total = math.fsum(prober.floors[t] ** 2 * inner(direction[t].reshape(-1)[a:b], direction[t].reshape(-1)[a:b])
+                      for t, a, b in segments)
+    return factor(prober.dtype, "probe") * eps(prober.dtype) * (math.sqrt(total) + (prober.sensitivity or 0.0))
 
 
 PROBE_CHECKS = (check_vjp_probes,)

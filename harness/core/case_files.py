@@ -38,14 +38,19 @@ def load_case(path) -> Case:
         raise ValueError(f"case file {path}: {exc}") from None  # numpy's or a check's words, with the file
 
 
-def _load_case(path) -> Case:
+def read_npz(path):
+    """``np.load`` of a case file, plain arrays only; a missing or unreadable file
+    raises ``ValueError`` naming it."""
     try:
-        data = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ValueError(f"case file {path}: no such file") from None
     except Exception as exc:
         raise ValueError(f"case file {path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    with data:
+
+
+def _load_case(path) -> Case:
+    with read_npz(path) as data:
         missing = [k for k in ("sizes", "activations", "loss", "x", "y") if k not in data.files]
         if missing:
             raise ValueError(f"case file {path}: missing key(s) {', '.join(missing)}; expected sizes, activations, loss, W0, b0, ..., x, y")

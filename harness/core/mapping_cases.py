@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.core.case_files import read_npz
 from harness.core.mapping import Input, Mapping, is_float_array
 
 CASE_DIR_VARIABLE = "BACKPROP_HARNESS_CASE_DIR"
@@ -225,13 +226,7 @@ def save_mapping_case(case: MappingCase, path) -> None:
 def load_mapping_case(path) -> MappingCase:
     """Read a case written by ``save_mapping_case`` (or by anyone, with those keys).
     Problems raise ``ValueError`` naming the file and what was expected."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ValueError(f"case file {path}: no such file") from None
-    except Exception as exc:
-        raise ValueError(f"case file {path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    with data:
+    with read_npz(path) as data:
         count = sum(1 for k in data.files if k.startswith("in") and k[2:].isdigit())
         if count == 0 or any(f"in{i}" not in data.files for i in range(count)):
             raise ValueError(f"case file {path}: expected inputs in0, in1, ... (found keys {', '.join(data.files)})")

@@ -80,7 +80,9 @@ class DetachedSquare(torch.autograd.Function):
 def test_second_order_checks_double_backward():
     good = torch_mapping(lambda x: x * x, inputs=[Input((2, 3))], name="square")
     results = [r for r in check_mapping(good, dtype="float64", second_order=True) if r.check == "second_order"]
-    assert results and all(r.verdict is Verdict.PASS for r in results), [r.describe() for r in results]
+    assert any(r.verdict is Verdict.PASS for r in results), [r.describe() for r in results]
+    assert all(r.ok for r in results) and [r.message for r in results if r.verdict is Verdict.SKIP] == [
+        "not at large magnitudes: the float64 backward that the oracle differentiates loses digits in activation tails"]
     bad = torch_mapping(DetachedSquare.apply, inputs=[Input((2, 3))], name="detached square")
     results = check_mapping(bad, dtype="float64", second_order=True)
     assert "second_order" in failing(results) and "vjp_matches_oracle" not in failing(results)
