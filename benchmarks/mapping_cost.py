@@ -10,7 +10,7 @@ there). One thread, as the checks run, and CPU time of this process (``process_t
 for both the unit and the checks: on a shared machine wall time counts the other
 tenants' work too. The ratios, taken within one run, are what count.
 
-    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 3]
+    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 3] [--probes 6]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from harness.checks.mapping_probes import check_vjp_probes
 from harness.checks.mapping_runner import check_mapping, run_mapping_check
-from harness.checks.mapping_trial import MappingTrial
+from harness.checks.mapping_trial import PROBES, MappingTrial
 from harness.core.mapping import Input, Mapping
 from harness.core.mapping_cases import sample_cases
 from harness.mappings import examples
@@ -92,6 +92,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10**6)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--probes", type=int, default=PROBES, help=f"random probe directions (default {PROBES})")
     args = parser.parse_args(argv)
     # glibc keeps freed arrays for the next allocation (as every speed benchmark here
     # does): otherwise each million-element array costs page faults, on both sides
@@ -108,9 +109,9 @@ def main(argv=None):
                 totals, probes, evals = [], [], 0
                 for _ in range(args.repeat):
                     start = time.process_time()
-                    results = check_mapping(mapping, dtype=dtype, size=args.size)
+                    results = check_mapping(mapping, dtype=dtype, size=args.size, probes=args.probes)
                     totals.append(time.process_time() - start)
-                    trial = MappingTrial(mapping, sample_cases(mapping, dtype, 0, args.size)[0])
+                    trial = MappingTrial(mapping, sample_cases(mapping, dtype, 0, args.size)[0], probes=args.probes)
                     _ = trial.first, trial.differentiator  # the probes' own share, after the shared first call
                     start = time.process_time()
                     run_mapping_check(check_vjp_probes, trial)
