@@ -36,13 +36,17 @@ def check(impl, case: Case | MappingCase | None = None, *, dtype: str | None = N
     (``dtype`` narrows that) -- the cases ``backprop-harness check`` runs -- and return
     the result records. A battery case left out for the implementation (beyond its
     ``max_multiply_adds``) gives a SKIP record saying why; an implementation that
-    cannot run here gives a FAIL record.
+    cannot run here gives a FAIL record; and when nothing at all was judged (every
+    case left out), a closing INCONCLUSIVE record ``judged`` says so, so that
+    ``all(r.ok for r in results)`` is never true for a run that judged nothing.
+    ``kwargs`` go to ``run_checks`` (``device``, ``probes``, ``strict_determinism``).
 
     A ``Mapping`` (or ``"module:attr"`` naming one) is checked on its sample cases
     instead: ``check(mapping, dtype=None, seed=0, size=None, second_order=False,
     probes=6)``; ``size`` draws one random case whose first float input has about that
     many elements."""
     from harness.checks import planner
+    from harness.checks.runner import nothing_judged
 
     mapping = _as_mapping(impl)
     if mapping is not None:
@@ -60,6 +64,9 @@ def check(impl, case: Case | MappingCase | None = None, *, dtype: str | None = N
                 results.append(CheckResult("applicable", impl.name, run.case_label, Verdict.SKIP, run.skip))
         else:
             results.extend(_run_checks(impl, run.case, **kwargs))
+    reason = nothing_judged(impl.name, results)
+    if reason:
+        results.append(CheckResult("judged", impl.name, "-", Verdict.INCONCLUSIVE, reason))
     return results
 
 

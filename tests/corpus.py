@@ -378,6 +378,21 @@ class Float32Backprop(Backprop):
     dtypes = ("float32",)
 
 
+class SummationOrderVaries(Backprop):
+    """Correct, but sums each bias gradient over the batch in an order that changes
+    from call to call, as a library summing over a set's iteration order does: repeated
+    calls differ by rounding (~1e-17), which is not a failure by default."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.calls = 0
+
+    def bias_grad(self, delta):
+        self.calls += 1
+        order = np.roll(np.arange(delta.shape[0]), self.calls)
+        return np.array([sum(float(v) for v in delta[order, j]) for j in range(delta.shape[1])], delta.dtype)
+
+
 def sorted_by_class(case: Case) -> Case:
     """The case's batch grouped by label (ascending), as an unshuffled loader gives it."""
     order = np.argsort(case.y, kind="stable")
@@ -466,4 +481,5 @@ CORRECT = [
     Entry(Float32Backprop("CorrectFloat32OnKinks"), _c(RELU, on_kinks=True), (), dtype="float32"),
     Entry("pure-python", _c(DEEP_TANH), ()),
     Entry(WithInputGradient("CorrectWithInputGradient"), _c(DEEP_TANH), (), must_pass=("input_gradient",)),
+    Entry(SummationOrderVaries(), _c(RELU, batch=16), (), must_pass=("deterministic", "no_state_between_calls")),
 ]

@@ -35,8 +35,12 @@ def test_check_narrows_to_one_dtype_and_runs_a_given_case_alone():
         return corpus.Backprop()(spec, params, x, y)
 
     both.capabilities = Capabilities(dtypes={"float32", "float64"}, max_multiply_adds=0)  # every battery case left out
-    cases = {r.case for r in harness.check(both, dtype="float32")}
+    left_out = harness.check(both, dtype="float32")
+    cases = {r.case for r in left_out if r.check == "applicable"}
     assert len(cases) == 10 and all("float32" in c for c in cases)
+    # nothing was judged: the records must not all be ok
+    assert left_out[-1].check == "judged" and left_out[-1].verdict is harness.Verdict.INCONCLUSIVE
+    assert not all(r.ok for r in left_out) and left_out[-1].message.startswith("nothing of ")
     case = harness.make_case(corpus.RELU, 3)
     results = harness.check(corpus.Backprop(), case)
     assert {r.case for r in results} == {case.describe()} and all(r.ok for r in results)
@@ -120,3 +124,11 @@ def test_the_framework_adapters_are_imported_only_when_called():
     torch = pytest.importorskip("torch")
     m = harness.torch_mapping(torch.tanh, inputs=[harness.Input((3,))])
     assert isinstance(m, harness.Mapping) and m.name == "tanh"
+
+
+def test_a_plug_in_that_exits_is_an_error_record_not_the_end_of_the_caller():
+    from tests import fault_impls
+
+    results = harness.check(fault_impls.exits_0, harness.make_case(corpus.RELU, 3))
+    assert results and all(r.verdict is harness.Verdict.ERROR for r in results if r.verdict is not harness.Verdict.SKIP)
+    assert "step raised SystemExit: 0" in results[0].message

@@ -1,5 +1,5 @@
 """Comparing answers: tensors against expected values within tolerances, and two
-answers to identical calls against each other.
+answers to identical calls against each other (``agreement``).
 
 ``compare_tensors`` is the one routine behind every check that judges values (the
 loss, the gradients, dL/dx, the metamorphic properties); each element passes within
@@ -8,6 +8,8 @@ its bracket ``center +- radius`` where it is non-differentiable.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,23 +25,41 @@ def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name, 
     """Judge ``got`` element by element against ``center +- radius`` with the dtype's
     tolerance (plus ``margin``: the expected value's own uncertainty, where the oracle
     is not exact); elements with ``radius > 0`` are non-differentiable and pass
-    anywhere inside their bracket. The report keeps the worst elements, not the first."""
-    got, center, radius, tol, deviation, excess, failed = _judged(got, center, radius, scale, dtype, comparison, margin)
-    # relative to the expected magnitude, or to the tolerance where that is ~0
-    rel = deviation / np.maximum(np.abs(center), tol)
+    anywhere inside their bracket. The report keeps the worst elements, not the first.
+
+    An element whose tolerance is not finite, or not smaller than the largest
+    ``|center|`` of its tensor (the magnitude the tensor judges), cannot be judged in
+    ``dtype``: a wrong answer -- all zeros, say -- would pass there. Such elements are
+    counted (``n_unjudged``) and make the tensor INCONCLUSIVE unless it fails
+    elsewhere; they never pass. One still fails when it is outside even that
+    tolerance, or not finite where a finite value is expected."""
+    j = _judged(got, center, radius, scale, dtype, comparison, margin)
+    got, center, radius, tol, deviation, failed, unjudged = j.got, j.center, j.radius, j.tol, j.deviation, j.failed, j.unjudged
+    with np.errstate(all="ignore"):
+        # relative to the expected magnitude, or to the tolerance where that is ~0
+        rel = np.where(deviation > 0, deviation / np.maximum(np.abs(center), tol), 0.0)
+        ratio = np.where(np.isfinite(tol), j.excess / tol, 0.0)
+    verdict = Verdict.FAIL if failed.any() else Verdict.INCONCLUSIVE if unjudged.any() else Verdict.PASS
     report = TensorReport(
         name=name,
-        verdict=Verdict.FAIL if failed.any() else Verdict.PASS,
+        verdict=verdict,
         max_abs_error=float(np.max(deviation, initial=0.0)),
-        max_rel_error=float(np.max(np.where(deviation > 0, rel, 0.0), initial=0.0)),
+        max_rel_error=float(np.nanmax(rel, initial=0.0)),
         n_elements=int(got.size),
         n_failed=int(failed.sum()),
         n_nondifferentiable=int((radius > 0).sum()),
+        n_unjudged=int((unjudged & ~failed).sum()),
     )
-    badness = (excess / tol).ravel()
-    top = np.argpartition(-badness, WORST_SHOWN)[:WORST_SHOWN] if badness.size > WORST_SHOWN else np.arange(badness.size)
-    for index in top[np.argsort(-badness[top], kind="stable")]:
-        if report.verdict is Verdict.PASS and badness[index] == 0:
+    if report.n_unjudged:
+        worst_tol = float(np.max(np.where(unjudged & ~failed, tol, -np.inf)))
+        report.message = (f"{report.n_unjudged} element(s) cannot be judged in {np.dtype(dtype).name}: tolerance "
+                          + (f"{worst_tol:.3g} not below the tensor's largest expected magnitude {j.magnitude:.3g}"
+                             if np.isfinite(worst_tol) and np.isfinite(j.magnitude) else "not finite"))
+    # failed elements first (worst first), then the unjudged ones, then the rest
+    rank = np.nan_to_num(np.where(failed, 2.0 + ratio, np.where(unjudged, 1.0, np.minimum(ratio, 1.0))), nan=np.inf).ravel()
+    top = np.argpartition(-rank, WORST_SHOWN)[:WORST_SHOWN] if rank.size > WORST_SHOWN else np.arange(rank.size)
+    for index in top[np.argsort(-rank[top], kind="stable")]:
+        if report.verdict is Verdict.PASS and rank[index] == 0:
             break
         idx = np.unravel_index(index, got.shape)
         r = float(radius[idx])
@@ -55,20 +75,39 @@ def compare_elementwise(got, center, radius, scale, *, dtype, comparison, name, 
     return report
 
 
-def _judged(got, center, radius, scale, dtype, comparison, margin):
+@dataclass(frozen=True)
+class _Judgement:
+    got: np.ndarray
+    center: np.ndarray
+    radius: np.ndarray
+    tol: np.ndarray
+    deviation: np.ndarray
+    excess: np.ndarray
+    failed: np.ndarray
+    unjudged: np.ndarray
+    magnitude: float
+
+
+def _judged(got, center, radius, scale, dtype, comparison, margin) -> _Judgement:
     got = np.asarray(got, np.float64)
     center = np.asarray(center, np.float64)
     radius = np.broadcast_to(np.asarray(radius, np.float64), got.shape)
-    tol = np.broadcast_to(tolerance(dtype, comparison, scale) + np.asarray(margin, np.float64), got.shape)
-    deviation = np.abs(got - center)
-    excess = np.maximum(deviation - radius, 0.0)
-    excess = np.where(np.isnan(got), np.inf, excess)
-    return got, center, radius, tol, deviation, excess, excess > tol
+    with np.errstate(all="ignore"):
+        tol = np.broadcast_to(tolerance(dtype, comparison, scale) + np.asarray(margin, np.float64), got.shape)
+        magnitude = float(np.max(np.abs(center), initial=0.0))
+        unjudged = ~np.isfinite(tol) | ~np.isfinite(center) | ((magnitude > 0) & (tol >= magnitude))
+        # equal values (an infinity or NaN in the same place included) do not deviate
+        same = (got == center) | (np.isnan(got) & np.isnan(center))
+        deviation = np.where(same, 0.0, np.abs(got - center))
+        excess = np.maximum(deviation - radius, 0.0)
+        excess = np.where(np.isnan(excess), np.inf, excess)
+        failed = (np.isfinite(tol) & (excess > tol)) | (~np.isfinite(got) & np.isfinite(center))
+    return _Judgement(got, center, radius, tol, deviation, excess, failed, unjudged, magnitude)
 
 
 def failed_elements(got, center, radius, scale, *, dtype, comparison, margin=0.0) -> np.ndarray:
     """Where ``compare_elementwise`` would fail ``got``, as a boolean array."""
-    return _judged(got, center, radius, scale, dtype, comparison, margin)[-1]
+    return _judged(got, center, radius, scale, dtype, comparison, margin).failed
 
 
 def compare_tensors(names, got, center, radius, scale, *, dtype, comparison, margins=None) -> list[TensorReport]:
@@ -85,19 +124,95 @@ def failing(reports) -> list[TensorReport]:
     return [t for t in reports if t.verdict is Verdict.FAIL]
 
 
-def disagreement(a: StepResult, b: StepResult, rel: float) -> str | None:
-    """Why two results of identical calls differ beyond ``rel`` (0.0: bitwise), or ``None``."""
-    pairs = [("loss", np.asarray(a.loss), np.asarray(b.loss))]
-    pairs += [(f"gradient {i}", np.asarray(x), np.asarray(y)) for i, (x, y) in enumerate(zip(flat(a.grads), flat(b.grads)))]
+def unjudged(reports) -> list[TensorReport]:
+    return [t for t in reports if t.verdict is Verdict.INCONCLUSIVE]
+
+
+def overall(reports) -> Verdict:
+    """A check's verdict from its tensors: FAIL if any fails, else INCONCLUSIVE if any
+    cannot be judged, else PASS."""
+    return Verdict.FAIL if failing(reports) else Verdict.INCONCLUSIVE if unjudged(reports) else Verdict.PASS
+
+
+# --- two answers to identical calls ------------------------------------------------------------
+
+IDENTICAL, ROUNDING, DECLARED, UNJUDGED, DIFFER = "identical", "rounding", "declared", "unjudged", "differ"
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How two answers to identical calls compare: ``IDENTICAL`` (bitwise), ``ROUNDING``
+    (every element within the tolerance its comparison with the oracle gets),
+    ``DECLARED`` (within the implementation's declared nondeterminism), ``UNJUDGED``
+    (they differ where no tolerance can judge) or ``DIFFER`` (beyond all of these).
+    ``spread`` is the RMS of ``|a - b| / tolerance`` over every element and
+    ``relative`` the largest ``max|a - b| / max|a|`` of any tensor."""
+
+    kind: str
+    why: str = ""
+    spread: float = 0.0
+    relative: float = 0.0
+
+    @property
+    def agrees(self) -> bool:
+        return self.kind in (IDENTICAL, ROUNDING, DECLARED)
+
+
+def agreement(a: StepResult, b: StepResult, expected, *, dtype, nondeterminism: float = 0.0,
+              strict: bool = False) -> Agreement:
+    """The one definition of "two answers agree" (``deterministic`` and
+    ``no_state_between_calls`` both use it). Each element of ``b`` is judged against
+    ``a`` by ``compare_elementwise`` with the oracle's error ``scale`` (``expected``:
+    the oracle's answer for the case both were asked): a difference a correct
+    implementation's own rounding can make is no disagreement, unless ``strict``
+    demands bitwise equality."""
+    names = ["loss", *tensor_names(len(expected.center))]
+    pairs = list(zip(names, [np.asarray(a.loss), *map(np.asarray, flat(a.grads))],
+                     [np.asarray(b.loss), *map(np.asarray, flat(b.grads))]))
+    if len(a.grads) != len(b.grads):
+        return Agreement(DIFFER, f"{len(a.grads)} gradient pairs, then {len(b.grads)}")
     for label, x, y in pairs:
         if x.shape != y.shape:
-            return f"{label} changed shape from {x.shape} to {y.shape}"
-        if rel == 0.0:
-            if not np.array_equal(x, y, equal_nan=True):
-                return f"{label} differs: max abs difference {float(np.max(np.abs(x.astype(float) - y))):.3g} (expected bitwise equal)"
-        elif not np.allclose(x, y, rtol=rel, atol=rel * float(np.max(np.abs(x), initial=0.0))):
-            return f"{label} differs beyond the declared nondeterminism {rel:g}"
-    return None
+            return Agreement(DIFFER, f"{label} changed shape from {x.shape} to {y.shape}")
+    if all(np.array_equal(x, y, equal_nan=True) for _, x, y in pairs):
+        return Agreement(IDENTICAL)
+    scales = [expected.loss_scale, *flat(expected.scale)]
+    with np.errstate(all="ignore"):
+        x64 = [np.asarray(x, np.float64) for _, x, _ in pairs]
+        y64 = [np.asarray(y, np.float64) for _, _, y in pairs]
+        differences = [_difference(x, y) for x, y in zip(x64, y64)]
+        ratios = [np.nan_to_num(d / tolerance(dtype, "loss" if i == 0 else "gradient", s), nan=np.inf)
+                  for i, (d, s) in enumerate(zip(differences, scales))]
+        spread = float(np.sqrt(np.mean(np.concatenate([r.ravel() ** 2 for r in ratios]))))
+        relative = max(float(np.max(d, initial=0.0)) / float(np.max(np.abs(x), initial=0.0)) if np.any(d) else 0.0
+                       for d, x in zip(differences, x64))
+    relative = relative if np.isfinite(relative) else np.inf
+    worst = max(range(len(pairs)), key=lambda i: float(np.max(ratios[i], initial=0.0)))
+    label = pairs[worst][0]
+    largest = float(np.max(differences[worst], initial=0.0))
+    if strict:
+        return Agreement(DIFFER, f"{label} differs: max abs difference {largest:.3g} (bitwise equality demanded)", spread, relative)
+    reports = [compare_elementwise(y, x, 0.0, s, dtype=dtype, comparison="loss" if i == 0 else "gradient", name=n)
+               for i, ((n, x, y), s) in enumerate(zip(pairs, scales))]
+    if not failing(reports) and not unjudged(reports):
+        return Agreement(ROUNDING, f"largest difference {largest:.3g} in {label}, {float(np.max(ratios[worst])):.2g} of "
+                                   f"the {np.dtype(dtype).name} rounding tolerance", spread, relative)
+    declared = nondeterminism > 0 and all(
+        np.allclose(x, y, rtol=nondeterminism, atol=nondeterminism * float(np.max(np.abs(x), initial=0.0)), equal_nan=True)
+        for x, y in zip(x64, y64))
+    if declared:
+        return Agreement(DECLARED, f"within the declared nondeterminism {nondeterminism:g}", spread, relative)
+    if not failing(reports):
+        return Agreement(UNJUDGED, "; ".join(f"{t.name}: {t.message}" for t in unjudged(reports)), spread, relative)
+    beyond = f" and beyond the declared nondeterminism {nondeterminism:g}" if nondeterminism > 0 else ""
+    return Agreement(DIFFER, f"{label} differs by up to {largest:.3g}, {float(np.max(ratios[worst])):.3g} times the "
+                             f"{np.dtype(dtype).name} rounding tolerance{beyond}", spread, relative)
+
+
+def _difference(x, y):
+    """|x - y| elementwise, 0 where both hold the same value (NaN and infinities included)."""
+    same = (x == y) | (np.isnan(x) & np.isnan(y))
+    return np.where(same, 0.0, np.abs(x - y))
 
 
 def compare_gradients(grads, expected, *, dtype, comparison="gradient", center=None, radius_factor=1.0) -> list[TensorReport]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -68,13 +69,15 @@ def run_checks_isolated(
     probes: int = 4,
     probe_seed: int = 0,
     checks=None,
+    strict_determinism: bool = False,
 ) -> list[CheckResult]:
     """``run_checks`` in a child interpreter. ``checks`` are check names (default all).
 
     Returns the child's results, or one ERROR / TIMEOUT / CRASHED result when the
-    child gave none."""
-    if timeout <= 0:
-        raise ValueError(f"timeout={timeout!r}: expected a positive number of seconds")
+    child gave none. The child's standard output is discarded and only the end of its
+    standard error kept, so a plug-in that floods either costs no memory here."""
+    if not (isinstance(timeout, (int, float)) and 0 < timeout <= 86400):
+        raise ValueError(f"timeout={timeout!r}: expected a positive number of seconds, at most a day")
     ref = reference_for(impl)
     name = getattr(impl, "name", "") or ref
     with tempfile.TemporaryDirectory(prefix="backprop-harness-") as workdir:
@@ -91,21 +94,25 @@ def run_checks_isolated(
             command += ["--seed", str(case.seed)]
         if device:
             command += ["--device", device]
+        if strict_determinism:
+            command += ["--strict-determinism"]
         for check in checks or ():
             command += ["--check", check]
         start = time.perf_counter()
+        err_file = os.path.join(workdir, "stderr")
         # A session of its own, so a timeout kills whatever the child started too.
-        child = subprocess.Popen(command, env=_child_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            _, stderr = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_session(child)
-            child.communicate()
-            return [_outcome(name, ref, case, device, Verdict.TIMEOUT,
-                             f"no answer within {timeout:g} s; the child interpreter was killed", time.perf_counter() - start)]
+        with open(err_file, "wb") as err:
+            child = subprocess.Popen(command, env=_child_environment(), stdout=subprocess.DEVNULL, stderr=err,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                child.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_session(child)
+                child.wait()
+                return [_outcome(name, ref, case, device, Verdict.TIMEOUT,
+                                 f"no answer within {timeout:g} s; the child interpreter was killed", time.perf_counter() - start)]
         seconds = time.perf_counter() - start
-        stderr_text = stderr.decode(errors="replace").strip()
+        stderr_text = _tail(err_file)
         if child.returncode == 0 and os.path.exists(out_file):
             with open(out_file) as fh:
                 return [_result_from_dict(d) for d in json.load(fh)]
@@ -113,6 +120,13 @@ def run_checks_isolated(
         if child.returncode == _EXIT_RESOLVE:
             return [_outcome(name, ref, case, device, Verdict.ERROR, f"the child could not load the implementation{tail}", seconds)]
         return [_outcome(name, ref, case, device, Verdict.CRASHED, f"the interpreter died: {_death(child.returncode)}{tail}", seconds)]
+
+
+def _tail(path) -> str:
+    """The last ``_STDERR_SHOWN`` characters of the file at ``path``, stripped."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, os.path.getsize(path) - 4 * _STDERR_SHOWN))
+        return fh.read().decode(errors="replace").strip()
 
 
 def _kill_session(child: subprocess.Popen) -> None:
@@ -133,7 +147,7 @@ def _death(returncode: int) -> str:
 
 def _outcome(name, ref, case, device, verdict, message, seconds) -> CheckResult:
     where = case.recipe or "--case-file CASE.npz"
-    repro = f"backprop-harness check --impl {ref} {where}{f' --device {device}' if device else ''} --isolate"
+    repro = f"backprop-harness check --impl {shlex.quote(ref)} {where}{f' --device {shlex.quote(device)}' if device else ''} --isolate"
     return CheckResult(check="isolated", impl=name, case=case.describe(), verdict=verdict, message=message,
                        seed=case.seed, repro=repro, seconds=seconds)
 
@@ -164,6 +178,7 @@ def _child(argv=None) -> int:
     parser.add_argument("--recipe", default="")
     parser.add_argument("--label", default="")
     parser.add_argument("--check", action="append", default=[])
+    parser.add_argument("--strict-determinism", action="store_true")
     args = parser.parse_args(argv)
 
     from harness.checks.runner import ALL_CHECKS, check_name, run_checks
@@ -183,7 +198,8 @@ def _child(argv=None) -> int:
             print(f"unknown check(s) {', '.join(unknown)}", file=sys.stderr)
             return _EXIT_RESOLVE
         checks = [c for c in ALL_CHECKS if check_name(c) in args.check]
-    results = run_checks(impl, case, device=args.device, checks=checks, probes=args.probes, probe_seed=args.probe_seed)
+    results = run_checks(impl, case, device=args.device, checks=checks, probes=args.probes, probe_seed=args.probe_seed,
+                         strict_determinism=args.strict_determinism)
     partial = args.out + ".partial"
     with open(partial, "w") as fh:
         json.dump([r.to_dict() for r in results], fh, default=float)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.core.cases import Case, make_case
-from harness.core.protocol import Implementation
+from harness.core.protocol import Implementation, availability
 from harness.core.spec import SEED_SPEC, NetworkSpec
 
 # Small networks cover every activation (hidden and output), both losses, depth 3,
@@ -69,7 +69,7 @@ def plan(impls, *, named: bool, case: Case | None = None, dtypes=None, seed: int
     ``named`` that is a failure."""
     runs = []
     for impl in impls:
-        reason = impl.unavailable_reason(device)
+        reason = availability(impl, device)
         if reason:
             runs.append(PlannedRun(impl, skip=f"unavailable: {reason}", failed=named))
             continue
@@ -77,7 +77,10 @@ def plan(impls, *, named: bool, case: Case | None = None, dtypes=None, seed: int
             runs.append(PlannedRun(impl, case, case.describe()))
             continue
         declared = sorted(impl.capabilities.dtypes, reverse=True)  # float64 first
-        for dtype in [d for d in (dtypes or declared) if d in declared]:
+        chosen = [d for d in (dtypes or declared) if d in declared]
+        if not chosen:  # say why nothing runs, rather than nothing at all
+            runs.append(PlannedRun(impl, skip=f"left out: dtype {', '.join(dtypes)} not declared (it declares {', '.join(declared)})"))
+        for dtype in chosen:
             for c in battery(dtype, seed):
                 slow = impl.capabilities.too_slow(c.spec, c.batch)
                 runs.append(PlannedRun(impl, None if slow else c, c.describe(), f"left out: {slow}" if slow else ""))
@@ -88,7 +91,7 @@ def left_out(impl: Implementation, spec: NetworkSpec, dtype: str, batch: int, *,
              budget: bool = True) -> str | None:
     """Why ``impl`` does not run ``spec`` at ``batch`` in ``dtype`` in a selection made
     on the user's behalf (unavailable, unsupported, or, with ``budget``, too slow)."""
-    return (impl.unavailable_reason(device) or impl.capabilities.unsupported(spec, dtype)
+    return (availability(impl, device) or impl.capabilities.unsupported(spec, dtype)
             or (impl.capabilities.too_slow(spec, batch) if budget else None))
 
 

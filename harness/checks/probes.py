@@ -33,14 +33,20 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     if not shapes_ok(result.grads, case):
         return trial.result(name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
     got = [np.asarray(g, np.float64) for g in flat(result.grads)]
-    scales, radii = flat(exp.scale), flat(exp.radius)
+    scales, radii, centers = flat(exp.scale), flat(exp.radius), flat(exp.center)
     dtype = trial.judged_dtype(flat(result.grads))
+    if trial.probes == 0:
+        return trial.result(name, Verdict.SKIP, "no probes asked for (probes=0)")
     rng = np.random.default_rng(trial.probe_seed)
-    worst = 0.0
+    worst, unsure = 0.0, []
     for k in range(trial.probes):
         signs = [rng.choice(np.array([-1.0, 1.0]), g.shape) for g in got]
         masks = [np.ones(g.shape, bool) for g in got]
-        disc, tol = _probe(case, got, scales, radii, signs, masks, dtype)
+        disc, tol, (want, judgeable) = _probe(case, got, scales, radii, signs, masks, dtype, centers)
+        if not judgeable:
+            unsure.append(f"probe {k}: tolerance {tol:.3g} for a directional derivative of {want:.3g}")
+            if not (math.isfinite(tol) and disc > tol):
+                continue
         worst = max(worst, disc / tol)
         if disc > tol:
             (tensor, index), d, t = _bisect(case, got, scales, radii, signs, dtype)
@@ -51,23 +57,53 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
                 f"probe {k} (seed {trial.probe_seed}): directional derivative off by {disc:.3g} (tolerance {tol:.3g}); "
                 f"bisection localises it to {tname} [{', '.join(map(str, idx))}] (off by {d:.3g}, tolerance {t:.3g})",
             )
+    if unsure:
+        return trial.result(name, Verdict.INCONCLUSIVE, f"{len(unsure)} of {trial.probes} probes cannot be judged in {dtype}: "
+                                                        f"{unsure[0]}")
     return trial.result(name, Verdict.PASS, f"{trial.probes} probes (seed {trial.probe_seed}), worst at {worst:.2g} of tolerance")
 
 
-def _probe(case, got, scales, radii, signs, masks, dtype):
-    """|impl's directional derivative - oracle's| and its tolerance along signs*masks."""
+def _probe(case, got, scales, radii, signs, masks, dtype, centers=None):
+    """|impl's directional derivative - oracle's|, its tolerance (``inf`` where it is not
+    finite) and ``(the oracle's derivative, whether the tolerance can judge it)``,
+    along signs*masks."""
     v = [s * m for s, m in zip(signs, masks)]
     direction = [(v[i], v[i + 1]) for i in range(0, len(v), 2)]
     want = oracle.directional_derivative(case.spec, case.params, case.x, case.y, direction)
-    have = math.fsum(float(np.dot(g.ravel(), d.ravel())) for g, d in zip(got, v))
-    spread = math.sqrt(math.fsum(float(np.sum((s * m) ** 2)) for s, m in zip(scales, masks)))
-    bracket = math.fsum(float(np.sum(r * m)) for r, m in zip(radii, masks))
+    with np.errstate(all="ignore"):
+        have = _total(float(np.dot(g.ravel(), d.ravel())) for g, d in zip(got, v))
+        spread = math.sqrt(_total(float(np.sum((s * m) ** 2)) for s, m in zip(scales, masks)))
+        bracket = _total(float(np.sum(r * m)) for r, m in zip(radii, masks))
     # The complex step's own truncation error is O(h^2 f'''); (1 + P)^3 h^2 bounds it generously
     # and is still ~1e-183 at the seed size, far below any gradient worth the name.
     truncation = (1 + sum(int(m.sum()) for m in masks)) ** 3 * COMPLEX_STEP**2
-    tol = (factor(dtype, "probe") * eps(dtype) * spread + 2 * bracket
-           + factor("float64", "probe") * eps("float64") * abs(want) + truncation)
-    return abs(have - want), max(tol, np.finfo(np.float64).tiny)
+    rounding = factor(dtype, "probe") * eps(dtype) * spread + factor("float64", "probe") * eps("float64") * abs(want)
+    tol = rounding + 2 * bracket + truncation
+    disc = abs(have - want)
+    # The probe cannot be judged where its rounding tolerance is not finite or not below
+    # the derivative it judges (a wrong gradient would pass); a derivative within the
+    # complex step's truncation is zero, which any tolerance can judge. The derivative's
+    # size is taken from both oracles: the complex step itself rounds to 0 where the
+    # derivative is below the rounding of the loss (a saturated softmax). The brackets
+    # are not rounding: every value inside them is right.
+    size = abs(want)
+    if centers is not None:
+        with np.errstate(all="ignore"):
+            size = max(size, abs(_total(float(np.dot(c.ravel(), d.ravel())) for c, d in zip(centers, v))))
+    judgeable = math.isfinite(tol) and (size <= truncation or rounding < size)
+    # a NaN answer (or an oracle that overflowed) is never within any tolerance
+    return (math.inf if math.isnan(disc) else disc), (max(tol, np.finfo(np.float64).tiny) if math.isfinite(tol) else math.inf), \
+        (want, judgeable)
+
+
+def _total(values) -> float:
+    """An exact sum (fsum), or the plain one where fsum cannot take it (infinities,
+    an intermediate overflow): the result is then infinite or NaN, as it should be."""
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return float(sum(values))
 
 
 def _bisect(case, got, scales, radii, signs, dtype):
@@ -78,11 +114,11 @@ def _bisect(case, got, scales, radii, signs, dtype):
         total = sum(stop - start for _, start, stop in segments)
         if total == 1:
             t, start, _ = segments[0]
-            disc, tol = _probe(case, got, scales, radii, signs, _masks(got, segments), dtype)
+            disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, segments), dtype)
             return (t, start), disc, tol
         scored = []
         for half in split_segments(segments, total // 2):
-            disc, tol = _probe(case, got, scales, radii, signs, _masks(got, half), dtype)
+            disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, half), dtype)
             scored.append((disc / tol, half))
         segments = max(scored, key=lambda s: s[0])[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.checks.compare import compare_gradients, failing
+from harness.checks.compare import compare_gradients, failing, unjudged
 from harness.checks.trial import Trial, flat, shapes_ok, subcase
 from harness.core import hints
 from harness.core.results import CheckResult, Verdict
@@ -22,6 +22,10 @@ def _compare_property(trial: Trial, name: str, law: str, got_pairs, want_pairs) 
     if wrong:
         return trial.result(name, Verdict.FAIL, f"{law} fails in {', '.join(t.name for t in wrong)}", tensors=reports,
                             hint=hints.property_hint(name, reports))
+    unsure = unjudged(reports)
+    if unsure:
+        return trial.result(name, Verdict.INCONCLUSIVE, f"{law}: cannot be judged in {', '.join(t.name for t in unsure)}: "
+                                                        f"{unsure[0].message}", tensors=reports)
     return trial.result(name, Verdict.PASS, tensors=reports)
 
 

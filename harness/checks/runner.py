@@ -9,15 +9,21 @@ Which checks apply is decided from the implementation's declared capabilities.
 from __future__ import annotations
 
 import time
+import warnings
+
+import numpy as np
 
 from harness.checks.contracts import CONTRACT_CHECKS
 from harness.checks.probes import check_gradient_probes
 from harness.checks.properties import PROPERTY_CHECKS
-from harness.checks.trial import ImplementationRaised, Trial, summarise
+from harness.checks.trial import ImplementationRaised, Trial
 from harness.checks.values import VALUE_CHECKS
 from harness.core.cases import Case
-from harness.core.protocol import Implementation
+from harness.core.containment import summarise, user_interrupted, watching_interrupts
+from harness.core.protocol import Implementation, availability
 from harness.core.results import CheckResult, Verdict
+
+ComplexWarning = getattr(np, "exceptions", np).ComplexWarning  # numpy >= 1.25 moved it
 
 ALL_CHECKS = CONTRACT_CHECKS + VALUE_CHECKS + (check_gradient_probes,) + PROPERTY_CHECKS
 
@@ -27,26 +33,45 @@ def check_name(check) -> str:
 
 
 def run_check(check, trial: Trial) -> CheckResult:
-    """Run one check; an implementation that raises becomes an ERROR result."""
+    """Run one check; an implementation that raises -- anything, ``SystemExit`` and
+    ``KeyboardInterrupt`` included, unless it is the user's Ctrl-C -- becomes an
+    ERROR result."""
     start = time.perf_counter()
-    try:
-        result = check(trial)
-    except ImplementationRaised as exc:
-        result = trial.result(check_name(check), Verdict.ERROR, str(exc))
-    except Exception as exc:  # output the check could not even read: still the implementation's error
-        result = trial.result(check_name(check), Verdict.ERROR, f"could not evaluate the output: {summarise(exc, 'check')}")
+    with watching_interrupts(), warnings.catch_warnings():
+        # a complex answer is judged by its real part (gradient_dtypes reports the dtype): no warning for each cast
+        warnings.simplefilter("ignore", ComplexWarning)
+        try:
+            result = check(trial)
+        except ImplementationRaised as exc:
+            result = trial.result(check_name(check), Verdict.ERROR, str(exc))
+        except BaseException as exc:  # output the check could not even read: still the implementation's error
+            if user_interrupted(exc):
+                raise
+            result = trial.result(check_name(check), Verdict.ERROR, f"could not evaluate the output: {summarise(exc, 'check')}")
     result.seconds = time.perf_counter() - start
     return result
 
 
 def run_checks(impl: Implementation, case: Case, *, device: str | None = None, checks=ALL_CHECKS, probes: int = 4,
-               probe_seed: int = 0) -> list[CheckResult]:
+               probe_seed: int = 0, strict_determinism: bool = False) -> list[CheckResult]:
     """Every applicable check of ``impl`` on ``case``.
 
     An unsupported case (by declared capabilities) or an unavailable implementation
-    gives a single SKIP result with the reason."""
-    trial = Trial(impl, case, device, probes=probes, probe_seed=probe_seed)
-    reason = impl.unavailable_reason(trial.device) or impl.capabilities.unsupported(case.spec, case.dtype)
+    gives a single SKIP result with the reason. ``strict_determinism`` demands that
+    identical calls agree bitwise (by default a difference within rounding passes,
+    with a note)."""
+    trial = Trial(impl, case, device, probes=probes, probe_seed=probe_seed, strict_determinism=strict_determinism)
+    reason = availability(impl, trial.device) or impl.capabilities.unsupported(case.spec, case.dtype)
     if reason:
         return [trial.result("applicable", Verdict.SKIP, reason)]
     return [run_check(check, trial) for check in checks]
+
+
+def nothing_judged(impl_name: str, results) -> str | None:
+    """Why nothing of ``impl_name`` was judged (every result a SKIP, or none), or
+    ``None``. A run that judged nothing has not passed."""
+    skipped = [r for r in results if r.impl == impl_name]
+    if any(r.verdict is not Verdict.SKIP for r in skipped):
+        return None
+    reasons = sorted({r.message for r in skipped if r.message})
+    return f"nothing of {impl_name} was judged: " + ("; ".join(reasons) if reasons else "no case was run")

@@ -3,14 +3,15 @@ shares about it (its first answer, the oracle's answer, how to reproduce it)."""
 
 from __future__ import annotations
 
-import traceback
+import shlex
 from functools import cached_property
 
 import numpy as np
 
 from harness.core import oracle
 from harness.core.cases import Case
-from harness.core.protocol import Implementation, StepResult, prepare
+from harness.core.containment import restoring_global_state, summarise, user_interrupted
+from harness.core.protocol import Implementation, StepResult, default_device, prepare
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import coarser
 
@@ -21,16 +22,27 @@ class ImplementationRaised(Exception):
 
 class Trial:
     """One implementation, one case, one device: runs steps on fresh copies of the
-    case (the pristine case is never handed out) and caches the oracle's answer."""
+    case (the pristine case is never handed out) and caches the oracle's answer.
 
-    def __init__(self, impl: Implementation, case: Case, device: str | None = None, *, probes: int = 4, probe_seed: int = 0):
+    Every call into the implementation goes through ``prepare`` and ``step``: whatever
+    it raises there (any ``BaseException`` but the user's Ctrl-C) becomes
+    ``ImplementationRaised``, and global state it changes is put back.
+    ``strict_determinism`` demands bitwise-equal answers to identical calls (also
+    demanded by ``Capabilities(deterministic=True)``)."""
+
+    def __init__(self, impl: Implementation, case: Case, device: str | None = None, *, probes: int = 4, probe_seed: int = 0,
+                 strict_determinism: bool = False):
         if not isinstance(impl, Implementation):
             raise TypeError(f"Trial needs an Implementation (see harness.resolve), got {type(impl).__name__}")
+        for label, value in (("probes", probes), ("probe_seed", probe_seed)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**63:
+                raise ValueError(f"{label}={value!r}: expected an integer in 0..2**63-1")
         self.impl = impl
         self.case = case
-        self.device = device or impl.default_device()
-        self.probes = probes
-        self.probe_seed = probe_seed
+        self.device = device or default_device(impl)
+        self.probes = int(probes)
+        self.probe_seed = int(probe_seed)
+        self.strict_determinism = bool(strict_determinism or impl.capabilities.deterministic)
 
     @property
     def dtype(self) -> str:
@@ -42,17 +54,23 @@ class Trial:
 
     def prepare(self, case: Case):
         try:
-            # dL/dx is asked for only where it is declared, so input_gradient can judge it
-            return prepare(self.impl, case.spec, case.params, dtype=case.dtype, device=self.device,
-                           input_grad=self.capabilities.input_grad)
-        except Exception as exc:
-            raise ImplementationRaised(summarise(exc, "prepare")) from exc
+            with restoring_global_state():
+                # dL/dx is asked for only where it is declared, so input_gradient can judge it
+                return prepare(self.impl, case.spec, case.params, dtype=case.dtype, device=self.device,
+                               input_grad=self.capabilities.input_grad)
+        except BaseException as exc:
+            if user_interrupted(exc):
+                raise
+            raise ImplementationRaised(summarise(exc, "prepare")) from None
 
     def step(self, prepared, case: Case) -> StepResult:
         try:
-            result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
-        except Exception as exc:
-            raise ImplementationRaised(summarise(exc, "step")) from exc
+            with restoring_global_state():
+                result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
+        except BaseException as exc:
+            if user_interrupted(exc):
+                raise
+            raise ImplementationRaised(summarise(exc, "step")) from None
         if not isinstance(result, StepResult):
             raise ImplementationRaised(f"to_numpy returned {type(result).__name__}, expected StepResult")
         return result
@@ -73,9 +91,12 @@ class Trial:
         return expected_for(self.case, self.dtype)
 
     def repro(self) -> str:
+        """The command that reruns this trial, every argument shell-quoted (the case's
+        recipe is quoted where it is made)."""
         where = self.case.recipe or "--case-file CASE.npz"
-        device = f" --device {self.device}" if self.device != self.impl.default_device() else ""
-        return f"backprop-harness check --impl {self.impl.name} {where}{device}"
+        device = f" --device {shlex.quote(self.device)}" if self.device != default_device(self.impl) else ""
+        strict = " --strict-determinism" if self.strict_determinism and not self.capabilities.deterministic else ""
+        return f"backprop-harness check --impl {shlex.quote(self.impl.name)} {where}{device}{strict}"
 
     def result(self, check: str, verdict: Verdict, message: str = "", **kw) -> CheckResult:
         """A result record for this trial."""
@@ -104,12 +125,6 @@ class Trial:
 
 def expected_for(case: Case, dtype: str | None = None) -> oracle.Expected:
     return oracle.expected(case.spec, case.params, case.x, case.y, dtype or case.dtype)
-
-
-def summarise(exc: BaseException, phase: str) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
-    return f"{phase} raised {type(exc).__name__}: {exc}{where}"
 
 
 def tensor_names(n_layers: int) -> list[str]:

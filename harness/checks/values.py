@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from harness.checks.compare import compare_elementwise, compare_gradients, failing
+from harness.checks.compare import compare_elementwise, compare_gradients, failing, unjudged
 from harness.checks.trial import Trial, flat, shapes_ok
 from harness.core import hints
 from harness.core.results import CheckResult, Verdict
@@ -29,6 +29,8 @@ def check_loss_matches_reference(trial: Trial) -> CheckResult:
             name, Verdict.FAIL, f"loss={got:.12g}, but should be {exp.loss:.12g} (abs error {err:.3g} > tolerance {tol:.3g})",
             hint=hints.ratio_hint(np.array([ratio]), trial.case.batch) if np.isfinite(ratio) else "",
         )
+    if report.verdict is Verdict.INCONCLUSIVE:
+        return trial.result(name, Verdict.INCONCLUSIVE, f"loss={got:.12g}, expected {exp.loss:.12g}: {report.message}")
     return trial.result(name, Verdict.PASS, f"abs error {err:.3g} <= {tol:.3g}")
 
 
@@ -56,6 +58,15 @@ def check_gradients_match_reference(trial: Trial) -> CheckResult:
             hint=hints.gradient_hint(reports, flat(result.grads), flat(exp.center), trial.case.batch, spec.sizes[-1],
                                      float32_sized=float32_sized),
         )
+    unsure = unjudged(reports)
+    if unsure:
+        total = sum(t.n_unjudged for t in unsure)
+        return trial.result(
+            name, Verdict.INCONCLUSIVE,
+            f"{total} of {spec.n_params} gradient elements cannot be judged in {dtype} (in {', '.join(t.name for t in unsure)}): "
+            f"{unsure[0].message.split(': ', 1)[-1]}; the others are within tolerance{note}",
+            tensors=reports,
+        )
     return trial.result(name, Verdict.PASS, f"all {spec.n_params} elements within tolerance{note}", tensors=reports)
 
 
@@ -76,6 +87,8 @@ def check_input_gradient(trial: Trial) -> CheckResult:
         ratios = np.asarray(result.dx, np.float64).ravel() / np.where(exp.dx_center == 0, np.nan, exp.dx_center).ravel()
         return trial.result(name, Verdict.FAIL, f"{report.n_failed} of {report.n_elements} elements of dx outside tolerance",
                             tensors=[report], hint=hints.ratio_hint(ratios, trial.case.batch))
+    if report.verdict is Verdict.INCONCLUSIVE:
+        return trial.result(name, Verdict.INCONCLUSIVE, f"dx: {report.message}", tensors=[report])
     return trial.result(name, Verdict.PASS, tensors=[report])
 
 

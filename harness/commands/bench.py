@@ -8,7 +8,6 @@ are reported. It is a quick look on one machine; the asv suite under
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict
 
@@ -29,6 +28,7 @@ def _format_seconds(seconds: float | None) -> str:
 
 
 def print_table(timings, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     batches = sorted({t.batch for t in timings})
@@ -47,8 +47,10 @@ def print_table(timings, console) -> None:
             t = by_batch.get(batch)
             if t is None:
                 cells.append("")
+            elif t.error:
+                cells.append(f"[bold red]ERROR[/]: {escape(t.error)}")
             elif t.skipped:
-                cells.append(f"[yellow]n/a: {t.skipped}[/]")
+                cells.append(f"[yellow]n/a: {escape(t.skipped)}[/]")
             else:
                 cells.append(f"{_format_seconds(t.median)} ({_format_seconds(t.spread)})")
         device = next(iter(by_batch.values())).device
@@ -56,10 +58,16 @@ def print_table(timings, console) -> None:
     console.print(table)
 
 
-def write_json(timings, path, *, spec, threads) -> None:
+def write_json(timings, path, *, spec, threads, ok=True, reason="") -> None:
+    """Every timing as strict JSON (``null`` where a point was skipped or erred; its
+    ``skipped`` or ``error`` says why); ``ok`` is what the exit status says."""
     from threadpoolctl import threadpool_info
 
+    from harness.core.output_files import write_json as write_strict
+
     document = {
+        "ok": ok,
+        "reason": reason or None,
         "sizes": list(spec.sizes),
         "activations": list(spec.activations),
         "loss": spec.loss,
@@ -70,8 +78,7 @@ def write_json(timings, path, *, spec, threads) -> None:
         ],
         "timings": [{**asdict(t), "spread": t.spread} for t in timings],
     }
-    with open(path, "w") as f:
-        json.dump(document, f, indent=2)
+    write_strict(path, document)
 
 
 def plot(timings, path, *, spec) -> None:
@@ -80,6 +87,8 @@ def plot(timings, path, *, spec) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from harness.core.output_files import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 5))
     lines = {}
@@ -101,8 +110,7 @@ def plot(timings, path, *, spec) -> None:
     if lines:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 # --- command line ------------------------------------------------------------------
@@ -117,10 +125,11 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=options.positive_ints, default=list(DEFAULT_BATCHES),
                    help=f"comma-separated (default {','.join(map(str, DEFAULT_BATCHES))})")
     options.add_dtype(p, repeatable=True, help="repeatable; default both")
-    p.add_argument("--threads", type=options.positive_int, default=1, help="threads for every pool (default 1)")
-    p.add_argument("--min-time", type=options.positive_float, default=0.5, help="seconds of samples per point (default 0.5)")
-    p.add_argument("--min-samples", type=options.positive_int, default=5, help="samples per point at least (default 5)")
-    p.add_argument("--max-step", type=options.positive_float, default=2.0,
+    p.add_argument("--threads", type=options.threads, default=1, help="threads for every pool (default 1)")
+    p.add_argument("--min-time", type=options.seconds, default=0.5, help="seconds of samples per point (default 0.5)")
+    p.add_argument("--min-samples", type=options.integer_in(1, 1_000_000), default=5,
+                   help="samples per point at least (default 5)")
+    p.add_argument("--max-step", type=options.seconds, default=2.0,
                    help="skip a point (and larger batches) when one step takes longer (default 2 s)")
     options.add_seed(p, "parameters and batch")
     p.add_argument("--plot", metavar="FILE.png", help="draw step time against batch size")
@@ -129,32 +138,46 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from rich.console import Console
     from rich.progress import Progress
 
+    from harness.core.memory import require, step_bytes
+    from harness.core.protocol import availability
     from harness.core.spec import DTYPES
 
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"--plot {args.plot!r}: expected a .png file name")
+    options.checked_outputs(args)
     spec = options.network(args.sizes, args.activations, args.loss)
+    require(step_bytes(spec, max(args.batch)), f"timing {spec.describe()} at batch {max(args.batch)}")
     impls, named = options.implementations(args.impl)
     if named:
         for impl in impls:
-            reason = impl.unavailable_reason()
+            reason = availability(impl)
             if reason:
                 raise UsageError(f"--impl {impl.name}: unavailable: {reason}")
     dtypes = args.dtype or list(DTYPES)
     pin_threads(args.threads)
     steady_allocator()
     console = Console()
-    with warnings.catch_warnings(), Progress(console=console, transient=True) as progress:
+    with warnings.catch_warnings(), Progress(console=console, transient=True, redirect_stdout=False,
+                                             redirect_stderr=False) as progress:
         warnings.simplefilter("ignore")
         timings = run_bench(impls, spec, args.batch, dtypes, seed=args.seed, min_time=args.min_time,
                             min_samples=args.min_samples, max_step=args.max_step, progress=progress)
     print_table(timings, console)
     console.print(f"{'-'.join(map(str, spec.sizes))} {spec.loss}; {args.threads} thread(s) per pool")
+    for t in timings:
+        if t.error:
+            console.print(f"{t.implementation} {t.dtype} batch {t.batch}: ERROR: {t.error}", style="red", markup=False,
+                          highlight=False, soft_wrap=True)
+    unmeasured = [impl.name for impl in impls if not any(t.implementation == impl.name and t.median is not None for t in timings)]
+    reason = f"nothing measured for {', '.join(unmeasured)}" if unmeasured else ""
+    ok = not reason and not any(t.error for t in timings)
     if args.json:
-        write_json(timings, args.json, spec=spec, threads=args.threads)
+        write_json(timings, args.json, spec=spec, threads=args.threads, ok=ok, reason=reason)
     if args.plot:
         plot(timings, args.plot, spec=spec)
-    return EXIT_OK if any(t.median is not None for t in timings) else EXIT_FAILED
+    if reason:
+        print(f"backprop-harness: {reason}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED

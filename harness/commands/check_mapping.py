@@ -3,6 +3,9 @@ mapping's sample cases (or on one case file), reported like the MLP's."""
 
 from __future__ import annotations
 
+import sys
+
+from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 # MLP-only arguments, and what a mapping takes instead
@@ -28,7 +31,7 @@ def _size(text) -> int:
 def run(args) -> int:
     from harness.checks.mapping_runner import check_mapping, mapping_cases
     from harness.checks.mapping_trial import PROBES
-    from harness.commands.check_report import Run, make_console, print_report, write_json
+    from harness.commands.check_report import Run, make_console, nothing_judged, print_report, write_json
     from harness.core.mapping import load_mapping
     from harness.core.mapping_cases import load_mapping_case
     from harness.core.results import CheckResult, Verdict
@@ -38,6 +41,7 @@ def run(args) -> int:
         raise UsageError(f"{given[0]} applies to MLP implementations, not to --mapping")
     if args.case_file and args.size:
         raise UsageError("--case-file runs exactly that case; --size draws a new one: give one or the other")
+    options.checked_outputs(args)
     mappings = [load_mapping(ref) for ref in dict.fromkeys(args.mapping)]
     case = load_mapping_case(args.case_file) if args.case_file else None
     if case is not None:
@@ -61,6 +65,10 @@ def run(args) -> int:
                                                                           second_order=args.second_order)))
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
+    reason = nothing_judged(runs, [m.name for m in mappings])
+    ok = not reason and all(r.ok for r in runs)
     if args.json:
-        write_json(runs, args.json)
-    return EXIT_OK if all(r.ok for r in runs) and any(r.results for r in runs) else EXIT_FAILED
+        write_json(runs, args.json, ok=ok, reason=reason)
+    if reason:
+        print(f"backprop-harness: {reason}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED

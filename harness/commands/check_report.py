@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ STYLE = {
     Verdict.TIMEOUT: "bold red",
     Verdict.CRASHED: "bold red",
     Verdict.SKIP: "yellow",
+    Verdict.INCONCLUSIVE: "yellow",
 }
 
 
@@ -35,7 +35,7 @@ class Run:
     def verdict(self) -> Verdict:
         if not self.results:
             return Verdict.SKIP
-        for v in (Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL):
+        for v in (Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL, Verdict.INCONCLUSIVE):
             if any(r.verdict is v for r in self.results):
                 return v
         if all(r.verdict is Verdict.SKIP for r in self.results):
@@ -89,7 +89,7 @@ def summary_table(runs: list[Run]) -> Table:
 
 def tensor_table(result: CheckResult) -> Table:
     table = Table(title=escape(f"{result.check}: {result.impl} on {result.case}"))
-    for col in ("tensor", "verdict", "max abs err", "max rel err", "non-diff", "worst [index] got / expected (tol)"):
+    for col in ("tensor", "verdict", "max abs err", "max rel err", "non-diff", "unjudged", "worst [index] got / expected (tol)"):
         table.add_column(col)
     for t in result.tensors:
         worst = ""
@@ -102,6 +102,7 @@ def tensor_table(result: CheckResult) -> Table:
             f"{t.max_abs_error:.2e}",
             f"{t.max_rel_error:.2e}",
             str(t.n_nondifferentiable),
+            str(t.n_unjudged),
             escape(worst),
         )
     return table
@@ -116,11 +117,31 @@ def print_report(runs: list[Run], console: Console | None = None, *, detail: boo
                 console.print(tensor_table(r))
             if not r.ok:
                 console.print(r.describe(), markup=False, highlight=False)
+            elif r.note:
+                console.print(f"{r.check} {r.verdict.value} with a note: {r.impl} on {r.case}: {r.note}", markup=False,
+                              highlight=False)
     failed = sum(not run.ok for run in runs)
     ran = sum(run.verdict is not Verdict.SKIP for run in runs)
     console.print(f"{ran - failed} of {ran} implementation/case runs passed" + (f", {failed} failed" if failed else ""))
 
 
-def write_json(runs: list[Run], path: str) -> None:
-    with open(path, "w") as fh:
-        json.dump({"ok": all(r.ok for r in runs), "runs": [r.to_dict() for r in runs]}, fh, indent=2, default=float)
+def nothing_judged(runs: list[Run], asked_for) -> str:
+    """Why the run judged nothing of some implementation asked for (every one of its
+    results a SKIP, or none at all), or ''. Such a run has not passed."""
+    missing = []
+    for name in asked_for:
+        mine = [run for run in runs if run.impl == name]
+        if not any(r.verdict is not Verdict.SKIP for run in mine for r in run.results):
+            why = sorted({run.note for run in mine if run.note} | {r.message for run in mine for r in run.results if r.message})
+            missing.append(f"{name} ({'; '.join(why) if why else 'no case was selected for it'})")
+    if not asked_for:
+        return "nothing judged: no implementation is available"
+    return f"nothing judged for {', '.join(missing)}" if missing else ""
+
+
+def write_json(runs: list[Run], path: str, *, ok: bool, reason: str = "") -> None:
+    """The whole report as strict JSON (``harness.core.output_files.write_json``):
+    ``ok`` is what the exit status says, ``reason`` why nothing was judged, if so."""
+    from harness.core.output_files import write_json as write_strict
+
+    write_strict(path, {"ok": ok, "reason": reason or None, "runs": [r.to_dict() for r in runs]})

@@ -16,6 +16,7 @@ def run(args) -> int:
     from rich.table import Table
 
     from harness.commands.check_report import make_console
+    from harness.core.protocol import availability
     from harness.core.registry import implementations, load_failures
 
     table = Table(title="implementations")
@@ -26,7 +27,7 @@ def run(args) -> int:
         registry = implementations()
         failures = load_failures()
     for name, impl in registry.items():
-        reason = impl.unavailable_reason()
+        reason = availability(impl)
         caps = impl.capabilities
         table.add_row(
             name,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from harness.commands.errors import UsageError
 from harness.core.spec import DTYPES, LOSSES, SEED_SPEC, NetworkSpec
 
 DEFAULT_LOSS = "cross_entropy"
@@ -31,6 +32,34 @@ def positive_float(text) -> float:
     value = _number(text, float, "a number")
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{value} is not a finite number > 0")
+    return value
+
+
+def integer_in(low: int, high: int, what: str = ""):
+    """An integer type for argparse accepting ``low..high`` (inclusive)."""
+
+    def convert(text) -> int:
+        value = _number(text, int, "an integer")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high:,}" + (f" ({what})" if what else ""))
+        return value
+
+    convert.__name__ = f"integer in {low}..{high}"
+    return convert
+
+
+MAX_SEED = 2**63 - 1  # what numpy's generators, case files and child interpreters all take
+MAX_SECONDS = 86400.0  # a day: longer is a mistake (and overflows some timers)
+seed = integer_in(0, MAX_SEED, "a seed, 0..2**63-1")
+threads = integer_in(1, 1024, "threads per pool")
+probes = integer_in(1, 10_000, "random directional probes; 0 would judge nothing")
+
+
+def seconds(text) -> float:
+    """A finite duration > 0 and at most a day."""
+    value = positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value:g} is more than a day ({MAX_SECONDS:g} s)")
     return value
 
 
@@ -67,11 +96,46 @@ def add_dtype(parser, *, default=None, repeatable=False, help=None) -> None:
 
 
 def add_seed(parser, what: str) -> None:
-    parser.add_argument("--seed", type=int, default=0, help=f"seed for {what} (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help=f"seed for {what} (default 0; 0..2**63-1)")
+
+
+OUTPUT_KINDS = {"json": "json", "plot": "png", "save_case": "npz"}
+
+
+def checked_outputs(args) -> None:
+    """Check every output path ``args`` holds before any work, and make it absolute (a
+    plug-in that changes the working directory cannot move it): the folder exists and
+    is writable, the path is no directory, and an existing file is replaced only if
+    the harness wrote it (``harness.core.output_files``)."""
+    from harness.core.output_files import check_output_path
+
+    seen = {}
+    for attribute, kind in OUTPUT_KINDS.items():
+        value = getattr(args, attribute, None)
+        if value is None:
+            continue
+        option = f"--{attribute.replace('_', '-')}"
+        if kind == "png" and not value.lower().endswith(".png"):
+            raise UsageError(f"{option} {value!r}: expected a .png file name")
+        path = check_output_path(value, option=option, kind=kind)
+        if path in seen:
+            raise UsageError(f"{option} {value}: the same file as {seen[path]}; give each output its own file")
+        seen[path] = option
+        setattr(args, attribute, path)
 
 
 def add_device(parser) -> None:
     parser.add_argument("--device", help="device to run on (default: the implementation's own)")
+
+
+def refuse_undeclared_device(impls, named: bool, device: str | None) -> None:
+    """An implementation named with ``--impl`` must declare ``--device`` (one only
+    discovered is left out instead, with the reason, by the planner)."""
+    if not named or device is None:
+        return
+    for impl in impls:
+        if device.split(":")[0] not in impl.capabilities.devices:
+            raise UsageError(f"--device {device}: {impl.name} does not declare it (declares {', '.join(impl.capabilities.devices)})")
 
 
 def network(sizes: str, activations: str | None, loss: str | None) -> NetworkSpec:

@@ -35,9 +35,9 @@ def register(subparsers) -> None:
     options.add_dtype(p, default="float64", help="default float64")
     options.add_seed(p, "the split, the initialisation and the batch order")
     options.add_device(p)
-    p.add_argument("--threads", type=positive_int, default=1,
+    p.add_argument("--threads", type=options.threads, default=1,
                    help="threads for numpy's BLAS and torch (default 1: two pools in one process fight)")
-    p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as JSON")
+    p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as strict JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the loss and test-accuracy curves of every implementation")
     p.set_defaults(func=run)
 
@@ -63,12 +63,13 @@ def selected_implementations(names, spec, dtype, device, batch_size):
     of the others, those whose step exceeds their declared ``max_multiply_adds`` are
     left out."""
     from harness.checks.planner import left_out
+    from harness.core.protocol import availability
 
     impls, named = options.implementations(names)
     chosen, skipped = [], {}
     for impl in impls:
         if named:
-            reason = impl.unavailable_reason(device) or impl.capabilities.unsupported(spec, dtype)
+            reason = availability(impl, device) or impl.capabilities.unsupported(spec, dtype)
             if reason:
                 raise ValueError(f"--impl {impl.name}: cannot train {spec.describe()} in {dtype}: {reason}")
             chosen.append(impl)
@@ -82,22 +83,33 @@ def selected_implementations(names, spec, dtype, device, batch_size):
 
 
 def run(args) -> int:
+    import sys
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from harness.core.memory import require, train_bytes
     from harness.speed.timing import pin_threads
     from harness.training.datasets import load_dataset
     from harness.training.loop import train_and_compare
     from harness.training.report import plot_curves, problems, summary_table, write_json
 
+    options.checked_outputs(args)
     dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
     n_train = len(dataset.y_train)
     if args.batch_size > n_train:
         raise ValueError(f"--batch-size {args.batch_size}: larger than the {n_train} training samples of {args.data}")
     spec = network_spec(args, dataset.n_features, dataset.n_classes)
+    require(train_bytes(spec, args.batch_size, len(dataset.y_test)), f"training {spec.describe()} at batch {args.batch_size}")
     config = TrainConfig(spec, lr=args.lr, momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, dtype=args.dtype, device=args.device)
     impls, skipped = selected_implementations(args.impl, spec, args.dtype, args.device, args.batch_size)
+    if not impls:
+        reason = "nothing to train: " + ("; ".join(f"{name} {why}" for name, why in skipped.items()) or "no implementation")
+        if args.json:
+            write_json([], args.json, _config_record(args, spec, dataset), ok=False, reason=reason)
+        print(f"backprop-harness: {reason}", file=sys.stderr)
+        return EXIT_FAILED
     pin_threads(args.threads)
 
     console = Console()
@@ -107,7 +119,7 @@ def run(args) -> int:
              f"{args.epochs} epochs of {config.steps_per_epoch(n_train)} batches of {args.batch_size}, {args.dtype}, seed {args.seed}")
     console.print(title)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console, redirect_stdout=False, redirect_stderr=False) as progress:
         tasks = {}
 
         def on_start(name):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from harness.conformance import strategies
 from harness.conformance.profiles import conformance_settings
 from harness.core.case_files import save_case
 from harness.core.cases import Case
-from harness.core.protocol import Implementation, ImplementationError
+from harness.core.protocol import Implementation, ImplementationError, availability
 from harness.core.registry import resolve
 from harness.core.results import Verdict
 
@@ -56,7 +57,7 @@ def subject(target, *, explicit: bool = True) -> Subject:
         impl = resolve(target)
     except ImplementationError as exc:
         return Subject(str(label), None, str(exc), explicit)
-    reason = impl.unavailable_reason()
+    reason = availability(impl)
     if reason:
         return Subject(impl.name, impl, f"{impl.name} is unavailable: {reason}", explicit)
     return Subject(impl.name, impl, "", explicit)
@@ -94,15 +95,16 @@ def _save_atomically(case: Case, path: Path) -> None:
 
 
 def check_once(impl: Implementation, check, case: Case, device: str | None = None):
-    """Run ``check`` on ``case``; a non-ok verdict raises ``ConformanceFailure`` with
+    """Run ``check`` on ``case``; a FAIL or ERROR raises ``ConformanceFailure`` with
     the full report, whose reproduce line names the saved case file. Returns the
-    verdict (PASS or SKIP)."""
+    result otherwise: PASS, SKIP, or INCONCLUSIVE (a drawn case the dtype cannot
+    judge -- gradients at rounding level of zero, say -- judges nothing either way)."""
     __tracebackhide__ = True
     path = _case_path(impl, check, case)
-    case = Case(case.spec, case.params, case.x, case.y, case.seed, case.label, f"--case-file {path}")
+    case = Case(case.spec, case.params, case.x, case.y, case.seed, case.label, f"--case-file {shlex.quote(str(path))}")
     note(f"case: {case.describe()}")
     result = run_check(check, Trial(impl, case, device))
-    if result.ok:
+    if result.ok or result.verdict is Verdict.INCONCLUSIVE:
         return result
     if _is_final_example():
         _save_atomically(case, path)
@@ -122,8 +124,8 @@ def property_test(check, impl, *, settings=None, device: str | None = None):
     def conforms(case):
         __tracebackhide__ = True
         result = check_once(impl, check, case, device)
-        if result.verdict is Verdict.SKIP:
-            skipped.add(result.message)
+        if result.verdict in (Verdict.SKIP, Verdict.INCONCLUSIVE):
+            skipped.add(result.message if result.verdict is Verdict.SKIP else f"INCONCLUSIVE: {result.message}")
         else:
             applied.append(result)
 
@@ -137,7 +139,9 @@ def property_test(check, impl, *, settings=None, device: str | None = None):
         if not applied:
             import pytest
 
-            pytest.skip(f"{check_name(check)} applied to none of the drawn cases: {'; '.join(sorted(skipped))}")
+            reasons = sorted(skipped)
+            more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
+            pytest.skip(f"{check_name(check)} applied to none of the drawn cases: {'; '.join(reasons[:3])}{more}")
 
     return run
 

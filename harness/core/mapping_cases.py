@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.core.case_files import read_npz
+from harness.core.case_files import read_arrays
 from harness.core.mapping import Input, Mapping, is_float_array
 
 CASE_DIR_VARIABLE = "BACKPROP_HARNESS_CASE_DIR"
@@ -226,17 +226,22 @@ def save_mapping_case(case: MappingCase, path) -> None:
 def load_mapping_case(path) -> MappingCase:
     """Read a case written by ``save_mapping_case`` (or by anyone, with those keys).
     Problems raise ``ValueError`` naming the file and what was expected."""
-    with read_npz(path) as data:
-        count = sum(1 for k in data.files if k.startswith("in") and k[2:].isdigit())
-        if count == 0 or any(f"in{i}" not in data.files for i in range(count)):
-            raise ValueError(f"case file {path}: expected inputs in0, in1, ... (found keys {', '.join(data.files)})")
-        inputs = tuple(data[f"in{i}"] for i in range(count))
-        try:
-            params = _decode_params(str(data["params"])) if "params" in data.files else {}
-        except ValueError as exc:
-            raise ValueError(f"case file {path}: params is not the JSON text save_mapping_case writes ({exc})") from None
-        seed = int(data["seed"]) if "seed" in data.files else 0
-        label = str(data["label"]) if "label" in data.files else ""
+    data = read_arrays(path, "an .npz holding a mapping's inputs in0, in1, ... (and params, seed, label)")
+    count = sum(1 for k in data if k.startswith("in") and k[2:].isdigit())
+    if count == 0 or any(f"in{i}" not in data for i in range(count)):
+        raise ValueError(f"case file {path}: expected inputs in0, in1, ... (found keys {', '.join(data)})")
+    inputs = tuple(data[f"in{i}"] for i in range(count))
+    try:
+        params = _decode_params(str(data["params"])) if "params" in data else {}
+    except ValueError as exc:
+        raise ValueError(f"case file {path}: params is not the JSON text save_mapping_case writes ({exc})") from None
+    try:
+        seed = int(data["seed"]) if "seed" in data else 0
+    except (TypeError, ValueError):
+        raise ValueError(f"case file {path}: seed is {data['seed']!r}, expected an integer") from None
+    label = str(data["label"]) if "label" in data else ""
+    if any(x.dtype.kind == "f" and not np.isfinite(x).all() for x in inputs):
+        raise ValueError(f"case file {path}: an input holds NaN or infinity; a case's inputs must be finite")
     floats = {x.dtype.name for x in inputs if x.dtype.kind == "f"}
     if len(floats) != 1 or floats - {"float32", "float64"}:
         raise ValueError(f"case file {path}: float inputs are {sorted(floats) or 'absent'}, expected all float32 or all float64")

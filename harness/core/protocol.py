@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from harness.core.spec import ACTIVATIONS, LOSSES, NetworkSpec
+from harness.core.containment import described, message_of, user_interrupted
+from harness.core.spec import ACTIVATIONS, DTYPES, LOSSES, NetworkSpec
 
 
 class ImplementationError(ValueError):
@@ -38,8 +40,11 @@ class Capabilities:
     dtypes: frozenset = frozenset({"float64"})
     devices: tuple = ("cpu",)
     input_grad: bool = False
-    # Relative difference allowed between two identical calls (0.0: bitwise equal).
+    # Relative difference allowed between two identical calls beyond the dtype's
+    # rounding (a difference within rounding is allowed anyway, with a note).
     nondeterminism: float = 0.0
+    # Demand bitwise-equal answers to identical calls (as --strict-determinism does).
+    deterministic: bool = False
     # Each new input shape costs a compilation (seconds): property-based runs keep to
     # a few fixed shapes.
     compiles_per_shape: bool = False
@@ -49,9 +54,26 @@ class Capabilities:
     max_multiply_adds: int | None = None
 
     def __post_init__(self):
-        for name in ("activations", "losses", "dtypes"):
-            object.__setattr__(self, name, frozenset(getattr(self, name)))
-        object.__setattr__(self, "devices", tuple(self.devices))
+        """Check every field's type and value: a wrong declaration raises
+        ``ImplementationError`` naming the field, what it got and what was expected."""
+        for name, known in (("activations", ACTIVATIONS), ("losses", LOSSES), ("dtypes", DTYPES)):
+            object.__setattr__(self, name, frozenset(_names(name, getattr(self, name), known)))
+        object.__setattr__(self, "devices", tuple(_names("devices", self.devices, None)))
+        if not self.devices:
+            raise ImplementationError("Capabilities.devices=(): expected at least one device name, such as ('cpu',)")
+        for name in ("input_grad", "compiles_per_shape", "deterministic"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ImplementationError(f"Capabilities.{name}={getattr(self, name)!r}: expected True or False")
+        rel = self.nondeterminism
+        if isinstance(rel, bool) or not isinstance(rel, (int, float, np.floating, np.integer)) or not (math.isfinite(rel) and rel >= 0):
+            raise ImplementationError(f"Capabilities.nondeterminism={rel!r}: expected a finite number >= 0 (a relative difference)")
+        object.__setattr__(self, "nondeterminism", float(rel))
+        if self.deterministic and self.nondeterminism:
+            raise ImplementationError(f"Capabilities(deterministic=True, nondeterminism={rel!r}): a bitwise-deterministic "
+                                      "implementation declares no nondeterminism")
+        limit = self.max_multiply_adds
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0):
+            raise ImplementationError(f"Capabilities.max_multiply_adds={limit!r}: expected None or an integer >= 0")
 
     def unsupported(self, spec: NetworkSpec, dtype: str) -> str | None:
         """Why ``spec`` in ``dtype`` is outside these capabilities, or ``None``."""
@@ -129,6 +151,29 @@ class Prepared:
         raise NotImplementedError(f"{type(self).__name__} cannot replace its parameters")
 
 
+def _names(field, value, known) -> list[str]:
+    """``value`` as a list of names: a collection of strings (not one string), each of
+    ``known`` when given."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, set, frozenset)):
+        example = ", ".join(repr(k) for k in (known or ("cpu", "cuda"))[:2])
+        raise ImplementationError(f"Capabilities.{field}={_short(value)}: expected a collection of names such as ({example})")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise ImplementationError(f"Capabilities.{field}: {_short(item)} is not a name (a non-empty string)")
+        if known is not None and item not in known:
+            raise ImplementationError(f"Capabilities.{field}: unknown {field[:-1] if field != 'losses' else 'loss'} "
+                                      f"{item!r}; allowed: {', '.join(known)}")
+    return list(value)
+
+
+def _short(value) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a plug-in's __repr__ that raises
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class Implementation:
     """Base class for implementations. Subclasses set ``name`` and ``capabilities``
     and define ``prepare``; override ``unavailable_reason`` when a dependency may be
@@ -176,6 +221,9 @@ def _accepts_input_grad(method) -> bool:
     return any(p.name == "input_grad" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
+_UNSET = object()
+
+
 class FunctionImplementation(Implementation):
     """Wraps the learner's shortcut ``f(spec, params, x, y) -> (loss, grads)``.
 
@@ -186,15 +234,18 @@ class FunctionImplementation(Implementation):
 
     def __init__(self, function: Callable, name: str | None = None):
         self.function = function
-        self.name = name or f"{function.__module__}:{function.__qualname__}"
+        self.name = name or f"{getattr(function, '__module__', None)}:{getattr(function, '__qualname__', type(function).__name__)}"
         self.description = (inspect.getdoc(function) or "").split("\n")[0]
-        declared = getattr(function, "capabilities", None)
-        if declared is None:
-            declared = Capabilities(
-                activations=getattr(function, "activations", ACTIVATIONS),
-                losses=getattr(function, "losses", LOSSES),
-                dtypes=getattr(function, "dtypes", ("float64",)),
-            )
+        declared = getattr(function, "capabilities", _UNSET)  # an explicit None is a wrong declaration
+        if declared is _UNSET:
+            try:
+                declared = Capabilities(
+                    activations=getattr(function, "activations", ACTIVATIONS),
+                    losses=getattr(function, "losses", LOSSES),
+                    dtypes=getattr(function, "dtypes", ("float64",)),
+                )
+            except ImplementationError as exc:
+                raise ImplementationError(f"{self.name}: {str(exc).replace('Capabilities.', 'attribute ', 1)}") from None
         self.capabilities = declared
 
     def prepare(self, spec, params, *, dtype="float64", device=None, input_grad=False):
@@ -231,28 +282,93 @@ class _Adopted(Implementation):
 
 def as_implementation(obj, name: str | None = None) -> Implementation:
     """Accept an ``Implementation`` (class or instance), any object with ``prepare``,
-    or a plain function ``f(spec, params, x, y) -> (loss, grads)``."""
+    or a plain function ``f(spec, params, x, y) -> (loss, grads)``.
+
+    The declaration is checked here, once: a ``name`` that is not a string, or
+    ``capabilities`` that are not a ``Capabilities`` (``None``, a dict, fields of the
+    wrong type), raise ``ImplementationError`` naming the plug-in and the field.
+    Whatever the plug-in's own code raises meanwhile (any ``BaseException``) is
+    reported the same way."""
+    label = name or _label(obj)
+    try:
+        impl = _adopt(obj, name)
+        declared_name = impl.name
+        capabilities = impl.capabilities
+    except ImplementationError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plug-in's own code ran above
+        if user_interrupted(exc):
+            raise
+        raise ImplementationError(f"{label}: its declaration raised {described(exc)}") from None
+    if not isinstance(declared_name, str) or not declared_name:
+        raise ImplementationError(f"{label}: name={_short(declared_name)}; expected a non-empty string")
+    if not isinstance(capabilities, Capabilities):
+        raise ImplementationError(f"{declared_name}: capabilities={_short(capabilities)}; expected harness.Capabilities(...)")
+    # The first protocol declared compilation per shape as an attribute beside the
+    # capabilities; it is a capability now.
+    if getattr(obj, "compiles_per_shape", False) is True and not capabilities.compiles_per_shape:
+        impl.capabilities = dataclasses.replace(capabilities, compiles_per_shape=True)
+    return impl
+
+
+def _label(obj) -> str:
+    name = getattr(obj, "name", None) if not inspect.isclass(obj) else None
+    if isinstance(name, str) and name:
+        return name
+    qualname = getattr(obj, "__qualname__", None)
+    return qualname if isinstance(qualname, str) else type(obj).__name__
+
+
+def _adopt(obj, name):
     if inspect.isclass(obj):
         try:
             obj = obj()
         except Exception as exc:
-            raise ImplementationError(f"{name or obj.__qualname__}: could not instantiate {obj.__qualname__}(): {exc}") from None
+            raise ImplementationError(f"{name or obj.__qualname__}: could not instantiate {obj.__qualname__}(): {message_of(exc)}") from None
     if isinstance(obj, Implementation):
         if name and not obj.name:
             obj.name = name
-        impl = obj
-    elif hasattr(obj, "prepare"):
-        impl = _Adopted(inner=obj, name=getattr(obj, "name", None) or name or type(obj).__qualname__,
-                        capabilities=getattr(obj, "capabilities", None) or Capabilities())
-    elif callable(obj):
-        impl = FunctionImplementation(obj, name)
-    else:
-        raise ImplementationError(
-            f"{name or obj!r}: expected an Implementation, an object with prepare(), or a function "
-            f"f(spec, params, x, y) -> (loss, grads); got {type(obj).__name__}"
-        )
-    # The first protocol declared compilation per shape as an attribute beside the
-    # capabilities; it is a capability now.
-    if getattr(obj, "compiles_per_shape", False) and not impl.capabilities.compiles_per_shape:
-        impl.capabilities = dataclasses.replace(impl.capabilities, compiles_per_shape=True)
-    return impl
+        return obj
+    if hasattr(obj, "prepare"):
+        declared = getattr(obj, "capabilities", _UNSET)
+        own = getattr(obj, "name", None)
+        return _Adopted(inner=obj, name=own if own not in (None, "") else (name or type(obj).__qualname__),
+                        capabilities=Capabilities() if declared is _UNSET else declared)
+    if callable(obj):
+        return FunctionImplementation(obj, name)
+    raise ImplementationError(
+        f"{_short(name or obj)}: expected an Implementation, an object with prepare(), or a function "
+        f"f(spec, params, x, y) -> (loss, grads); got {type(obj).__name__}"
+    )
+
+
+def default_device(impl: Implementation) -> str:
+    """``impl.default_device()``, contained: a probe that raises or answers something
+    other than a device name is an ``ImplementationError`` naming the plug-in."""
+    try:
+        device = impl.default_device()
+    except BaseException as exc:  # noqa: BLE001 - plug-in code
+        if user_interrupted(exc):
+            raise
+        raise ImplementationError(f"{impl.name}: default_device() raised {described(exc)}") from None
+    if not isinstance(device, str) or not device:
+        raise ImplementationError(f"{impl.name}: default_device() returned {_short(device)}; expected a device name such as 'cpu'")
+    return device
+
+
+def availability(impl: Implementation, device: str | None = None) -> str | None:
+    """``impl.unavailable_reason(device)``, contained: ``None`` when it can run on
+    ``device``; else why not -- including a device it does not declare, and the
+    probe itself raising (anything) or answering something other than ``None`` or a
+    string."""
+    if device is not None and device.split(":")[0] not in impl.capabilities.devices:
+        return f"device {device!r} is not among the devices it declares ({', '.join(impl.capabilities.devices)})"
+    try:
+        reason = impl.unavailable_reason(device)
+    except BaseException as exc:  # noqa: BLE001 - plug-in code
+        if user_interrupted(exc):
+            raise
+        return f"unavailable_reason raised {described(exc)}"
+    if reason is None or isinstance(reason, str):
+        return reason or None
+    return f"unavailable_reason returned {_short(reason)}; expected None or a string"

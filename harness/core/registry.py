@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from harness.core.protocol import Implementation, ImplementationError, as_implementation
+from harness.core.containment import described, user_interrupted
+from harness.core.protocol import Implementation, ImplementationError, as_implementation, availability
 
 ENTRY_POINT_GROUP = "backprop_harness.impls"
 DISTRIBUTION = "backprop-harness"
@@ -57,8 +58,10 @@ def _load() -> None:
             impl.name = ep.name  # the entry point's name is the implementation's name
             register(impl)
             _FROM_ENTRY_POINTS.add(ep.name)
-        except Exception as exc:  # a broken plug-in must not break the harness
-            reason = f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # a broken plug-in must not break the harness, even one that exits
+            if user_interrupted(exc):
+                raise
+            reason = f"{described(exc)}"
             _LOAD_FAILURES[ep.name] = reason
             warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
 
@@ -88,7 +91,7 @@ def load_failures() -> dict[str, str]:
 
 
 def available() -> dict[str, Implementation]:
-    return {name: impl for name, impl in implementations().items() if impl.unavailable_reason() is None}
+    return {name: impl for name, impl in implementations().items() if availability(impl) is None}
 
 
 def resolve(target) -> Implementation:
@@ -104,11 +107,17 @@ def resolve(target) -> Implementation:
     module_name, _, attr = target.partition(":")
     try:
         obj = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ImplementationError(f"--impl {target!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # a module that raises anything -- or exits -- on import
+        if user_interrupted(exc):
+            raise
+        raise ImplementationError(f"--impl {target!r}: cannot import module {module_name!r}: {described(exc)}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise ImplementationError(f"--impl {target!r}: module {module_name!r} has no attribute {attr!r}") from None
+        except BaseException as exc:  # a module __getattr__ of its own
+            if user_interrupted(exc):
+                raise
+            raise ImplementationError(f"--impl {target!r}: reading {attr!r} raised {described(exc)}") from None
     return as_implementation(obj, name=target)

@@ -13,6 +13,10 @@ class Verdict(str, enum.Enum):
     TIMEOUT = "TIMEOUT"  # it ran past the time limit (isolated runs)
     CRASHED = "CRASHED"  # it killed its interpreter (isolated runs)
     SKIP = "SKIP"  # the check does not apply; never counted as passed
+    # The answer cannot be judged in this dtype: the tolerance a correct answer needs is
+    # not finite, or not smaller than the values it judges (a wrong answer would pass).
+    # Not ok: a run that judged nothing must not exit 0.
+    INCONCLUSIVE = "INCONCLUSIVE"
 
     @property
     def ok(self) -> bool:
@@ -40,6 +44,7 @@ class TensorReport:
     n_elements: int = 0
     n_failed: int = 0
     n_nondifferentiable: int = 0  # elements judged by their bracket of one-sided derivatives
+    n_unjudged: int = 0  # elements whose tolerance is not finite or not below the tensor's magnitude
     worst: list[Coordinate] = field(default_factory=list)
     message: str = ""
 
@@ -56,6 +61,8 @@ class CheckResult:
     seed: int | None = None
     repro: str = ""
     seconds: float = 0.0
+    # Worth knowing although the check passed: calls that differ within rounding, say.
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -74,8 +81,9 @@ class CheckResult:
         for t in self.tensors:
             if t.verdict is Verdict.PASS:
                 continue
+            unjudged = f", {t.n_unjudged} cannot be judged" if t.n_unjudged else ""
             lines.append(
-                f"  {t.name}: {t.n_failed}/{t.n_elements} elements outside tolerance, "
+                f"  {t.name}: {t.n_failed}/{t.n_elements} elements outside tolerance{unjudged}, "
                 f"max abs error {t.max_abs_error:.3g}, max rel error {t.max_rel_error:.3g}"
                 + (f"; {t.message}" if t.message else "")
             )
@@ -83,6 +91,8 @@ class CheckResult:
                 where = f"[{', '.join(map(str, c.index))}]"
                 extra = f", valid bracket [{c.bracket[0]:.6g}, {c.bracket[1]:.6g}]" if c.bracket else ""
                 lines.append(f"    {where}: got {c.got:.9g}, expected {c.expected:.9g} (tolerance {c.tolerance:.2g}{extra})")
+        if self.note:
+            lines.append(f"  note: {self.note}")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         if self.repro:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.core.cases import Case, make_case
-from harness.core.protocol import Implementation, prepare
+from harness.core.containment import restoring_global_state, summarise, user_interrupted, watching_interrupts
+from harness.core.protocol import Implementation, availability, default_device, prepare
 
 DEFAULT_BATCHES = (1, 64, 256)
 
@@ -101,6 +102,7 @@ class Timing:
     q3: float | None = None
     samples: list = field(default_factory=list)
     skipped: str = ""
+    error: str = ""  # what the implementation raised: one line
 
     @property
     def spread(self) -> float | None:
@@ -110,21 +112,32 @@ class Timing:
 
 def time_step(impl: Implementation, case: Case, *, min_time: float, min_samples: int, max_step: float) -> Timing:
     """Prepare ``impl`` for ``case``, warm up, then time its step until ``min_time``
-    seconds and ``min_samples`` samples are both reached."""
-    timing = Timing(impl.name, case.dtype, case.batch, impl.default_device())
-    reason = impl.unavailable_reason() or impl.capabilities.unsupported(case.spec, case.dtype)
+    seconds and ``min_samples`` samples are both reached. Whatever the implementation
+    raises (anything but the user's Ctrl-C) is recorded in ``Timing.error``."""
+    timing = Timing(impl.name, case.dtype, case.batch)
+    reason = availability(impl) or impl.capabilities.unsupported(case.spec, case.dtype)
     if reason:
         timing.skipped = reason
         return timing
-    bound = PreparedStep(impl, case, timing.device)
-    first = bound.timed_step()  # warm-up: lazy initialisation, allocator, caches
-    if first > max_step:
-        timing.skipped = f"one step took {first:.3g} s (> --max-step {max_step:g} s)"
+    phase = "prepare"
+    try:
+        with restoring_global_state():
+            timing.device = default_device(impl)
+            bound = PreparedStep(impl, case, timing.device)
+            phase = "step"
+            first = bound.timed_step()  # warm-up: lazy initialisation, allocator, caches
+            if first > max_step:
+                timing.skipped = f"one step took {first:.3g} s (> --max-step {max_step:g} s)"
+                return timing
+            samples = []
+            deadline = time.perf_counter() + min_time
+            while len(samples) < min_samples or time.perf_counter() < deadline:
+                samples.append(bound.timed_step())
+    except BaseException as exc:
+        if user_interrupted(exc):
+            raise
+        timing.error = summarise(exc, phase)
         return timing
-    samples = []
-    deadline = time.perf_counter() + min_time
-    while len(samples) < min_samples or time.perf_counter() < deadline:
-        samples.append(bound.timed_step())
     timing.samples = samples
     timing.q1, timing.median, timing.q3 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
     return timing
@@ -136,7 +149,13 @@ def run_bench(impls, spec, batches, dtypes, *, seed=0, min_time=0.5, min_samples
     Batches run in increasing order; once a step exceeds ``max_step``, or a step is
     expected to (the last median scaled by the batch ratio: a step costs at most
     about linearly more with the batch), the larger batches of that implementation
-    and dtype are skipped, with the reason."""
+    and dtype are skipped, with the reason. An implementation that raises gets
+    ``Timing.error`` for that point, and the others go on."""
+    with watching_interrupts():
+        return _run_bench(impls, spec, batches, dtypes, seed, min_time, min_samples, max_step, progress)
+
+
+def _run_bench(impls, spec, batches, dtypes, seed, min_time, min_samples, max_step, progress):
     plan = [(impl, dtype, batch) for impl in impls for dtype in dtypes for batch in sorted(batches)]
     task = progress.add_task("timing", total=len(plan)) if progress else None
     timings, too_slow, last = [], {}, {}
@@ -149,7 +168,7 @@ def run_bench(impls, spec, batches, dtypes, *, seed=0, min_time=0.5, min_samples
             expected = previous.median * batch / previous.batch
             too_slow[key] = f"~{expected:.3g} s a step expected from batch {previous.batch} (> --max-step {max_step:g} s)"
         if key in too_slow:
-            timings.append(Timing(impl.name, dtype, batch, impl.default_device(), skipped=too_slow[key]))
+            timings.append(Timing(impl.name, dtype, batch, skipped=too_slow[key]))
         else:
             timing = time_step(impl, make_case(spec, batch, dtype, seed), min_time=min_time, min_samples=min_samples,
                                max_step=max_step)

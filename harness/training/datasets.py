@@ -96,8 +96,15 @@ def load_mnist(data_dir) -> Dataset:
         if labels.size and labels.max() >= N_CLASSES:
             index = int(np.argmax(labels >= N_CLASSES))
             raise DatasetError(f"{labels_path}: label {int(labels[index])} at index {index}; expected labels 0..9")
-        splits[split] = (images.reshape(images.shape[0], -1).astype(np.float64) / 255.0, labels.astype(np.int64))
-    return Dataset("mnist", *splits["train"], *splits["test"])
+        if images.shape[0] == 0:
+            raise DatasetError(f"{images_path}: holds no images; expected at least one")
+        splits[split] = (images.reshape(images.shape[0], -1).astype(np.float64) / 255.0, labels.astype(np.int64), images_path,
+                         images.shape[1:])
+    (x_train, y_train, train_path, train_shape), (x_test, y_test, test_path, test_shape) = splits["train"], splits["test"]
+    if train_shape != test_shape:
+        raise DatasetError(f"{test_path}: images of {'x'.join(map(str, test_shape))} pixels, but {train_path} holds "
+                           f"{'x'.join(map(str, train_shape))}; expected the same size in train and test")
+    return Dataset("mnist", x_train, y_train, x_test, y_test)
 
 
 def find_idx_file(data_dir, name: str) -> str:

@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.core.containment import (
+    described,
+    restoring_global_state,
+    user_interrupted,
+    watching_interrupts,
+)
 from harness.core.protocol import prepare
 from harness.core.spec import NetworkSpec
 from harness.impls.numpy_impl import NumpyImplementation
@@ -218,8 +224,8 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
     With ``reference`` (the reference implementation's run, which keeps its
     parameters after every epoch) the divergence from it is measured after every
     epoch. ``on_step(run, epoch, step, steps_per_epoch)`` is called after every step
-    (progress display). An exception inside the implementation ends its run and is
-    recorded in ``run.error``.
+    (progress display). Whatever the implementation raises -- anything but the user's
+    Ctrl-C, ``SystemExit`` included -- ends its run and is recorded in ``run.error``.
     """
     spec, dtype = config.spec, config.dtype
     run = TrainingRun(impl.name, dtype, is_reference=reference is None)
@@ -228,23 +234,27 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
     x_train = dataset.x_train.astype(dtype)
     y_train = targets(spec, dataset.y_train, dtype)
     try:
-        prepared = prepare(impl, spec, params, dtype=dtype, device=config.device)
+        with restoring_global_state():
+            prepared = prepare(impl, spec, params, dtype=dtype, device=config.device)
         for epoch in range(config.epochs):
             batches = epoch_order(len(x_train), config.batch_size, epoch, config.seed)
             epoch_loss, step_time = 0.0, 0.0
             started = time.perf_counter()
             for i, index in enumerate(batches):
-                native = prepared.batch(x_train[index], y_train[index])
-                t0 = time.perf_counter()
-                result = prepared.step(native)
-                prepared.synchronize()
-                step_time += time.perf_counter() - t0
-                out = prepared.to_numpy(result)
-                loss = float(out.loss)
+                with restoring_global_state():  # the implementation's calls; what they change is put back
+                    native = prepared.batch(x_train[index], y_train[index])
+                    t0 = time.perf_counter()
+                    result = prepared.step(native)
+                    prepared.synchronize()
+                    step_time += time.perf_counter() - t0
+                    out = prepared.to_numpy(result)
+                    loss = float(out.loss)
+                    grads = [(np.asarray(dW, dtype), np.asarray(db, dtype)) for dW, db in out.grads]
                 if not math.isfinite(loss):
                     raise TrainingDiverged(f"loss is {loss} at epoch {epoch + 1}, step {i + 1}: training blew up (try a lower --lr)")
-                optimizer.step([(np.asarray(dW, dtype), np.asarray(db, dtype)) for dW, db in out.grads])
-                prepared.set_params(params)
+                optimizer.step(grads)
+                with restoring_global_state():
+                    prepared.set_params(params)
                 run.losses.append(loss)
                 epoch_loss += loss
                 run.steps += 1
@@ -259,8 +269,10 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
             elif epoch < len(reference.snapshots):
                 run.divergence.append(relative_divergence(params, reference.snapshots[epoch]))
                 run.tolerance.append(trajectory_tolerance(dtype, run.steps))
-    except Exception as exc:  # a broken implementation must not stop the others
-        run.error = f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # a broken implementation -- even one that exits -- must not stop the others
+        if user_interrupted(exc):
+            raise
+        run.error = f"{described(exc)}"
     return run
 
 
@@ -271,6 +283,11 @@ def train_and_compare(impls, dataset, config: TrainConfig, *, on_step=None, on_s
     even when not in ``impls`` (its run then carries a note). Epochs after the twin
     leaves TWIN_GATE of the tolerance are not judged. ``on_start(name)`` is called
     before each run."""
+    with watching_interrupts():
+        return _train_and_compare(impls, dataset, config, on_step, on_start)
+
+
+def _train_and_compare(impls, dataset, config, on_step, on_start):
     reference_impl = next((i for i in impls if isinstance(i, NumpyImplementation)), None)
     named = reference_impl is not None
     if reference_impl is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 from rich import box
 from rich.table import Table
 
+from harness.core.output_files import save_figure
+from harness.core.output_files import write_json as write_strict
 from harness.training.loop import TrainingRun
 
 
@@ -70,10 +71,12 @@ def _number(value, fmt, suffix=""):
     return "-" if value is None or not math.isfinite(value) else f"{value:{fmt}}{suffix}"
 
 
-def write_json(runs: list[TrainingRun], path, config: dict) -> None:
-    record = {"config": config, "implementations": {r.name: r.to_dict() for r in runs}}
-    with open(path, "w") as fh:
-        json.dump(record, fh, indent=2)
+def write_json(runs: list[TrainingRun], path, config: dict, *, ok: bool | None = None, reason: str = "") -> None:
+    """Every run as strict JSON (NaN and infinities as ``null``: a run that erred has
+    no final loss), atomically; ``ok`` is what the exit status says."""
+    ok = all(r.ok for r in runs) if ok is None else ok
+    write_strict(path, {"ok": ok, "reason": reason or None, "config": config,
+                        "implementations": {r.name: r.to_dict() for r in runs}})
 
 
 def plot_curves(runs: list[TrainingRun], path, title: str) -> None:
@@ -104,5 +107,4 @@ def plot_curves(runs: list[TrainingRun], path, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

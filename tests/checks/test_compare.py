@@ -8,11 +8,12 @@ import pytest
 
 from harness.checks.compare import (
     WORST_SHOWN,
+    agreement,
     compare_elementwise,
     compare_gradients,
     compare_tensors,
-    disagreement,
     failing,
+    overall,
 )
 from harness.core import oracle
 from harness.core.cases import make_case
@@ -126,27 +127,90 @@ def test_against_another_answer_the_brackets_widen_by_the_radius_factor():
 # --- two answers of identical calls ---------------------------------------------------------
 
 
-def _result(loss=1.0, scale=1.0):
-    return StepResult(np.float64(loss), [(scale * np.ones((2, 3)), np.ones(2))])
+def _result(loss=1.0, scale=1.0, bias=1.0):
+    return StepResult(np.float64(loss), [(scale * np.ones((2, 3)), bias * np.ones(2))])
+
+
+# the oracle's error scales for _result's answer: every element of scale 1
+UNIT = oracle.Expected(1.0, 1.0, [(np.ones((2, 3)), np.ones(2))], [(np.zeros((2, 3)), np.zeros(2))],
+                       [(np.ones((2, 3)), np.ones(2))], np.zeros(0), np.zeros(0), np.zeros(0), 0)
+
+
+def _agree(a, b, rel=0.0, strict=False, dtype="float64"):
+    return agreement(a, b, UNIT, dtype=dtype, nondeterminism=rel, strict=strict)
 
 
 def test_identical_answers_agree_bitwise():
-    assert disagreement(_result(), _result(), 0.0) is None
+    assert _agree(_result(), _result()).kind == "identical"
     nan = StepResult(np.float64(np.nan), [(np.ones((2, 3)), np.ones(2))])
-    assert disagreement(nan, nan, 0.0) is None  # NaN in the same place is the same answer
+    assert _agree(nan, nan).kind == "identical"  # NaN in the same place is the same answer
 
 
-def test_one_ulp_breaks_bitwise_agreement_and_says_by_how_much():
-    why = disagreement(_result(), _result(scale=1.0 + 2**-52), 0.0)
-    assert why == "gradient 0 differs: max abs difference 2.22e-16 (expected bitwise equal)"
+def test_a_difference_within_rounding_agrees_and_says_how_large_it_was():
+    one_ulp = _agree(_result(), _result(scale=1.0 + 2**-52))
+    assert one_ulp.kind == "rounding" and one_ulp.agrees
+    assert one_ulp.why == "largest difference 2.22e-16 in layer 0 W, 0.062 of the float64 rounding tolerance"
+
+
+def test_strict_determinism_demands_bitwise_equality():
+    strict = _agree(_result(), _result(scale=1.0 + 2**-52), strict=True)
+    assert strict.kind == "differ" and not strict.agrees
+    assert strict.why == "layer 0 W differs: max abs difference 2.22e-16 (bitwise equality demanded)"
+
+
+def test_a_difference_beyond_rounding_disagrees_naming_the_tensor_and_the_ratio():
+    beyond = _agree(_result(), _result(bias=1.0 + 1e-12))
+    assert beyond.kind == "differ"
+    assert beyond.why.startswith("layer 0 b differs by up to 1e-12, ") and "times the float64 rounding tolerance" in beyond.why
+    assert beyond.relative == pytest.approx(1e-12, rel=1e-3) and beyond.spread > 1
+    # the same difference is rounding in float32
+    assert _agree(_result(), _result(bias=1.0 + 1e-12), dtype="float32").kind == "rounding"
 
 
 def test_a_declared_nondeterminism_is_the_allowed_relative_difference():
-    assert disagreement(_result(), _result(scale=1.0 + 1e-6), 1e-4) is None
-    assert disagreement(_result(), _result(scale=1.01), 1e-4) == "gradient 0 differs beyond the declared nondeterminism 0.0001"
+    assert _agree(_result(), _result(scale=1.0 + 1e-6), 1e-4).kind == "declared"
+    beyond = _agree(_result(), _result(scale=1.01), 1e-4)
+    assert beyond.kind == "differ" and beyond.why.endswith("and beyond the declared nondeterminism 0.0001")
 
 
 def test_the_loss_and_shapes_are_compared_too():
-    assert disagreement(_result(), _result(loss=2.0), 0.0).startswith("loss differs")
+    assert _agree(_result(), _result(loss=2.0)).why.startswith("loss differs")
     reshaped = StepResult(np.float64(1.0), [(np.ones((3, 2)), np.ones(2))])
-    assert disagreement(_result(), reshaped, 0.0) == "gradient 0 changed shape from (2, 3) to (3, 2)"
+    assert _agree(_result(), reshaped).why == "layer 0 W changed shape from (2, 3) to (3, 2)"
+
+
+def test_answers_are_not_said_to_agree_where_no_tolerance_can_judge():
+    huge = oracle.Expected(1.0, 1.0, UNIT.center, UNIT.radius, [(np.full((2, 3), 1e20), np.ones(2))],
+                           np.zeros(0), np.zeros(0), np.zeros(0), 0)
+    zeroed = agreement(_result(), _result(scale=0.0), huge, dtype="float64")
+    assert zeroed.kind == "unjudged" and "cannot be judged in float64" in zeroed.why
+
+
+# --- what cannot be judged ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [np.inf, np.nan, 1e20], ids=["infinite", "nan", "beyond-the-magnitude"])
+def test_a_tolerance_that_cannot_tell_right_from_wrong_is_inconclusive_never_a_pass(scale):
+    # a zero answer where 1 is expected: any tolerance >= 1 would pass it
+    report = _compare([0.0, 0.5], [1.0, 0.5], scale=np.array([scale, 1.0]))
+    assert report.verdict is Verdict.INCONCLUSIVE and report.n_unjudged == 1 and report.n_failed == 0
+    assert "cannot be judged in float64" in report.message
+    assert report.worst[0].index == (0,)
+
+
+def test_a_wrong_element_elsewhere_still_fails_the_tensor():
+    report = _compare([0.0, 0.0], [1.0, 0.5], scale=np.array([1e20, 1e-3]))
+    assert report.verdict is Verdict.FAIL and report.n_failed == 1 and report.n_unjudged == 1
+    assert overall([report]) is Verdict.FAIL
+    assert overall([_compare([1.0], [1.0]), _compare([0.0], [1.0], scale=np.inf)]) is Verdict.INCONCLUSIVE
+
+
+def test_an_answer_outside_even_a_loose_tolerance_fails_and_nan_never_hides_under_an_infinite_one():
+    assert _compare([1e25], [1.0], scale=1e20).verdict is Verdict.FAIL
+    assert _compare([np.nan], [1.0], scale=np.inf).verdict is Verdict.FAIL
+
+
+def test_an_all_zero_tensor_expected_to_be_zero_is_judged():
+    # nothing to lose there: the tolerance is tiny, and a non-zero answer fails
+    assert _compare([0.0, 0.0], [0.0, 0.0]).verdict is Verdict.PASS
+    assert _compare([1e-3, 0.0], [0.0, 0.0]).verdict is Verdict.FAIL

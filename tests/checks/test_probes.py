@@ -10,8 +10,10 @@ import pytest
 from harness.checks.probes import check_gradient_probes, split_segments
 from harness.checks.runner import run_check
 from harness.checks.trial import Trial
+from harness.core.cases import Case, make_case
 from harness.core.protocol import as_implementation
 from harness.core.results import Verdict
+from harness.core.spec import NetworkSpec
 from tests import corpus
 
 
@@ -81,3 +83,27 @@ def test_split_halves_a_support_that_spans_tensors():
     assert split_segments([(0, 0, 5), (1, 0, 3)], 4) == ([(0, 0, 4)], [(0, 4, 5), (1, 0, 3)])
     assert split_segments([(0, 0, 5), (1, 0, 3)], 5) == ([(0, 0, 5)], [(1, 0, 3)])
     assert split_segments([(2, 3, 4)], 0) == ([], [(2, 3, 4)])
+
+
+def test_zero_probes_judge_nothing_and_never_pass():
+    case = make_case(corpus.RELU, 4, seed=1)
+    result = run_check(check_gradient_probes, Trial(as_implementation(corpus.SignFlipped()), case, probes=0))
+    assert result.verdict is Verdict.SKIP and result.message == "no probes asked for (probes=0)"
+    with pytest.raises(ValueError, match=r"probes=-1: expected an integer in 0..2\*\*63-1"):
+        Trial(as_implementation(corpus.Backprop()), case, probes=-1)
+
+
+def test_a_probe_whose_tolerance_cannot_judge_its_derivative_is_inconclusive_never_a_pass():
+    # logits (40, 0, ..., 0) with the label on the 40: every directional derivative is ~e^-40, below
+    # float64's rounding of the loss: an all-zero gradient would pass a probe there
+    W, b = np.zeros((6, 2)), np.zeros(6)
+    W[0, 0] = 4.0
+    case = Case(NetworkSpec((2, 6), ("identity",), "cross_entropy"), ((W, b),), np.array([[10.0, 1.0]]), np.array([0]))
+
+    def zeros(spec, params, x, y):
+        return 0.0, [(np.zeros_like(W), np.zeros_like(b))]
+
+    for impl in (corpus.Backprop(), zeros):
+        result = _probe(impl, case)
+        assert result.verdict is Verdict.INCONCLUSIVE, result.message
+        assert result.message.startswith("4 of 4 probes cannot be judged in float64: probe 0: tolerance ")

@@ -10,6 +10,7 @@ from harness.checks.trial import Trial
 from harness.checks.values import check_gradients_match_reference, check_input_gradient, check_loss_matches_reference
 from harness.core.protocol import Capabilities, as_implementation
 from harness.core.results import Verdict
+from harness.core.spec import NetworkSpec
 from tests import corpus
 
 
@@ -179,3 +180,105 @@ def test_a_declared_input_gradient_that_is_missing_fails():
 def test_a_misshapen_input_gradient_fails_naming_both_shapes():
     result = _run(check_input_gradient, InputGradientTransposed(), _case(batch=4))
     assert result.verdict is Verdict.FAIL and result.message == "dx has shape (6, 4), expected (4, 6)"
+
+
+# --- a tolerance never makes a wrong answer pass --------------------------------------------------------------
+
+
+class Layer0Zero(corpus.Backprop):
+    """Never computes the first layer's gradients: zeros there, right elsewhere."""
+
+    dtypes = ("float32", "float64")
+
+    def finish(self, loss, grads, dtype):
+        return loss, [(np.zeros_like(grads[0][0]), np.zeros_like(grads[0][1])), *grads[1:]]
+
+
+@pytest.mark.parametrize("dtype, scale", [("float32", 1e6), ("float64", 1e15), ("float64", 1e300)],
+                         ids=["float32-1e6", "float64-1e15", "float64-1e300"])
+def test_huge_logits_never_let_an_all_zero_layer_pass(dtype, scale):
+    from harness.core.cases import make_case
+
+    case = make_case(corpus.RELU, 6, dtype, seed=1, logit_scale=scale)
+    with np.errstate(all="ignore"):
+        result = _run(check_gradients_match_reference, Layer0Zero(), case)
+    assert result.verdict in (Verdict.INCONCLUSIVE, Verdict.FAIL), result.describe()
+    layer0 = [t for t in result.tensors if t.name.startswith("layer 0")]
+    assert all(t.verdict is not Verdict.PASS for t in layer0)
+    if result.verdict is Verdict.INCONCLUSIVE:
+        assert f"cannot be judged in {dtype}" in result.message
+
+
+def test_the_same_bug_fails_at_an_ordinary_scale():
+    from harness.core.cases import make_case
+
+    result = _run(check_gradients_match_reference, Layer0Zero(), make_case(corpus.RELU, 6, "float32", seed=1, logit_scale=10.0))
+    assert result.verdict is Verdict.FAIL and "the wrong gradients are all zero" in result.hint
+
+
+def test_a_loss_the_dtype_cannot_judge_is_inconclusive():
+    from harness.core.cases import make_case
+
+    case = make_case(corpus.RELU, 6, "float64", seed=1, logit_scale=1e300)
+    with np.errstate(all="ignore"):
+        result = _run(check_loss_matches_reference, lambda spec, params, x, y: (0.0, corpus.Backprop()(spec, params, x, y)[1]),
+                      case)
+    assert result.verdict in (Verdict.INCONCLUSIVE, Verdict.FAIL) and result.verdict is not Verdict.PASS
+
+
+# --- tolerances grow with the length of every sum ------------------------------------------------------------
+
+
+NARROW_MSE = NetworkSpec((3, 4, 2), ("tanh", "identity"), "mse")
+NARROW_CE = NetworkSpec((3, 4, 2), ("relu", "identity"), "cross_entropy")
+
+
+def _large(batch, spec=NARROW_MSE, dtype="float64", shift=10.0):
+    """A narrow network at ``batch``, MSE targets offset by ``shift``: every output error has
+    one sign, so the bias gradients are sums of terms of one sign (the worst case for
+    rounding, measured at 49 eps times their sum of |terms| at a batch of 60,000)."""
+    from harness.core.cases import Case, make_case
+
+    case = make_case(spec, batch, dtype, seed=0)
+    if spec.loss == "cross_entropy":
+        return case
+    return Case(case.spec, case.params, case.x, (case.y + shift).astype(dtype), case.seed)
+
+
+VALUE_CHECKS_OF_ONE_STEP = ("loss_matches_reference", "gradients_match_reference", "gradient_probes")
+
+
+def _value_verdicts(impl, case):
+    from harness import run_checks
+    from harness.checks import ALL_CHECKS, check_name
+
+    checks = [c for c in ALL_CHECKS if check_name(c) in VALUE_CHECKS_OF_ONE_STEP]
+    return {r.check: r for r in run_checks(impl, case, checks=checks)}
+
+
+@pytest.mark.parametrize("batch", [1, 100_000])
+@pytest.mark.parametrize("impl", ["numpy", corpus.Backprop(), "torch"], ids=["numpy", "corpus", "torch"])
+def test_correct_implementations_pass_at_batch_1_and_at_100000(impl, batch):
+    if impl == "torch":
+        pytest.importorskip("torch")
+    for dtype in ("float64", "float32") if isinstance(impl, str) else ("float64",):
+        for case in (_large(batch, dtype=dtype), _large(batch, NARROW_CE, dtype=dtype)):
+            for result in _value_verdicts(impl, case).values():
+                assert result.verdict is Verdict.PASS, result.describe()
+
+
+def test_pure_python_passes_at_batch_100000():
+    for result in _value_verdicts("pure-python", _large(100_000)).values():
+        assert result.verdict is Verdict.PASS, result.describe()
+
+
+class OneInAMillion(corpus.Backprop):
+    def finish(self, loss, grads, dtype):
+        return loss * (1 + 1e-6), [(W * (1 + 1e-6), b * (1 + 1e-6)) for W, b in grads]
+
+
+@pytest.mark.parametrize("bug", [corpus.Float32Inside(), OneInAMillion()], ids=["float32-rounding", "1e-6-relative"])
+def test_float64_answers_a_little_wrong_still_fail_at_batch_100000(bug):
+    results = _value_verdicts(bug, _large(100_000))
+    assert results["gradients_match_reference"].verdict is Verdict.FAIL
+    assert results["loss_matches_reference"].verdict is Verdict.FAIL

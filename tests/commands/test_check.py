@@ -3,6 +3,7 @@ reports and JSON, a failure's repro that reproduces it, case files, isolated run
 bad input as one line and exit 2."""
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_check_a_buggy_function_fails_with_a_runnable_repro(capsys, tmp_path, mo
     assert "gradients_match_reference FAIL" in out and "sign flipped" in out
     repro = next(line.split("reproduce: ", 1)[1] for line in out.splitlines() if "reproduce: " in line)
     assert repro.startswith("backprop-harness check --impl buggy:backprop --sizes 5,4,3")
-    code, out2, _ = _run(capsys, *repro.split()[1:])  # the printed command reproduces the failure
+    code, out2, _ = _run(capsys, *shlex.split(repro)[1:])  # the printed command reproduces the failure
     assert code == 1 and "gradients_match_reference FAIL" in out2
 
 
@@ -129,9 +130,12 @@ def test_dtype_narrows_the_battery_and_a_dtype_nobody_declares_runs_nothing_and_
     assert code == 0, out
     cases = [run["case"] for run in json.loads(report.read_text())["runs"]]
     assert len(cases) == 10 and all("float64" in c for c in cases)
-    code, out, _ = _run(capsys, "check", "--impl", "pure-python", "--dtype", "float32", "--json", str(report))
+    code, out, err = _run(capsys, "check", "--impl", "pure-python", "--dtype", "float32", "--json", str(report))
     assert code == 1  # nothing ran: not a pass
-    assert json.loads(report.read_text())["runs"] == []
+    assert err == "backprop-harness: nothing judged for pure-python (left out: dtype float32 not declared (it declares float64))\n"
+    data = json.loads(report.read_text())
+    assert [run["verdict"] for run in data["runs"]] == ["SKIP"]
+    assert data["ok"] is False and data["reason"] == err.split(": ", 1)[1].strip()
 
 
 def test_a_named_implementation_that_cannot_run_fails_the_check(capsys, tmp_path):
@@ -142,3 +146,77 @@ def test_a_named_implementation_that_cannot_run_fails_the_check(capsys, tmp_path
     run = json.loads(report.read_text())["runs"][0]
     assert run["verdict"] == "FAIL" and run["results"][0]["check"] == "available"
     assert "named explicitly but unavailable: needs hardware this machine lacks" in run["results"][0]["message"]
+
+
+def test_capabilities_that_exclude_every_case_judge_nothing_and_exit_1_with_the_reason(capsys):
+    code, out, err = _run(capsys, "check", "--impl", "tests.conformance_impls:bias_gradient_summed", "--sizes", "4,3,2",
+                          "--activations", "tanh,identity")
+    assert code == 1
+    assert err == ("backprop-harness: nothing judged for tests.conformance_impls:bias_gradient_summed "
+                   "(activation tanh not supported)\n")
+
+
+@pytest.mark.parametrize("dtype, scale", [("float32", "1e6"), ("float64", "1e15"), ("float64", "1e308")])
+def test_huge_logits_never_pass_a_zero_layer_and_never_exit_0(capsys, tmp_path, dtype, scale):
+    report = tmp_path / "report.json"
+    code, out, _ = _run(capsys, "check", "--impl", "tests.checks.test_values:Layer0Zero", "--sizes", "6,5,3", "--batch", "6",
+                        "--seed", "1", "--dtype", dtype, "--logit-scale", scale, "--json", str(report))
+    assert code == 1
+    verdicts = {r["check"]: r["verdict"] for r in json.loads(report.read_text())["runs"][0]["results"]}
+    assert verdicts["gradients_match_reference"] in ("FAIL", "INCONCLUSIVE")
+
+
+def test_strict_determinism_is_asked_for_on_the_command_line(capsys):
+    argv = ["check", "--impl", "tests.corpus:SummationOrderVaries", "--sizes", "6,5,3", "--batch", "16", "--seed", "1"]
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0
+    assert "deterministic PASS with a note: tests.corpus:SummationOrderVaries on 6-5-3" in out
+    assert "two identical calls differ within rounding" in " ".join(out.split())
+    code, out, _ = _run(capsys, *argv, "--strict-determinism")
+    assert code == 1 and "deterministic FAIL" in out and "(bitwise equality demanded)" in out
+
+
+def test_json_is_strict_nan_and_infinity_become_null(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, _, _ = _run(capsys, "check", "--impl", "tests.fault_impls:grads_are_nan", "--sizes", "4,3,2", "--batch", "3",
+                      "--json", str(report))
+    assert code == 1
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    data = json.loads(report.read_text(), parse_constant=refuse)
+    worst = [c for r in data["runs"][0]["results"] for t in r["tensors"] for c in t["worst"]]
+    assert any(c["got"] is None for c in worst)  # a NaN answer, written as null
+
+
+def test_a_reproduce_line_is_shell_quoted(capsys, tmp_path):
+    folder = tmp_path / "my cases; rm -rf ~"
+    folder.mkdir()
+    path = folder / "case one.npz"
+    save_case(make_case(NetworkSpec((4, 3, 2), ("relu", "identity")), 3, seed=2), path)
+    code, out, _ = _run(capsys, "check", "--impl", "tests.corpus:SignFlipped", "--case-file", str(path))
+    assert code == 1
+    repro = next(line.split("reproduce: ", 1)[1] for line in out.splitlines() if "reproduce: " in line)
+    assert shlex.split(repro)[-2:] == ["--case-file", str(path)]
+    code, out2, _ = _run(capsys, *shlex.split(repro)[1:])
+    assert code == 1 and "gradients_match_reference FAIL" in out2
+
+
+def test_files_the_harness_wrote_are_replaced_and_are_written_whole(capsys, tmp_path):
+    report, case = tmp_path / "report.json", tmp_path / "case.npz"
+    argv = ["check", "--impl", "numpy", "--sizes", "4,3,2", "--batch", "3", "--json", str(report), "--save-case", str(case)]
+    assert _run(capsys, *argv)[0] == 0
+    first = case.read_bytes()
+    assert _run(capsys, *argv)[0] == 0  # its own files: replaced without a word
+    assert case.read_bytes() == first and json.loads(report.read_text())["ok"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.npz", "report.json"]  # no partial files left
+
+
+def test_a_device_an_implementation_does_not_declare_leaves_it_out_when_it_was_only_discovered(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, err = _run(capsys, "check", "--sizes", "4,3,2", "--batch", "3", "--device", "tpu", "--json", str(report))
+    assert code == 1  # nothing could run there: nothing was judged
+    notes = {run["impl"]: run["note"] for run in json.loads(report.read_text())["runs"]}
+    assert "device 'tpu' is not among the devices it declares (cpu)" in notes["numpy"]
+    assert err.startswith("backprop-harness: nothing judged for ")

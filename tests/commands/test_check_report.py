@@ -73,9 +73,9 @@ def test_the_report_prints_each_failure_in_full_and_the_tally():
 def test_json_holds_every_run_with_its_verdict_and_results(tmp_path):
     runs = [Run("mine", "a", [_result("gradient_shapes", Verdict.FAIL, "bad", seed=3)]), Run("slow", "b", note="left out")]
     path = tmp_path / "report.json"
-    write_json(runs, str(path))
+    write_json(runs, str(path), ok=False)
     data = json.loads(path.read_text())
-    assert data["ok"] is False
+    assert data["ok"] is False and data["reason"] is None and data["generator"].startswith("backprop-harness")
     assert [(r["impl"], r["verdict"], r["note"]) for r in data["runs"]] == [("mine", "FAIL", ""), ("slow", "SKIP", "left out")]
     assert data["runs"][0]["results"][0]["verdict"] == "FAIL" and data["runs"][0]["results"][0]["seed"] == 3
 
@@ -85,3 +85,15 @@ def test_the_console_is_wide_when_writing_to_a_file(monkeypatch):
     assert make_console(file=io.StringIO()).width == 200
     monkeypatch.setenv("COLUMNS", "90")
     assert make_console(file=io.StringIO()).width == 90  # the user's setting wins
+
+
+def test_inconclusive_is_not_ok_shown_per_tensor_and_a_passing_note_is_printed():
+    tensor = TensorReport("layer 0 W", Verdict.INCONCLUSIVE, n_elements=12, n_unjudged=3, message="3 element(s) cannot be judged")
+    unsure = _result("gradients_match_reference", Verdict.INCONCLUSIVE, "cannot be judged in float32", tensors=[tensor])
+    noted = _result("deterministic", Verdict.PASS, note="two identical calls differ within rounding")
+    runs = [Run("mine", "a", [unsure, noted])]
+    assert runs[0].verdict is Verdict.INCONCLUSIVE and not runs[0].ok
+    text = _text(runs, detail=True)
+    assert "unjudged" in text and "INCONCLUSIVE" in text
+    assert "deterministic PASS with a note: mine on 4-3-2 relu,identity cross_entropy batch=2 float64: two identical calls" in text
+    assert text.rstrip().endswith("0 of 1 implementation/case runs passed, 1 failed")

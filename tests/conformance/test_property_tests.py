@@ -24,7 +24,7 @@ from harness.conformance.property_tests import (
     subject,
 )
 from harness.core.case_files import load_case
-from harness.core.cases import make_case
+from harness.core.cases import Case, make_case
 from harness.core.protocol import as_implementation
 from harness.core.results import Verdict
 from harness.core.spec import NetworkSpec
@@ -183,3 +183,32 @@ def test_parametrize_with_checks_puts_the_suite_in_a_third_partys_tests(pytester
     out = result.stdout.str()
     assert "reproduce: backprop-harness check --impl myimpls:bias_summed --case-file" in out
     assert "needs hardware this machine lacks" in out
+
+
+# --- a plug-in that leaves ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["exits_0", "raises_keyboard_interrupt"])
+def test_a_plug_in_that_exits_fails_its_own_test_and_pytest_goes_on(name):
+    run = property_test(check_gradient_shapes, f"tests.fault_impls:{name}", settings=UNSHRUNK)
+    with pytest.raises(ConformanceFailure, match=r"gradient_shapes ERROR: .* step raised (SystemExit: 0|KeyboardInterrupt)"):
+        run()
+
+
+def test_a_plug_in_that_exits_on_import_is_a_failing_subject_not_the_end_of_collection(tmp_path, monkeypatch):
+    (tmp_path / "leaves_on_import.py").write_text("import sys\nsys.exit(0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    broken = subject("leaves_on_import:backprop")
+    assert broken.impl is None and "cannot import module 'leaves_on_import': SystemExit: 0" in broken.problem
+    with pytest.raises(pytest.fail.Exception, match="it was named explicitly, so this is a failure"):
+        run_subject(check_gradient_shapes, broken)
+
+
+def test_a_drawn_case_the_dtype_cannot_judge_judges_nothing_either_way():
+    # INCONCLUSIVE cases are set aside like SKIPs: the property neither fails on them nor passes by them
+    # logits (40, 0, ..., 0) with the label on the 40: every gradient is ~e^-40, below float64's rounding of it
+    W, b = np.zeros((6, 2)), np.zeros(6)
+    W[0, 0] = 4.0
+    saturated = Case(NetworkSpec((2, 6), ("identity",), "cross_entropy"), ((W, b),), np.array([[10.0, 1.0]]), np.array([0]))
+    result = _check_once(conformance_impls.correct, check_gradients_match_reference, saturated)
+    assert result.verdict is Verdict.INCONCLUSIVE and "cannot be judged in float64" in result.message

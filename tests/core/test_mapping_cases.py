@@ -102,8 +102,14 @@ def test_a_bad_case_file_is_one_line_naming_it(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         load_mapping_case(tmp_path / "nothing.npz")
     (tmp_path / "junk.npz").write_text("junk")
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match=r"junk.npz: not an .npz \(zip\) file"):
         load_mapping_case(tmp_path / "junk.npz")
+    np.save(tmp_path / "one.npy", np.ones(2))
+    with pytest.raises(ValueError, match="a single .npy array, not a case; expected an .npz holding a mapping's inputs"):
+        load_mapping_case(tmp_path / "one.npy")
+    np.savez(tmp_path / "nan.npz", in0=np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="holds NaN or infinity"):
+        load_mapping_case(tmp_path / "nan.npz")
     np.savez(tmp_path / "keys.npz", x=np.ones(2))
     with pytest.raises(ValueError, match="expected inputs in0, in1"):
         load_mapping_case(tmp_path / "keys.npz")
