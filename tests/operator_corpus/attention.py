@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from tests.operator_corpus.normalization import softmax
 from tests.operator_corpus.operator import In, Operator, normal, single
+from tests.operator_corpus.softmax import softmax
 
 
 def swap(a):

@@ -95,8 +95,9 @@ class Operator:
         return self.reference_class().forward(*as_dtype(inputs, np.float64), **params)
 
 
-def mapping(operator: Operator, dtype: str = "float64"):
-    """``operator`` as a ``harness.Mapping`` running in ``dtype`` (needs the engine)."""
+def mapping(operator: Operator, dtype: str = "float64", samples=None):
+    """``operator`` as a ``harness.Mapping`` running in ``dtype`` (needs the engine);
+    ``samples`` replaces the operator's own sample cases (e.g. one large case)."""
     import harness
 
     return harness.Mapping(
@@ -107,7 +108,7 @@ def mapping(operator: Operator, dtype: str = "float64"):
         inputs=[harness.Input(i.shape, kind=i.kind, low=i.low, high=i.high, kinks=i.kinks, ties=i.ties)
                 for i in operator.inputs],
         params=dict(operator.params),
-        samples=operator.samples,
+        samples=samples or operator.samples,
         reference=operator.reference,
         dtypes=(dtype,),
     )

@@ -20,6 +20,7 @@ from tests.operator_corpus import losses as loss
 from tests.operator_corpus import normalization as norm
 from tests.operator_corpus import pooling as pool
 from tests.operator_corpus import shape_ops as shp
+from tests.operator_corpus import softmax as sm
 from tests.operator_corpus.shape_ops import axes_of
 
 
@@ -66,9 +67,9 @@ def _functions():
         pool.MaxPool2d: lambda x, kernel=2, stride=2, padding=0: F.max_pool2d(x, kernel, stride, padding),
         pool.AvgPool2d: lambda x, kernel=2, stride=2, padding=0, count_include_pad=True: F.avg_pool2d(
             x, kernel, stride, padding, count_include_pad=count_include_pad),
-        norm.Softmax: lambda x, axis=-1: torch.softmax(x, axis),
-        norm.LogSoftmax: lambda x, axis=-1: torch.log_softmax(x, axis),
-        norm.LogSumExp: lambda x, axis=-1: torch.logsumexp(x, axis),
+        sm.Softmax: lambda x, axis=-1: torch.softmax(x, axis),
+        sm.LogSoftmax: lambda x, axis=-1: torch.log_softmax(x, axis),
+        sm.LogSumExp: lambda x, axis=-1: torch.logsumexp(x, axis),
         norm.LayerNorm: lambda x, g, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], g, b, eps),
         norm.BatchNorm: lambda x, g, b, eps=1e-5: F.batch_norm(x, None, None, g, b, training=True, eps=eps),
         loss.Mse: F.mse_loss,
