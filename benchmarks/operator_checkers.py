@@ -10,7 +10,9 @@ Each tool sees the NumPy operator the way a user would wire it in:
   dense Jacobian only to word its message; the verdict is decided by then, so that
   rerun is replaced by a placeholder (as in checker_vs_gradcheck.py).
 - check_grads (order 1, reverse mode): ``jax.custom_vjp`` whose forward and backward are
-  ``jax.pure_callback`` calls of the NumPy functions; integer inputs closed over.
+  ``jax.pure_callback`` calls of the NumPy functions; integer inputs closed over. Where the
+  operator has a JVP, forward mode too (a ``jax.custom_jvp`` calling it), and gradcheck
+  with ``check_forward_ad=True`` (the Function's ``jvp``): each peer checks what it can.
 - ours: ``harness.check(entry.mapping())`` -- "not yet" while harness.Mapping is absent.
 An entry is flagged when any of its sample cases fails the check; a tool that raises on
 a case (a shape the framework refuses, a read-only buffer written to) also counts as
@@ -82,6 +84,11 @@ def torch_function(operator, params):
             # np.array copies: torch.from_numpy refuses the negative strides of a flipped view
             return tuple(None if gr is None else torch.from_numpy(np.array(gr)) for gr in grads)
 
+        @staticmethod
+        def jvp(ctx, *tangents):  # forward-mode AD, checked when the operator has a JVP
+            ts = tuple(None if t is None else t.detach().numpy() for t in tangents)
+            return torch.from_numpy(np.array(first_output(operator.jvp(tuple(ctx.arrays), ts, **params))))
+
     return NumpyOperator.apply
 
 
@@ -95,7 +102,8 @@ def gradcheck_case(operator, xs, params, fast: bool) -> Outcome:
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            torch.autograd.gradcheck(torch_function(operator, params), tuple(tensors), fast_mode=fast)
+            torch.autograd.gradcheck(torch_function(operator, params), tuple(tensors), fast_mode=fast,
+                                     check_forward_ad=operator.jvp is not None)
         return Outcome(False, time.perf_counter() - start)
     except GradcheckError:
         return Outcome(True, time.perf_counter() - start)
@@ -147,11 +155,31 @@ def jax_case(operator, xs, params) -> Outcome:
         return jax.pure_callback(numpy_vjp, types, g, *floats)
 
     f.defvjp(f_fwd, f_bwd)
+    checks = [(f, "rev")]
+    if operator.jvp is not None:  # forward mode too, through a custom_jvp of the NumPy JVP
+        def numpy_jvp(*primals_and_tangents):
+            n = len(float_at)
+            tangents = [None] * len(xs)
+            for i, t in zip(float_at, primals_and_tangents[n:]):
+                tangents[i] = np.asarray(t)
+            return np.asarray(first_output(operator.jvp(tuple(assemble(primals_and_tangents[:n])), tuple(tangents),
+                                                        **params)))
+
+        @jax.custom_jvp
+        def f_forward_mode(*floats):
+            return jax.pure_callback(numpy_forward, out_type, *floats)
+
+        @f_forward_mode.defjvp
+        def _(primals, tangents):
+            return f_forward_mode(*primals), jax.pure_callback(numpy_jvp, out_type, *primals, *tangents)
+
+        checks.append((f_forward_mode, "fwd"))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            check_grads(f, tuple(xs[i] for i in float_at), order=1, modes=["rev"])
+            for function, mode in checks:
+                check_grads(function, tuple(xs[i] for i in float_at), order=1, modes=[mode])
         return Outcome(False, time.perf_counter() - start)
     except AssertionError:
         return Outcome(True, time.perf_counter() - start)

@@ -231,3 +231,14 @@ class Conv2dWeightGradReversed(Conv2d):
 
     def weight_gradient(self, g, x, w, stride, padding, dilation):
         return np.flip(super().weight_gradient(g, x, w, stride, padding, dilation), axis=(2, 3))
+
+
+class Conv2dJvpWeightTangentDropped(Conv2d):
+    """conv2d's forward-mode rule conv(dx, w) + db: the weight's tangent term conv(x, dw) is missing."""
+
+    source = "the memo's 'a missing term' hint; a product rule with one term"
+
+    def jvp(self, inputs, tangents, stride=1, padding=0, dilation=1):
+        _, w, _ = inputs
+        dx, _, db = tangents
+        return (self.forward(dx, w, db, **conv_params(stride, padding, dilation)),)

@@ -35,6 +35,7 @@ DTYPES = ("gradient_dtypes",)
 MUTATION = ("inputs_not_mutated",)
 STATE = ("no_state_between_calls", "deterministic")
 FINITE = ("outputs_are_finite",)
+JVP = ("jvp_matches_oracle", "jvp_vjp_transpose")
 
 OPERATORS = (
     dense.Linear, dense.Matmul, dense.Embedding,
@@ -66,6 +67,7 @@ BUGS = (
     Entry(conv.Conv2dInputGradIgnoresDilation, VJP),
     Entry(conv.Conv2dCropFromCorner, VJP),
     Entry(conv.Conv2dWeightGradReversed, VJP),
+    Entry(conv.Conv2dJvpWeightTangentDropped, JVP),
     # pooling
     Entry(pool.MaxPool2dEveryTieGetsGradient, TIES),
     Entry(pool.MaxPool2dLooseMask, VJP),
@@ -79,6 +81,7 @@ BUGS = (
     Entry(sm.SoftmaxFixedAxis0, FORWARD),
     Entry(sm.SoftmaxNoMaxSubtraction, FINITE),
     Entry(sm.SoftmaxOverwritesCotangent, MUTATION),
+    Entry(sm.SoftmaxJvpDiagonalOnly, JVP),
     Entry(sm.LogSoftmaxMissingSum, VJP),
     Entry(sm.LogSumExpMaxHalfDifferentiated, VJP),
     Entry(sm.LogSumExpNaive, FINITE),
@@ -89,6 +92,7 @@ BUGS = (
     Entry(norm.LayerNormUnbiasedVariance, FORWARD),
     Entry(norm.LayerNormAssumes2D, SHAPES),
     Entry(norm.LayerNormFloat32Statistics, FORWARD + VJP),
+    Entry(norm.LayerNormJvpStatisticsConstant, JVP),
     Entry(norm.BatchNormStatisticsConstant, VJP),
     Entry(norm.BatchNormInputGradWithoutGamma, VJP),
     Entry(norm.BatchNormBackwardUnbiasedVariance, VJP),

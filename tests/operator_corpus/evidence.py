@@ -145,14 +145,51 @@ def runs(entry, case) -> bool:
     return True
 
 
+def tangents_for(xs, seed=2):
+    rng = np.random.default_rng(seed)
+    return tuple(None if is_int(x) else rng.standard_normal(np.shape(x)) for x in xs)
+
+
+def jvp_evidence(entry: Entry, cases) -> dict[str, list[str]]:
+    """JVP against the correct float64 JVP, and against the entry's own VJP by the transpose
+    identity <u, VJP(v)> = <JVP(u), v> (no oracle needed: the two must agree to rounding)."""
+    found = {"jvp_matches_oracle": [], "jvp_vjp_transpose": []}
+    if entry.operator.jvp is None:
+        return found
+    truth = entry.operator.reference_class()
+    for xs, params, label in cases:
+        xs64 = as_dtype(xs, np.float64)
+        u = tangents_for(xs64)
+        try:
+            with np.errstate(all="ignore"):
+                got = entry.fresh().jvp(xs64, u, **params)
+                v = cotangent_for(got)
+                grads = entry.fresh().vjp(xs64, v, **params)
+        except Exception:  # noqa: BLE001 -- the VJP's evidence covers a raising backward
+            continue
+        if any(differs(g, w, "float64") for g, w in zip(got, truth.jvp(xs64, u, **params))):
+            found["jvp_matches_oracle"].append(label)
+        try:
+            left = sum(float(np.vdot(a, g)) for a, g in zip(u, grads) if a is not None)
+        except ValueError:  # a gradient of the wrong shape: the identity cannot even be written
+            found["jvp_vjp_transpose"].append(label)
+            continue
+        right = sum(float(np.vdot(t, c)) for t, c in zip(got, v))
+        if not abs(left - right) <= 1e-10 * (abs(left) + abs(right) + 1e-3):
+            found["jvp_vjp_transpose"].append(label)
+    return found
+
+
 def evidence(entry: Entry, seed: int = 0) -> dict[str, list[str]]:
     """Check name -> labels of the sample cases on which ``entry`` breaks it. ``vjp_matches_oracle``
     and ``vjp_probes`` share one list: the VJP is not the correct one (the two checks differ in
-    how they look, not in what they look for)."""
+    how they look, not in what they look for). ``second_order`` is not covered: a NumPy mapping
+    has no framework to differentiate its VJP."""
     cases = entry.cases(seed)
     values = value_evidence(entry, cases)
     found = contract_evidence(entry, cases)
     found["forward_matches_reference"] = values["forward_matches_reference"]
     for name in VALUE_CHECKS:
         found[name] = values["vjp"]
+    found.update(jvp_evidence(entry, cases))
     return found

@@ -156,6 +156,18 @@ class LayerNormAssumes2D(LayerNorm):
         return dx, (g * self.normalized(inputs[0], eps)[0]).sum(axis=0), g.sum(axis=0)
 
 
+class LayerNormJvpStatisticsConstant(LayerNorm):
+    """layer_norm's forward-mode rule (dx * gamma) / sigma: mean and variance held constant in the JVP only."""
+
+    source = "https://github.com/pytorch/functorch/pull/807 (saved statistics), in forward mode"
+
+    def jvp(self, inputs, tangents, eps=1e-5):
+        x, gamma, _ = inputs
+        dx, dgamma, dbeta = tangents
+        xhat, rstd = self.normalized(x, eps)
+        return (dx * rstd * gamma + xhat * dgamma + dbeta,)
+
+
 class LayerNormFloat32Statistics(LayerNorm):
     """layer_norm computes mean and variance in float32 for float64 inputs: float32-sized errors."""
 

@@ -1,7 +1,7 @@
 """The corpus is trustworthy before any engine exists: every correct operator, and every
 correct variant, agrees with torch's float64 autograd (forward, VJP, and JVP where the
 operator has one) on each of its adversarial samples; each float32 variant is as accurate
-as torch's own float32 computation; every JVP is the exact transpose of its VJP.
+as torch's own float32 computation.
 """
 
 from __future__ import annotations
@@ -62,20 +62,6 @@ def test_jvp_matches_torch_forward_mode(operator):
         want = torch_jvp(operator, xs, params, tangents)
         close(got, want, vjp_scale([np.ones(1)], xs) * max(np.abs(t).max() for t in tangents if t is not None),
               f"{operator.name} JVP on {label}")
-
-
-@pytest.mark.parametrize("entry", [e for e in CORRECT if e.operator.jvp is not None], ids=lambda e: e.name)
-def test_jvp_is_the_transpose_of_the_vjp(entry: Entry):
-    """<u, VJP(v)> = <JVP(u), v> exactly (to rounding): the operator's own two derivatives agree."""
-    rng = np.random.default_rng(4)
-    operator = entry.fresh()
-    for xs, params, label in entry.cases():
-        xs = as_dtype(xs, np.float64)
-        u = tuple(None if np.issubdtype(x.dtype, np.integer) else rng.standard_normal(x.shape) for x in xs)
-        v = cotangent_for(operator.forward(*xs, **params), seed=5)
-        left = sum(float(np.vdot(a, g)) for a, g in zip(u, operator.vjp(xs, v, **params)) if a is not None)
-        right = sum(float(np.vdot(t, c)) for t, c in zip(operator.jvp(xs, u, **params), v))
-        assert abs(left - right) <= 1e-10 * (abs(left) + abs(right) + 1e-3), f"{entry.name} on {label}"
 
 
 @pytest.mark.parametrize("entry", FLOAT32, ids=lambda e: e.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
 import harness
@@ -67,9 +68,9 @@ def test_a_backward_bug_leaves_the_forward_alone(entry: Entry):
 
 
 @pytest.mark.parametrize("entry", CORRECT, ids=ids)
-def test_correct_entry_keeps_every_contract(entry: Entry):
+def test_correct_entry_keeps_every_contract_and_its_jvp_is_its_vjps_transpose(entry: Entry):
     found = evidence(entry)
-    assert {check: found[check] for check in CONTRACT_CHECKS if found[check]} == {}
+    assert {check: found[check] for check in CONTRACT_CHECKS + ("jvp_vjp_transpose",) if found[check]} == {}
 
 
 @pytest.mark.parametrize("operator", OPERATORS, ids=lambda op: op.name)
@@ -134,8 +135,6 @@ def recorder(signature_of):
 @pytest.mark.skipif(ENGINE, reason="the real harness.Mapping is here: test_no_correct_entry_is_flagged covers this")
 @pytest.mark.parametrize("entry", BUGS + CORRECT, ids=ids)
 def test_mapping_is_built_per_the_contract(entry: Entry, monkeypatch):
-    import numpy as np
-
     monkeypatch.setattr(harness, "Mapping", recorder(contract_mapping), raising=False)
     monkeypatch.setattr(harness, "Input", recorder(contract_input), raising=False)
     built = entry.mapping()
@@ -145,3 +144,25 @@ def test_mapping_is_built_per_the_contract(entry: Entry, monkeypatch):
         assert len(xs) == len(built["inputs"]) and isinstance(params, dict) and label
         reference = built["reference"](*xs, **params)
         assert all(np.asarray(r).dtype == np.float64 for r in (reference if isinstance(reference, tuple) else (reference,)))
+
+
+def drawn(spec, rng, dtype):
+    """One input as the engine may draw it from ``spec``: uniform integers in [low, high),
+    uniform floats in [low, high) where given, standard normal otherwise."""
+    if spec.kind == "int":
+        return rng.integers(spec.low, spec.high, size=spec.shape)
+    if spec.low is not None and spec.high is not None:
+        return rng.uniform(spec.low, spec.high, size=spec.shape).astype(dtype)
+    return rng.standard_normal(spec.shape).astype(dtype)
+
+
+@pytest.mark.parametrize("entry", CORRECT, ids=ids)
+def test_the_declared_inputs_fit_the_default_params(entry: Entry):
+    """Cases the engine draws from ``inputs`` and ``params``, not only the hand-made samples,
+    run through forward and VJP, with gradients shaped like the inputs."""
+    operator = entry.fresh()
+    xs = tuple(drawn(spec, np.random.default_rng(0), np.dtype(entry.dtype)) for spec in operator.inputs)
+    y = operator.forward(*xs, **operator.params)
+    grads = operator.vjp(xs, (np.ones_like(y),), **operator.params)
+    assert [None if g is None else np.shape(g) for g in grads] == [
+        None if spec.kind == "int" else spec.shape for spec in operator.inputs]
