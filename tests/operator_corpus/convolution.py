@@ -23,7 +23,17 @@ def conv_params(stride=1, padding=0, dilation=1):
     return {"stride": stride, "padding": padding, "dilation": dilation}
 
 
-class Conv1d(Operator, correct=True):
+class Convolution(Operator):
+    """What conv1d and conv2d share: bilinear in (x, w), so the JVP is two forwards."""
+
+    def jvp(self, inputs, tangents, stride=1, padding=0, dilation=1):
+        x, w, b = inputs
+        dx, dw, db = tangents
+        p = conv_params(stride, padding, dilation)
+        return (self.forward(dx, w, db, **p) + self.forward(x, dw, np.zeros_like(b), **p),)
+
+
+class Conv1d(Convolution, correct=True):
     """conv1d: x (N, C, L), w (O, C, K), b (O,); im2col forward, col2im (np.add.at) backward."""
 
     name = "conv1d"
@@ -59,12 +69,6 @@ class Conv1d(Operator, correct=True):
         return (self.input_gradient(g, x, w, stride, padding, dilation),
                 self.weight_gradient(g, x, w, stride, padding, dilation), g.sum(axis=(0, 2)))
 
-    def jvp(self, inputs, tangents, stride=1, padding=0, dilation=1):
-        x, w, b = inputs
-        dx, dw, db = tangents
-        p = conv_params(stride, padding, dilation)
-        return (self.forward(dx, w, db, **p) + self.forward(x, dw, np.zeros_like(b), **p),)
-
     def samples(self, rng, dtype):
         def case(n, c, length, o, k, label, **params):
             xwb = (normal(rng, (n, c, length), dtype), normal(rng, (o, c, k), dtype), normal(rng, (o,), dtype))
@@ -87,7 +91,7 @@ def correlate2d(xp, w, stride, dilation):
     return np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
 
 
-class Conv2d(Operator, correct=True):
+class Conv2d(Convolution, correct=True):
     """conv2d: x (N, C, H, W), w (O, C, KH, KW), b (O,); input gradient by full convolution."""
 
     name = "conv2d"
@@ -132,12 +136,6 @@ class Conv2d(Operator, correct=True):
         g = single(cotangents)
         return (self.input_gradient(g, x, w, stride, padding, dilation),
                 self.weight_gradient(g, x, w, stride, padding, dilation), g.sum(axis=(0, 2, 3)))
-
-    def jvp(self, inputs, tangents, stride=1, padding=0, dilation=1):
-        x, w, b = inputs
-        dx, dw, db = tangents
-        p = conv_params(stride, padding, dilation)
-        return (self.forward(dx, w, db, **p) + self.forward(x, dw, np.zeros_like(b), **p),)
 
     def samples(self, rng, dtype):
         def case(n, c, hw, o, k, label, **params):

@@ -94,8 +94,12 @@ class Embedding(Operator, correct=True):
     def vjp(self, inputs, cotangents):
         indices, W = inputs
         dW = np.zeros_like(W)
-        np.add.at(dW, indices, single(cotangents))
+        self.scatter(dW, indices, single(cotangents))
         return None, dW
+
+    def scatter(self, dW, indices, g):
+        """Add each looked-up row's gradient into its row of dW; a repeated index adds again."""
+        np.add.at(dW, indices, g)
 
     def jvp(self, inputs, tangents):
         indices, _ = inputs
@@ -201,11 +205,8 @@ class EmbeddingBufferedAdd(Embedding):
 
     source = "https://stackoverflow.com/questions/45473896/np-add-at-indexing-with-array"
 
-    def vjp(self, inputs, cotangents):
-        indices, W = inputs
-        dW = np.zeros_like(W)
-        dW[indices] += single(cotangents)
-        return None, dW
+    def scatter(self, dW, indices, g):
+        dW[indices] += g
 
 
 class EmbeddingAssigned(Embedding):
@@ -213,11 +214,8 @@ class EmbeddingAssigned(Embedding):
 
     source = "https://github.com/pytorch/pytorch/issues/146299"
 
-    def vjp(self, inputs, cotangents):
-        indices, W = inputs
-        dW = np.zeros_like(W)
-        dW[indices] = single(cotangents)
-        return None, dW
+    def scatter(self, dW, indices, g):
+        dW[indices] = g
 
 
 class EmbeddingIndicesNotSaved(Embedding):
@@ -225,8 +223,5 @@ class EmbeddingIndicesNotSaved(Embedding):
 
     source = "https://github.com/tsotchke/eshkol/pull/392"
 
-    def vjp(self, inputs, cotangents):
-        indices, W = inputs
-        dW = np.zeros_like(W)
-        np.add.at(dW, np.zeros_like(indices), single(cotangents))
-        return None, dW
+    def scatter(self, dW, indices, g):
+        np.add.at(dW, np.zeros_like(indices), g)

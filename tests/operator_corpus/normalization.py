@@ -92,8 +92,12 @@ class BatchNorm(Operator, correct=True):
         gh = g * self.per_channel(gamma, x)
         dvar = (gh * xc).sum(axis=axes, keepdims=True) * -0.5 * rstd**3
         dmean = (-gh * rstd).sum(axis=axes, keepdims=True) + dvar * (-2 * xc).mean(axis=axes, keepdims=True)
-        dx = gh * rstd + dvar * 2 * xc / m + dmean / m
+        dx = gh * rstd + dvar * 2 * xc / self.variance_count(m) + dmean / m
         return dx, (g * xc * rstd).sum(axis=axes), g.sum(axis=axes)
+
+    def variance_count(self, m):
+        """The number the batch variance divides by: m (biased, as the forward)."""
+        return m
 
     def jvp(self, inputs, tangents, eps=1e-5):
         x, gamma, _ = inputs
@@ -207,16 +211,8 @@ class BatchNormBackwardUnbiasedVariance(BatchNorm):
 
     source = "https://github.com/apache/mxnet/issues/1053; https://github.com/pytorch/pytorch/issues/60528"
 
-    def vjp(self, inputs, cotangents, eps=1e-5):
-        x, gamma, _ = inputs
-        g = single(cotangents)
-        xc, rstd, axes = self.normalized(x, eps)
-        m = x.size // x.shape[1]
-        gh = g * self.per_channel(gamma, x)
-        dvar = (gh * xc).sum(axis=axes, keepdims=True) * -0.5 * rstd**3
-        dmean = (-gh * rstd).sum(axis=axes, keepdims=True)
-        dx = gh * rstd + dvar * 2 * xc / (m - 1) + dmean / m
-        return dx, (g * xc * rstd).sum(axis=axes), g.sum(axis=axes)
+    def variance_count(self, m):
+        return m - 1
 
 
 class BatchNormRunningStatistics(BatchNorm):
