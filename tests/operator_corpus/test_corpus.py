@@ -166,3 +166,12 @@ def test_the_declared_inputs_fit_the_default_params(entry: Entry):
     grads = operator.vjp(xs, (np.ones_like(y),), **operator.params)
     assert [None if g is None else np.shape(g) for g in grads] == [
         None if spec.kind == "int" else spec.shape for spec in operator.inputs]
+
+
+def test_the_reference_keeps_a_complex_step():
+    """The reference runs in float64 but must not cast away a complex perturbation: the engine
+    detects complex-step safety by running the forward on complex inputs."""
+    from tests.operator_corpus.activations import Tanh
+
+    x = np.array([0.3, -1.2]) + 1e-20j
+    assert np.allclose(Tanh().reference(x).imag / 1e-20, 1 - np.tanh(x.real) ** 2, rtol=1e-12, atol=0)
