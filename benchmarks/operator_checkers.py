@@ -325,7 +325,7 @@ def run_capped(name, fast, cap_bytes, timeout=90.0) -> Outcome:
 def large_section(cap_gib: float, with_ours: bool):
     print(f"\n~10^5 input elements: gradcheck (float64, as it asks) in a child capped at {cap_gib:g} GiB; "
           "check_grads in the entry's own dtype")
-    header = f"{'entry':<34}{'kind':<8}{'inputs':>9}{'ours':>14}{'gradcheck full':>28}{'gradcheck fast':>22}{'check_grads':>18}"
+    header = f"{'entry':<34}{'kind':<8}{'inputs':>9}{'ours':>20}{'gradcheck full':>30}{'gradcheck fast':>22}{'check_grads':>20}"
     print(header)
     cap = int(cap_gib * 2**30)
     for name, (build, params) in LARGE.items():
@@ -337,8 +337,8 @@ def large_section(cap_gib: float, with_ours: bool):
             Outcome(None, note="not yet"))
         ours_cell = cell(ours_outcome, entry.is_bug)
         cells = [cell(o, entry.is_bug) if o.flagged is not None else f"{o.note} {o.seconds:.0f}s" for o in (full, fast)]
-        print(f"{name:<34}{'bug' if entry.is_bug else 'correct':<8}{sum(x.size for x in xs):>9}{ours_cell:>14}"
-              f"{cells[0]:>28}{cells[1]:>22}{cell(jax_outcome, entry.is_bug):>18}")
+        print(f"{name:<34}{'bug' if entry.is_bug else 'correct':<8}{sum(x.size for x in xs):>9}{ours_cell:>20}"
+              f"{cells[0]:>30}{cells[1]:>22}{cell(jax_outcome, entry.is_bug):>20}")
 
 
 def main(argv=None):
