@@ -104,6 +104,16 @@ class AttentionMaskAfterSoftmax(Attention):
             du = np.where(future(q.shape[-2], k.shape[-2]), 0, du)
         return u * (du - (du * u).sum(axis=-1, keepdims=True)), self.probabilities(q, k, causal, scale)
 
+    def jvp(self, inputs, tangents, causal=True, scale=None):
+        q, k, v = inputs
+        dq, dk, dv = tangents
+        u = softmax(self.scores(q, k, False, scale), -1)
+        ds = (dq @ swap(k) + q @ swap(dk)) * self.scale_of(q, scale)
+        dp = u * (ds - (u * ds).sum(axis=-1, keepdims=True))
+        if causal:
+            dp = np.where(future(q.shape[-2], k.shape[-2]), 0, dp)
+        return (dp @ v + self.probabilities(q, k, causal, scale) @ dv,)
+
 
 class AttentionScaleMissingInBackward(Attention):
     """attention applies 1/sqrt(d) in the forward but not in the dQ and dK of the backward."""

@@ -178,6 +178,10 @@ class CrossEntropySmoothingIncludesIgnored(CrossEntropy):
         d = (nll * valid[:, None] + label_smoothing * p - uniform) / valid.sum() * single(cotangents)
         return d, None
 
+    def jvp(self, inputs, tangents, ignore_index=-100, label_smoothing=0.0):
+        d, _ = self.vjp(inputs, np.ones((), inputs[0].dtype), ignore_index, label_smoothing)
+        return (np.asarray((d * tangents[0]).sum()),)
+
 
 class CrossEntropyGradientForLabels(CrossEntropy):
     """cross entropy returns a zero array as the 'gradient' of the integer labels, not None."""

@@ -127,6 +127,9 @@ class SoftmaxFixedAxis0(Softmax):
     def vjp(self, inputs, cotangents, axis=-1):
         return super().vjp(inputs, cotangents, axis=0)
 
+    def jvp(self, inputs, tangents, axis=-1):
+        return super().jvp(inputs, tangents, axis=0)
+
 
 class SoftmaxNoMaxSubtraction(Softmax):
     """softmax exp(x) / sum(exp(x)) without subtracting the max: inf / inf = nan at large logits."""

@@ -67,6 +67,15 @@ def test_a_backward_bug_leaves_the_forward_alone(entry: Entry):
     assert evidence(entry)["forward_matches_reference"] == []
 
 
+@pytest.mark.parametrize("entry", [e for e in BUGS if e.catches == FORWARD], ids=ids)
+def test_a_forward_bug_is_consistent_with_itself(entry: Entry):
+    """A wrong forward whose VJP (and JVP) are right *for that forward*: only comparing
+    forwards can see it, so its own derivatives must not give it away (except where the
+    wrong forward is not even finite: the unbiased variance of one element)."""
+    found = evidence(entry)
+    assert set(found["jvp_vjp_transpose"]) <= set(found["outputs_are_finite"])
+
+
 @pytest.mark.parametrize("entry", CORRECT, ids=ids)
 def test_correct_entry_keeps_every_contract_and_its_jvp_is_its_vjps_transpose(entry: Entry):
     found = evidence(entry)
