@@ -6,7 +6,17 @@ import math
 import numpy as np
 import pytest
 
-from harness.core.tolerances import FACTORS, coarser, eps, factor, mapping_scale, sensitivity_step, tolerance
+from harness.core.tolerances import (
+    FACTORS,
+    REUSE_ROUNDINGS,
+    coarser,
+    eps,
+    factor,
+    mapping_scale,
+    reuse_allowance,
+    sensitivity_step,
+    tolerance,
+)
 
 COMPARISONS = ("loss", "gradient", "probe", "kink", "property", "forward", "transpose")
 
@@ -103,3 +113,20 @@ def test_a_mapping_elements_scale_adds_its_sensitivity_and_its_tensors_largest_s
 def test_the_sensitivity_step_is_the_dtypes_rounding_or_what_richardson_resolves():
     assert sensitivity_step("float32") == 4 * eps("float32")
     assert sensitivity_step("float64") == 1e-8
+
+
+def test_the_allowance_for_reused_outputs_follows_the_derivation():
+    # tanh, computed from its rounded output as 1 - y^2: |D2| dy / |D| = 2 |y| * R eps |y|
+    x = np.array([0.5, 17.0])
+    y, d1 = np.tanh(x), 1 - np.tanh(x) ** 2
+    d2 = -2 * y * d1
+    allowance = reuse_allowance(d1, d2, y, "float64")
+    assert np.allclose(allowance, 2 * REUSE_ROUNDINGS * eps("float64") * y**2)
+    assert allowance[1] < d1[1]  # tanh'(17) = 6.8e-15 is still judged in float64
+    assert reuse_allowance(np.ones(2), np.zeros(2), np.ones(2), "float32").tolist() == [0.0, 0.0]  # linear: none
+    # at a stationary point (D = 0) the output must move by sqrt(2 dy / D2): the sqrt branch
+    at_top = reuse_allowance(np.zeros(1), np.ones(1), np.ones(1), "float32")
+    assert np.isclose(at_top[0], np.sqrt(2 * REUSE_ROUNDINGS * eps("float32")))
+    # float32 sigmoid at 17: s (1 - s) rounds to 0, which the allowance covers
+    s = 1 / (1 + np.exp(-17.0))
+    assert reuse_allowance(s * (1 - s), s * (1 - s) * (1 - 2 * s), s, "float32") > s * (1 - s)
