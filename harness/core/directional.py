@@ -59,7 +59,7 @@ def inner(a, b) -> float:
     return float(np.einsum("i,i->", a.reshape(-1), b.reshape(-1)))
 
 
-def _peak(a) -> float:
+def largest(a) -> float:
     """The largest finite magnitude in ``a`` (0 if none)."""
     a = np.asarray(a)
     if not a.size:
@@ -183,7 +183,7 @@ class Differentiator:
             values.append(v)
             errors.append(e)
             # rounding at the smallest step, as in sides_many: 16 eps max|f| / h
-            peak = max([_peak(f0)] + [_peak(p[o]) for p in plus])
+            peak = max([largest(f0)] + [largest(p[o]) for p in plus])
             noise.append(np.where(np.isfinite(v), 16 * _EPS * peak / hs[-1], np.inf))
         return Derivative(values, errors, noise=noise)
 
@@ -207,7 +207,7 @@ class Differentiator:
         value, error = extrapolate(quotients, ONE_SIDED)
         # Rounding of each contracted difference at the smallest step: the outputs'
         # own roundings (16 eps max|f| each, see sides_many; independent) weighted by c, over h.
-        spread = math.sqrt(sum(_peak(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
+        spread = math.sqrt(sum(largest(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
         noise = 16 * _EPS * spread / hs[-1]
         if not (np.isfinite(value) and np.isfinite(noise)):
             return float("nan"), float("inf")
@@ -222,12 +222,14 @@ class Differentiator:
                 setattr(d, name, [a[0] for a in getattr(d, name)])
         return d
 
-    def sides_many(self, directions, levels: int = LEVELS_SIDES, exact: bool = True, pick=None) -> Derivative:
+    def sides_many(self, directions, levels: int = LEVELS_SIDES, exact: bool = True, pick=None,
+                   first: float = FIRST_STEP) -> Derivative:
         """``sides`` along several directions at once: every array gains a leading axis,
         one row per direction (each row extrapolated on its own). ``pick``: per output,
         flat indices of the only elements wanted (the evaluations are whole; the
-        tableaux, the costly part over a million outputs, are not)."""
-        hs = self.steps(levels)
+        tableaux, the costly part over a million outputs, are not). ``first``: the
+        largest step, times the direction."""
+        hs = self.steps(levels, first)
         plus = [[self.at(direction, h) for direction in directions] for h in hs]  # [level][direction][output]
         minus = [[self.at(direction, -h) for direction in directions] for h in hs]
         d = Derivative([], [], [], [], [], [], noise=[])
@@ -236,8 +238,8 @@ class Differentiator:
             # value of the output (per row), not each element's own: a float64 forward is
             # accurate to eps times its intermediates, not its result (torch's gelu far in
             # its tail, 0.5 x (1 + erf(x / sqrt 2)), is 1% off and smooth: no tableau sees it).
-            peak = max(_peak(f0), 0.0)
-            peaks = np.array([max([peak] + [_peak(level[k][o]) for level in plus + minus]) for k in range(len(directions))])
+            peak = max(largest(f0), 0.0)
+            peaks = np.array([max([peak] + [largest(level[k][o]) for level in plus + minus]) for k in range(len(directions))])
             take = (lambda a: a) if pick is None else (lambda a, i=pick[o]: np.ravel(a)[i])
             f0 = take(f0)
             p = [np.stack([take(e[o]) for e in level]) for level in plus]
@@ -260,9 +262,10 @@ class Differentiator:
                        for o in range(len(self.outputs))]
         return d
 
-    def complex_right(self, direction) -> list:
-        """``Im f(x + i h w) / h`` for every float output (only where ``complex_ok``)."""
-        moved = [x if w is None else x + 1j * COMPLEX_H * w for x, w in zip(self.inputs, direction)]
+    def complex_right(self, direction, shift: float = 0.0) -> list:
+        """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only
+        where ``complex_ok``)."""
+        moved = [x if w is None else x + (shift + 1j * COMPLEX_H) * w for x, w in zip(self.inputs, direction)]
         self.evaluations += 1
         out = self._complex_call(moved)
         return [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.core.directional import SMALL_STEP, Differentiator, inner, judge
-from harness.core.tolerances import sensitivity_step
+from harness.core.curvature import curvature
+from harness.core.directional import FIRST_STEP, SMALL_STEP, Differentiator, inner, judge
+from harness.core.tolerances import reuse_allowance, sensitivity_step
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Expected:
     """Per tensor (``None`` where there is nothing to compare): the expected values
     (``center``), the half-width of the valid bracket where not differentiable
     (``radius``), the accumulation ``scale``, the rounding ``sensitivity`` (in scale
-    units), the oracle's ``error`` and what it could not resolve (``unresolved``)."""
+    units), the oracle's ``error``, what it could not resolve (``unresolved``) and the
+    ``allowance`` for outputs a backward reuses (absolute; ``reuse_allowance``)."""
 
     center: list
     radius: list
@@ -40,6 +42,11 @@ class Expected:
     error: list
     unresolved: list
     method: str = ""
+    allowance: list | None = None
+
+    def __post_init__(self):
+        if self.allowance is None:
+            self.allowance = [None if c is None else np.zeros(np.shape(c)) for c in self.center]
 
     @property
     def n_nondifferentiable(self) -> int:
@@ -66,12 +73,30 @@ def perturbed(inputs, dtype, seed: int) -> list:
     return out
 
 
-def nearby(diff: Differentiator, dtype, seed: int) -> Differentiator:
-    """The same forward at ``perturbed`` inputs, keeping what was found about it."""
-    other = Differentiator(diff.forward, perturbed(diff.inputs, dtype, seed), diff.params)
-    other.scales = diff.scales
-    other._complex = diff._complex
-    return other
+# Rounding sensitivity is the largest change over this many draws of random signs: one
+# draw can all but cancel for a given element (layer_norm at an offset of 1e3: 0.6 in one
+# draw, 90 and 520 in the next two), three rarely all do.
+DRAWS = 3
+
+
+def nearby(diff: Differentiator, dtype, seed: int) -> list[Differentiator]:
+    """The same forward at ``DRAWS`` draws of ``perturbed`` inputs, keeping what was
+    found about it."""
+    others = []
+    for draw in range(DRAWS):
+        other = Differentiator(diff.forward, perturbed(diff.inputs, dtype, seed + 7 * draw), diff.params)
+        other.scales = diff.scales
+        other._complex = diff._complex
+        others.append(other)
+    return others
+
+
+def largest_change(values, here, step):
+    """``max |value - here| / step`` over the draws (elementwise); infinite where a value
+    is not finite: a sensitivity that cannot be measured cannot be ruled out either."""
+    with np.errstate(invalid="ignore"):
+        change = np.max([np.abs(np.asarray(v, np.float64) - here) for v in values], axis=0) / step
+    return np.where(np.isnan(change), np.inf, change)
 
 
 def _float_cotangents(diff: Differentiator, cotangents) -> list:
@@ -94,7 +119,13 @@ def _one_hot(diff: Differentiator, t: int, k: int):
 
 def expected_vjp(diff: Differentiator, cotangents) -> Expected:
     """Every element of ``J^T c`` with its bracket, scale and error (sensitivity zero:
-    ``vjp_sensitivity`` measures it where it is needed)."""
+    ``vjp_sensitivity`` measures it where it is needed).
+
+    An element whose steps straddle a kink it is not on (abs at x = -1e-3, with steps
+    of 1e-2 of the data's spread) looks non-differentiable, or comes with a large
+    error: such elements are taken again with steps ``REFINE`` times smaller, and the
+    narrower bracket (or the smaller error) is kept; one truly on a kink keeps its
+    bracket at any step."""
     c = _float_cotangents(diff, cotangents)
     fields = {name: [] for name in ("center", "radius", "scale", "sensitivity", "error", "unresolved")}
     for t, s in enumerate(diff.scales):
@@ -102,36 +133,54 @@ def expected_vjp(diff: Differentiator, cotangents) -> Expected:
             for values in fields.values():
                 values.append(None)
             continue
-        center, radius, scale, error = (np.zeros(s.size) for _ in range(4))
+        columns = np.zeros((4, s.size))  # center, radius, error, scale
         unresolved = ~(s.ravel() > 0)
         usable = np.flatnonzero(~unresolved)
         for chunk in np.array_split(usable, max(1, -(-usable.size // CHUNK))):
-            if not chunk.size:
-                continue
-            j = judge(diff.sides_many([_one_hot(diff, t, k) for k in chunk]))
-            unit = s.ravel()[chunk]
-            # per row (element): sum over every output element, weighted by the cotangent
-            center[chunk] = sum(_rows(co * v) for co, v in zip(c, j.center)) / unit
-            radius[chunk] = sum(_rows(np.abs(co) * v) for co, v in zip(c, j.radius)) / unit
-            error[chunk] = sum(_rows(np.abs(co) * v) for co, v in zip(c, j.error)) / unit
-            scale[chunk] = sum(_rows(np.abs(co) * (np.abs(v) + r)) for co, v, r in zip(c, j.center, j.radius)) / unit
-            unresolved[chunk] = np.any([_rows(u & (co != 0)) > 0 for co, u in zip(c, j.unresolved)], axis=0)
-        center, radius, scale, error = (a.reshape(s.shape) for a in (center, radius, scale, error))
-        unresolved = unresolved.reshape(s.shape)
+            if chunk.size:
+                columns[:, chunk], unresolved[chunk] = _columns(diff, c, t, chunk, FIRST_STEP)
+        center, radius, error, scale = columns
+        poor = usable[(radius[usable] > 0) | ~(error[usable] <= RESOLVED * (np.abs(center[usable]) + scale[usable]))]
+        for chunk in np.array_split(poor, max(1, -(-poor.size // CHUNK))):
+            if chunk.size:
+                again, lost = _columns(diff, c, t, chunk, FIRST_STEP / REFINE)
+                better = ~lost & ((again[1] < radius[chunk]) | ((again[1] == radius[chunk]) & (again[2] < error[chunk])))
+                columns[:, chunk[better]] = again[:, better]
         for name, value in (("center", center), ("radius", radius), ("scale", scale), ("error", error),
-                            ("sensitivity", np.zeros(s.shape)), ("unresolved", unresolved)):
-            fields[name].append(value)
+                            ("sensitivity", np.zeros(s.size)), ("unresolved", unresolved)):
+            fields[name].append(value.reshape(s.shape))
     return Expected(**fields, method=diff.method)
 
 
-def vjp_sensitivity(diff: Differentiator, cotangents, expected: Expected, elements, dtype, seed: int) -> None:
-    """Fill in ``expected.sensitivity`` for ``elements`` (per input, flat indices or
-    ``None``): how far each moves, per unit of relative perturbation, when the inputs
-    move by their rounding. Measured only where an element would fail without it,
-    since it can only widen a tolerance; never for a non-differentiable element,
-    whose bracket already says what is valid."""
+REFINE = 2.0**10  # how much smaller the steps of a second look are
+RESOLVED = 1e-9  # an element's error estimate, relative to its size, beyond which it is taken again
+
+
+def _columns(diff: Differentiator, c, t: int, chunk, first: float):
+    """``([center, radius, error, scale], unresolved)`` of the elements ``chunk`` of input
+    ``t``: per element (a row), every output weighted by the cotangent."""
+    j = judge(diff.sides_many([_one_hot(diff, t, k) for k in chunk], first=first))
+    unit = diff.scales[t].ravel()[chunk]
+    columns = np.array([
+        sum(_rows(co * v) for co, v in zip(c, j.center)),
+        sum(_rows(np.abs(co) * v) for co, v in zip(c, j.radius)),
+        sum(_rows(np.abs(co) * v) for co, v in zip(c, j.error)),
+        sum(_rows(np.abs(co) * (np.abs(v) + r)) for co, v, r in zip(c, j.center, j.radius)),
+    ]) / unit
+    unresolved = np.any([_rows(u & (co != 0)) > 0 for co, u in zip(c, j.unresolved)], axis=0)
+    return columns, unresolved
+
+
+def vjp_sensitivity(diff: Differentiator, cotangents, expected: Expected, elements, dtype, seed: int,
+                    judged=None) -> None:
+    """Fill in ``expected.sensitivity`` and ``expected.allowance`` for ``elements`` (per
+    input, flat indices or ``None``): how far each moves, per unit of relative
+    perturbation, when the inputs move by their rounding (``dtype``), and how far when
+    a backward reuses outputs rounded to ``judged`` (default ``dtype``). Measured only
+    where an element would fail without them, since they can only widen a tolerance;
+    never for a non-differentiable element, whose bracket already says what is valid."""
     c = _float_cotangents(diff, cotangents)
-    other = nearby(diff, dtype, seed)
+    others = nearby(diff, dtype, seed)
     step = sensitivity_step(dtype)
     for t, indices in enumerate(elements):
         if indices is None:
@@ -140,8 +189,33 @@ def vjp_sensitivity(diff: Differentiator, cotangents, expected: Expected, elemen
             unit = diff.scales[t].flat[k]
             if expected.radius[t].flat[k] > 0 or expected.unresolved[t].flat[k] or not unit > 0:
                 continue
-            moved = _value(other, c, _one_hot(diff, t, k)) / unit
-            expected.sensitivity[t].flat[k] = abs(moved - expected.center[t].flat[k]) / step if np.isfinite(moved) else 0.0
+            direction = _one_hot(diff, t, k)
+            moved = [_value(other, c, direction) / unit for other in others]
+            expected.sensitivity[t].flat[k] = float(largest_change(moved, expected.center[t].flat[k], step))
+            expected.allowance[t].flat[k] = reuse_along(diff, cotangents, direction, judged or dtype) / unit
+
+
+def reuse_allowances(diff: Differentiator, direction, dtype) -> list:
+    """Per float output element, ``reuse_allowance`` along ``direction`` taken one input at
+    a time and summed: how far a derivative along it may be off when a backward reuses
+    the outputs rounded to ``dtype``. One input at a time because a backward computes
+    each input's part on its own (a normalisation's x part cancels to almost nothing
+    while its gamma and beta parts do not: together they would hide the x part's)."""
+    total = [np.zeros(y.shape) for y in diff.outputs]
+    for t, w in enumerate(direction):
+        if w is None or not np.any(w):
+            continue
+        first, second = curvature(diff, [w if i == t else None for i in range(len(direction))])
+        for o, (d, d2, y) in enumerate(zip(first, second, diff.outputs)):
+            total[o] = total[o] + reuse_allowance(d, d2, y, dtype)
+    return total
+
+
+def reuse_along(diff: Differentiator, cotangents, direction, dtype) -> float:
+    """``sum_j |c_j| reuse_allowances_j`` along ``direction``: how far ``<c, J w>`` may be
+    off when a backward reuses the outputs rounded to ``dtype``."""
+    c = _float_cotangents(diff, cotangents)
+    return float(sum(inner(np.abs(co), a) for co, a in zip(c, reuse_allowances(diff, direction, dtype))))
 
 
 def _value(diff: Differentiator, c, direction) -> float:
@@ -186,10 +260,9 @@ def expected_forward(reference, inputs, params, dtype, seed: int) -> tuple[list,
     """The reference's float64 outputs at the case's inputs, and each element's
     rounding sensitivity (in scale units): how far it moves with ``perturbed`` inputs."""
     at = Differentiator(reference, inputs, params)
-    moved = Differentiator(reference, perturbed(at.inputs, dtype, seed), params)
+    moved = [Differentiator(reference, perturbed(at.inputs, dtype, seed + 7 * draw), params) for draw in range(DRAWS)]
     step = sensitivity_step(dtype)
-    with np.errstate(invalid="ignore"):
-        sensitivity = [np.abs(b - a) / step for a, b in zip(at.outputs, moved.outputs)]
+    sensitivity = [largest_change([m.outputs[o] for m in moved], a, step) for o, a in enumerate(at.outputs)]
     return at.outputs, sensitivity
 
 
@@ -216,28 +289,48 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
     else:
         d = diff.right(direction)
         values, errors = d.right, [e + n for e, n in zip(d.right_error, d.noise)]
-    unresolved = [~np.isfinite(v) | ~np.isfinite(e) for v, e in zip(values, errors)]
+    unresolved = [np.asarray(~np.isfinite(v) | ~np.isfinite(e)) for v, e in zip(values, errors)]
+    # np.array, not the bare quotient: dividing a 0-d array gives a NumPy scalar, whose
+    # .flat hands refine_jvp a copy (a bracket for max over everything would be lost)
     return Expected(
-        center=[np.where(u, 0.0, v) / unit for v, u in zip(values, unresolved)],
+        center=[np.array(np.where(u, 0.0, v) / unit) for v, u in zip(values, unresolved)],
         radius=[np.zeros(v.shape) for v in values],
-        scale=[np.where(u, 0.0, np.abs(v)) / unit for v, u in zip(values, unresolved)],
+        scale=[np.array(np.where(u, 0.0, np.abs(v)) / unit) for v, u in zip(values, unresolved)],
         sensitivity=[np.zeros(v.shape) for v in values],
-        error=[np.where(u, 0.0, e) / unit for e, u in zip(errors, unresolved)],
+        error=[np.array(np.where(u, 0.0, e) / unit) for e, u in zip(errors, unresolved)],
         unresolved=unresolved,
         method=diff.method if exact else "Richardson-extrapolated differences",
     )
 
 
-def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype, seed: int) -> None:
+def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype, seed: int, judged=None) -> None:
     """For the output elements ``picks`` (per output, flat indices or ``None``): both
-    one-sided derivatives and the central one (a bracket where they part), and the
-    rounding sensitivity, in place."""
+    one-sided derivatives and the central one (a bracket where they part), the
+    rounding sensitivity and the allowance for reused outputs (rounded to ``judged``,
+    default ``dtype``), in place."""
     unit, direction = _tangent_direction(diff, tangents)
     wanted = [np.zeros(0, int) if p is None else p for p in picks]
     j = judge(diff.sides_many([direction], pick=wanted))
-    other = nearby(diff, dtype, seed)
-    moved = judge(other.sides_many([direction], levels=3, pick=wanted)).center
+    # a second look with smaller steps where the first straddles a kink the element is
+    # not on (a bracket, or a large error): the narrower bracket, or smaller error, stays
+    again = judge(diff.sides_many([direction], pick=wanted, first=FIRST_STEP / REFINE))
+    for o in range(len(wanted)):
+        with np.errstate(invalid="ignore"):
+            better = (~again.unresolved[o] & ((again.radius[o] < j.radius[o])
+                                             | ((again.radius[o] == j.radius[o]) & (again.error[o] < j.error[o]))))
+        for field in ("center", "radius", "error", "unresolved"):
+            getattr(j, field)[o] = np.where(better, getattr(again, field)[o], getattr(j, field)[o])
+    others = nearby(diff, dtype, seed)
+    if diff.complex_ok:  # one evaluation per draw
+        moved = [[np.ravel(v)[p][None] for v, p in zip(other.complex_right(direction), wanted)] for other in others]
+    else:
+        moved = [judge(other.sides_many([direction], levels=3, pick=wanted)).center for other in others]
     step = sensitivity_step(dtype)
+    allowances = reuse_allowances(diff, direction, judged or dtype)
+    for o, p in enumerate(picks):
+        if p is not None:
+            allowance = allowances[o] / unit
+            expected.allowance[o].flat[p] = np.where(j.radius[o][0] > 0, 0.0, np.ravel(allowance)[p])
     for o, p in enumerate(picks):
         if p is None:
             continue
@@ -245,6 +338,5 @@ def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype,
         for field, values in (("center", center), ("radius", radius), ("error", error),
                               ("scale", np.abs(center) + radius), ("unresolved", j.unresolved[o][0])):
             getattr(expected, field)[o].flat[p] = values
-        with np.errstate(invalid="ignore"):
-            sensitivity = np.abs(moved[o][0] / unit - center) / step
-        expected.sensitivity[o].flat[p] = np.where((radius > 0) | ~np.isfinite(sensitivity), 0.0, sensitivity)
+        sensitivity = largest_change([m[o][0] / unit for m in moved], center, step)
+        expected.sensitivity[o].flat[p] = np.where(radius > 0, 0.0, sensitivity)
