@@ -52,7 +52,11 @@ def check(impl, case: Case | MappingCase | None = None, *, dtype: str | None = N
     if mapping is not None:
         from harness.checks.mapping_runner import check_mapping
 
-        return check_mapping(mapping, case, dtype=dtype, seed=seed, **kwargs)
+        results = check_mapping(mapping, case, dtype=dtype, seed=seed, **kwargs)
+        reason = nothing_judged(mapping.name, results)
+        if reason:
+            results.append(CheckResult("judged", mapping.name, "-", Verdict.INCONCLUSIVE, reason))
+        return results
     impl = resolve(impl)
     results = []
     for run in planner.plan([impl], named=True, case=case, dtypes=[dtype] if dtype else None, seed=seed,

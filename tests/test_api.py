@@ -132,3 +132,13 @@ def test_a_plug_in_that_exits_is_an_error_record_not_the_end_of_the_caller():
     results = harness.check(fault_impls.exits_0, harness.make_case(corpus.RELU, 3))
     assert results and all(r.verdict is harness.Verdict.ERROR for r in results if r.verdict is not harness.Verdict.SKIP)
     assert "step raised SystemExit: 0" in results[0].message
+
+
+def test_a_mapping_whose_every_check_skipped_closes_with_an_inconclusive_record():
+    import numpy as np
+
+    # no vjp and no case at all (samples gives none): nothing was judged
+    forward_only = harness.Mapping("forward only", np.tanh, samples=lambda rng, dtype: [])
+    results = harness.check(forward_only)
+    assert results[-1].check == "judged" and results[-1].verdict.value == "INCONCLUSIVE"
+    assert not all(r.ok for r in results)

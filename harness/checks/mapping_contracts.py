@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.checks.mapping_trial import MappingTrial
+from harness.checks.trial import ImplementationRaised
 from harness.core.mapping_cases import MappingCase
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import eps, factor
@@ -156,23 +157,47 @@ def check_deterministic(trial: MappingTrial) -> CheckResult:
 
 def check_no_state_between_calls(trial: MappingTrial) -> CheckResult:
     """A call's answer does not depend on the calls before it: A, then other inputs B
-    (whose answer is not A's again), then A again (A's answer unchanged)."""
+    with other cotangents (B's answer must not be A's again where B's true answer is
+    another), then A again (A's answer unchanged)."""
     name = "no_state_between_calls"
     first = trial.first
-    cotangents_b = tuple(None if c is None else np.roll(c, 1) for c in trial.cotangents)
     other = _other_case(trial.case)
+    # Twice the rolled cotangents (exact in any float dtype): a VJP is linear in them, so
+    # even where rolling changes nothing (one output element, a linear map) a correct B
+    # differs from A unless its Jacobian differs to make up for it
+    cotangents_b = tuple(None if c is None else np.roll(c, 1) * c.dtype.type(2) for c in trial.cotangents)
     b = trial.call(other, cotangents_b)
-    differs = any(not np.array_equal(x, y) for x, y in zip(other.inputs, trial.case.inputs))
-    if differs and first.grads is not None and b.grads is not None and _identical(first.grads, b.grads):
-        # other inputs and other cotangents, yet the same nonzero gradient
-        return trial.result(name, Verdict.FAIL, "A, then other inputs B: B's gradient equals A's bit for bit",
-                            hint="a result cached from an earlier call (keyed by shape or by object identity?)")
+    if first.grads is not None and b.grads is not None and _identical(first.grads, b.grads):
+        wrong = _stale_answer_is_wrong(trial, other, cotangents_b, first.grads)
+        if wrong:
+            return trial.result(name, Verdict.FAIL, f"A, then other inputs B: B's gradient equals A's bit for bit, "
+                                                    f"but B's own is another: {wrong}",
+                                hint="a result cached from an earlier call (keyed by shape or by object identity?)")
     why = _disagreement(trial, first, trial.call())
     if why:
         return trial.result(name, Verdict.FAIL, f"A, B, A: A's answer changed: {why}",
                             hint="state carried across calls: gradients accumulated and never zeroed, a saved forward "
                                  "or a cache used by the next call?")
     return trial.result(name, Verdict.PASS)
+
+
+def _stale_answer_is_wrong(trial: MappingTrial, other: MappingCase, cotangents, grads) -> str:
+    """Whether ``grads`` (A's answer, returned again for B) is wrong for B, judged like
+    vjp_probes judges an answer (the same directions, tolerances and brackets): a
+    sentence saying where, or "" where it may be B's true answer too (the gradient of
+    a linear map does not depend on its input) or the oracle cannot tell."""
+    from harness.checks.mapping_probes import probe_verdicts
+    from harness.checks.mapping_trial import float_grads, judged_dtype
+
+    at_b = MappingTrial(trial.mapping, other, probes=trial.probes)
+    at_b.cotangents = cotangents
+    try:
+        for label, p in probe_verdicts(at_b, float_grads(at_b, grads), judged_dtype(at_b, grads)):
+            if p.failed:
+                return f"along {label}, A's gradient gives {p.have:.9g}, B's forward moves by {p.center:.9g}"
+    except ImplementationRaised:  # the float64 forward fails at B: the oracle cannot tell
+        return ""
+    return ""
 
 
 def check_no_gradient_for_integer_inputs(trial: MappingTrial) -> CheckResult:

@@ -27,14 +27,15 @@ the oracle's value moves when the inputs move by their rounding.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
-from harness.checks.mapping_values import ELEMENTWISE_LIMIT, vjp_unusable
+from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judgement, vjp_unusable
 from harness.checks.probes import split_segments
 from harness.core.directional import inner, random_signs
-from harness.core.mapping_oracle import nearby, probe, probe_bracket
+from harness.core.mapping_oracle import expected_vjp, largest_change, nearby, probe, probe_bracket, reuse_along
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step
 
@@ -42,15 +43,28 @@ from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivit
 class _Prober:
     """Everything one probe needs: the gradients, the oracle, the tolerance's parts."""
 
-    def __init__(self, trial: MappingTrial, grads, dtype):
+    def __init__(self, trial: MappingTrial, grads, dtype, own: bool = False):
         self.trial, self.diff, self.dtype = trial, trial.differentiator, dtype
         self.grads = grads
+        self.own = own  # grads are the trial's own first answer (whose elementwise judgement is shared)
+        self._tolerances = None
         self.floors = [0.0 if g is None else float(np.max(np.abs(g[np.isfinite(g)]), initial=0.0)) for g in grads]
         self.sensitivity = None  # measured when a probe would fail without it
         # Richardson levels: 3 resolve a probe to about 1e-7 of its size, far below float32
         # rounding; float64 takes 4 (about 1e-11)
         self.levels = 3 if np.finfo(dtype).eps > 1e-10 else 4
         self.exact = False  # use the complex step (Richardson cannot resolve this mapping's probes)
+
+    def elementwise_tolerances(self) -> list:
+        """Per input, the tolerance each element of ``grads`` is judged with elementwise."""
+        if self._tolerances is None:
+            trial = self.trial
+            if self.own:
+                self._tolerances = vjp_judgement(trial)[1]
+            else:
+                expected = expected_vjp(self.diff, trial.cotangents)
+                self._tolerances = judge_vjp(trial, "vjp_probes", self.grads, expected, self.dtype, tolerances=True)[1]
+        return self._tolerances
 
     def have(self, direction) -> float:
         return math.fsum(inner(g, w) for g, w in zip(self.grads, direction) if g is not None)
@@ -60,7 +74,11 @@ class _Prober:
         return math.sqrt(math.fsum(f * f * inner(w, w) for f, w in zip(self.floors, direction) if w is not None))
 
     def rounding(self, direction) -> float:
-        return factor(self.dtype, "probe") * eps(self.dtype) * (self.spread(direction) + (self.sensitivity or 0.0))
+        f = factor(self.dtype, "probe")
+        # plus the underflow floor of harness.core.tolerances for every element the probe weighs
+        floor = f * float(np.finfo(self.dtype).smallest_normal) * math.fsum(
+            float(np.abs(w).sum()) for g, w in zip(self.grads, direction) if g is not None)
+        return f * eps(self.dtype) * (self.spread(direction) + (self.sensitivity or 0.0)) + floor
 
     def want(self, direction):
         """``(value, error)`` of the oracle's right-hand derivative; the complex step
@@ -92,28 +110,82 @@ class _Prober:
         trial = self.trial
         direction = list(directions(trial, self.diff, 1))[1]
         here, _ = self.want(direction)
-        there, _ = probe(nearby(self.diff, trial.dtype, trial.seed), trial.cotangents, direction, exact=self.exact)
-        moved = abs(there - here) / sensitivity_step(trial.dtype)
-        self.sensitivity = moved if np.isfinite(moved) else 0.0
+        there = [probe(other, trial.cotangents, direction, exact=self.exact)[0]
+                 for other in nearby(self.diff, trial.dtype, trial.seed)]
+        self.sensitivity = float(largest_change(there, here, sensitivity_step(trial.dtype)))
 
-    def judge(self, direction):
-        """``(excess over tolerance, have, center, radius, tolerance)`` of one probe:
-        against the right-hand derivative first, against both sides' bracket if that
-        one is missed."""
+    def judge(self, direction) -> Probe:
+        """One probe: against the right-hand derivative, then against both sides'
+        bracket; only where both miss, with the tolerance widened by the rounding
+        sensitivity and the allowance for reused outputs (they can only widen)."""
         have = self.have(direction)
         value, error = self.want(direction)
-        rounding = self.rounding(direction)
-        if abs(have - value) > rounding + ORACLE_ERROR_FACTOR * error and self.sensitivity is None:
-            self.measure_sensitivity()
-            rounding = self.rounding(direction)
+        probe = self._against(have, value, error, direction, self.rounding(direction))
+        if probe.failed:
+            rounding = self.widened(direction)
+            probe = self._against(have, value, error, direction, rounding, probe)
+        return probe
+
+    def _against(self, have, value, error, direction, rounding, earlier=None) -> Probe:
         tol = rounding + ORACLE_ERROR_FACTOR * error
         if abs(have - value) <= tol:
-            return 0.0, have, value, 0.0, tol
-        center, radius, error = probe_bracket(self.diff, self.trial.cotangents, direction)
+            return Probe(0.0, have, value, 0.0, tol, abs(value))
+        bracket = earlier.bracket if earlier is not None and earlier.bracket is not None else \
+            probe_bracket(self.diff, self.trial.cotangents, direction)
+        center, radius, error = bracket
         tol = rounding + ORACLE_ERROR_FACTOR * error
-        if not np.isfinite(center):
-            return 0.0, have, value, 0.0, np.inf  # the forward is not finite nearby: nothing to say
-        return max(abs(have - center) - radius - tol, 0.0), have, center, radius, tol
+        if not np.isfinite(center):  # the forward is not finite nearby: nothing can be said
+            return Probe(0.0, have, value, 0.0, math.inf, abs(value), bracket)
+        excess = abs(have - center) - radius - tol
+        return Probe(excess if excess > 0 or math.isnan(excess) else 0.0, have, center, radius, tol,
+                     max(abs(value), abs(center)), bracket)
+
+    def widened(self, direction) -> float:
+        """The tolerance's rounding part where the plain one would fail the probe. A small
+        case: the |w|-weighted sum of the tolerances each element is judged with
+        (vjp_matches_oracle's): each element's error is within its own, so the probe's is
+        within that sum. A large one: ``rounding`` plus the rounding sensitivity
+        (measured once) and the allowance for reused outputs, taken along the direction
+        with seeded random signs: a coupled map's derivative can cancel along the
+        probe's own direction (softmax's along all-ones is 0 whatever each element's
+        rounding), not along random signs."""
+        if self.trial.case.n_float_elements <= ELEMENTWISE_LIMIT:
+            tolerances = self.elementwise_tolerances()
+            return max(self.rounding(direction), math.fsum(
+                inner(np.abs(w), t) for w, t in zip(direction, tolerances) if w is not None and t is not None))
+        if self.sensitivity is None:
+            self.measure_sensitivity()
+        rng = np.random.default_rng(self.trial.seed + 29)
+        signed = [None if w is None else np.where(random_signs(rng, w.shape), -w, w) for w in direction]
+        return self.rounding(direction) + reuse_along(self.diff, self.trial.cotangents, signed, self.dtype)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe's outcome: how far ``have`` (the VJP's projection) lies beyond the
+    tolerance around the oracle's ``center`` (and its bracket ``+- radius``; 0 within),
+    and the ``size`` of the directional derivative it judges."""
+
+    excess: float
+    have: float
+    center: float
+    radius: float
+    tol: float
+    size: float
+    bracket: tuple | None = None  # (center, radius, error) of both sides, where it was needed
+
+    @property
+    def failed(self) -> bool:
+        return not self.excess <= 0
+
+
+def unjudged_probes(probes) -> list:
+    """The probes a tolerance cannot judge (issue 13's rule, as for elements): one whose
+    tolerance is not finite, or not below the largest derivative of the probes judged
+    together (as an element's is held against its tensor's largest expected value):
+    there a wrong gradient, all zeros say, would pass too."""
+    magnitude = max((p.size for p in probes if math.isfinite(p.size)), default=0.0)
+    return [p for p in probes if not math.isfinite(p.tol) or (magnitude > 0 and p.tol >= magnitude)]
 
 
 def directions(trial: MappingTrial, diff, count: int | None = None):
@@ -125,36 +197,56 @@ def directions(trial: MappingTrial, diff, count: int | None = None):
         yield [None if s is None else np.where(random_signs(rng, s.shape), -s, s) for s in diff.scales]
 
 
+def label_of(trial: MappingTrial, k: int) -> str:
+    return "the all-ones direction" if k == 0 else f"random direction {k} (seed {trial.seed + 17})"
+
+
+def probe_verdicts(trial: MappingTrial, grads, dtype):
+    """``(label, Probe)`` for each probe direction of ``trial``, judging ``grads`` (float64,
+    ``None`` for integer inputs) computed in ``dtype``; lazily, one direction at a time."""
+    prober = _Prober(trial, grads, dtype)
+    for k, direction in enumerate(directions(trial, prober.diff)):
+        yield label_of(trial, k), prober.judge(direction)
+
+
 def check_vjp_probes(trial: MappingTrial) -> CheckResult:
     """Directional derivatives of the forward along the all-ones direction and seeded
     random sign directions agree with the VJP's projections (any input size); a
-    failing probe is bisected to one input and index."""
+    failing probe is bisected to one input and index. A probe whose tolerance is not
+    below the derivative it judges cannot be judged: the check is then INCONCLUSIVE,
+    never a PASS."""
     name = "vjp_probes"
     skip = vjp_unusable(trial)
     if skip:
         return trial.result(name, Verdict.SKIP, skip)
     grads = float_grads(trial, trial.first.grads)
-    prober = _Prober(trial, grads, judged_dtype(trial, trial.first.grads))
-    worst, count = 0.0, 0
+    prober = _Prober(trial, grads, judged_dtype(trial, trial.first.grads), own=True)
+    judged = []
     for k, direction in enumerate(directions(trial, prober.diff)):
-        count += 1
-        excess, have, center, radius, tol = prober.judge(direction)
-        worst = max(worst, (abs(have - center) - radius) / tol if tol else 0.0)
-        if excess > 0:
-            label = "the all-ones direction" if k == 0 else f"random direction {k} (seed {trial.seed + 17})"
+        p = prober.judge(direction)
+        judged.append((label_of(trial, k), p))
+        if p.failed:
             report, where = _bisect(prober, direction)
-            bracket = f" (bracket +-{radius:.3g})" if radius else ""
+            bracket = f" (bracket +-{p.radius:.3g})" if p.radius else ""
             joint = k == 0 and report is not None and report.verdict is Verdict.PASS
             hint = ("no single element is wrong, but their sum disagrees with how the output moves when every input "
                     "moves together: at a tie, the gradient routed to every tied element instead of one (or split)?"
                     if joint else "")
             return trial.result(
                 name, Verdict.FAIL,
-                f"along {label}: <VJP(c), w> = {have:.9g}, but the forward's derivative is {center:.9g}{bracket} "
-                f"(off by {abs(have - center):.3g}, tolerance {tol:.3g}); {where}",
+                f"along {label_of(trial, k)}: <VJP(c), w> = {p.have:.9g}, but the forward's derivative is "
+                f"{p.center:.9g}{bracket} (off by {abs(p.have - p.center):.3g}, tolerance {p.tol:.3g}); {where}",
                 tensors=[report] if report else [], hint=hint)
     method = "complex step" if prober.exact else "Richardson"
-    return trial.result(name, Verdict.PASS, f"{count} probes ({method}), worst at {worst:.2g} of tolerance")
+    unsure = unjudged_probes([p for _, p in judged])
+    if unsure:
+        label, p = next((label, p) for label, p in judged if p is unsure[0])
+        largest = max((q.size for _, q in judged if math.isfinite(q.size)), default=math.nan)
+        return trial.result(name, Verdict.INCONCLUSIVE, f"{len(unsure)} of {len(judged)} probes cannot be judged in "
+                                                        f"{prober.dtype}: along {label}, tolerance {p.tol:.3g}, but the "
+                                                        f"largest derivative probed is {largest:.3g}")
+    worst = max(((abs(p.have - p.center) - p.radius) / p.tol for _, p in judged if p.tol > 0), default=0.0)
+    return trial.result(name, Verdict.PASS, f"{len(judged)} probes ({method}), worst at {worst:.2g} of tolerance")
 
 
 def _bisect(prober: _Prober, direction):
@@ -176,24 +268,30 @@ def _bisect(prober: _Prober, direction):
         scored = []
         for half, h, v, e in ((left, have, value, error), (right, whole_have - have, whole_value - value, whole_error + error)):
             tol = _segment_rounding(prober, direction, half) + ORACLE_ERROR_FACTOR * e
-            scored.append((abs(h - v) / tol if tol else 0.0, half, h, v, e))
+            off = abs(h - v)
+            scored.append((off / tol if tol > 0 else math.inf if off > 0 else 0.0, half, h, v, e))
         _, segments, whole_have, whole_value, whole_error = max(scored, key=lambda s: s[0])
     t, k, _ = segments[0]
     masked = _masked(direction, segments)
-    excess, have, center, radius, tol = prober.judge(masked)
-    w = float(direction[t].flat[k])
+    p = prober.judge(masked)
+    failed = p.failed
+    # the element's weight in the direction (1 where it is 0: an element the direction
+    # does not move carries no discrepancy, and nothing is divided by 0)
+    w = float(direction[t].flat[k]) or 1.0
     shape = direction[t].shape
     index = tuple(int(i) for i in np.unravel_index(k, shape)) if shape else ()
     name = prober.trial.names[t]
-    got, expected = have / w, center / w
-    report = TensorReport(name=name, verdict=Verdict.FAIL if excess > 0 else Verdict.PASS,
-                          max_abs_error=abs(got - expected), max_rel_error=abs(got - expected) / max(abs(expected), tol / abs(w)),
-                          n_elements=int(np.prod(shape)), n_failed=int(excess > 0),
+    got, expected, tol, radius = p.have / w, p.center / w, p.tol / abs(w), p.radius / abs(w)
+    off = abs(got - expected)
+    relative = off / max(abs(expected), tol) if max(abs(expected), tol) > 0 else (math.inf if off else 0.0)
+    report = TensorReport(name=name, verdict=Verdict.FAIL if failed else Verdict.PASS,
+                          max_abs_error=off, max_rel_error=relative,
+                          n_elements=int(np.prod(shape)), n_failed=int(failed),
                           n_nondifferentiable=int(radius > 0),
-                          worst=[Coordinate(index, got, expected, tol / abs(w),
-                                            (expected - radius / abs(w), expected + radius / abs(w)) if radius else None)])
+                          worst=[Coordinate(index, got, expected, tol,
+                                            (expected - radius, expected + radius) if radius else None)])
     where = f"[{', '.join(map(str, index))}]"
-    if excess > 0:
+    if failed:
         return report, f"bisection localises it to {name} {where}: got {got:.9g}, expected {expected:.9g}"
     return report, (f"bisection ends at {name} {where}, which alone is within tolerance: the error is spread over "
                     "several elements (or a tie split between the halves)")
@@ -211,7 +309,10 @@ def _segment_rounding(prober, direction, segments) -> float:
     """``prober.rounding`` of ``direction`` masked to ``segments``, from the segments alone."""
     total = math.fsum(prober.floors[t] ** 2 * inner(direction[t].reshape(-1)[a:b], direction[t].reshape(-1)[a:b])
                       for t, a, b in segments)
-    return factor(prober.dtype, "probe") * eps(prober.dtype) * (math.sqrt(total) + (prober.sensitivity or 0.0))
+    f = factor(prober.dtype, "probe")
+    floor = f * float(np.finfo(prober.dtype).smallest_normal) * math.fsum(
+        float(np.abs(direction[t].reshape(-1)[a:b]).sum()) for t, a, b in segments)
+    return f * eps(prober.dtype) * (math.sqrt(total) + (prober.sensitivity or 0.0)) + floor
 
 
 PROBE_CHECKS = (check_vjp_probes,)

@@ -14,3 +14,10 @@ def trial_for(mapping, dtype="float64", label="random", **kwargs):
 def variant(mapping, **changes):
     """``mapping`` with some functions swapped (a broken variant), named after it."""
     return dataclasses.replace(mapping, name=f"{mapping.name} (variant)", **changes)
+
+
+def case_of(mapping, *inputs, dtype="float64", label="given"):
+    """A trial of ``mapping`` on exactly ``inputs``."""
+    from harness.core.mapping_cases import make_case
+
+    return MappingTrial(mapping, make_case(inputs, mapping.params, dtype, 0, label))

@@ -155,3 +155,33 @@ def test_a_gradient_for_integer_indices_is_caught():
     result = check_no_gradient_for_integer_inputs(trial_for(variant(examples.embedding, vjp=vjp)))
     assert result.verdict is Verdict.FAIL and "input 1 (int64) got a float64 gradient" in result.message
     assert check_no_gradient_for_integer_inputs(trial_for(examples.relu)).verdict is Verdict.SKIP
+
+
+def test_a_linear_map_answering_the_same_for_other_inputs_is_not_blamed_for_state():
+    # the gradient of a sum does not depend on its input: B's answer may well be A's again
+    total = Mapping("sum", lambda x: np.asarray(x.sum()), lambda i, c: (np.full(i[0].shape, c[0]),), inputs=[Input((1, 5))])
+    assert check_no_state_between_calls(trial_for(total)).verdict is Verdict.PASS
+    cache = {}
+
+    def cached_vjp(inputs, cotangents):  # keyed by shape: wrong for B, whose cotangent differs
+        return cache.setdefault(inputs[0].shape, (np.full(inputs[0].shape, cotangents[0]),))
+
+    result = check_no_state_between_calls(trial_for(variant(total, vjp=cached_vjp)))
+    assert result.verdict is Verdict.FAIL and "B's own is another" in result.message
+
+
+def test_integer_inputs_of_the_other_call_stay_in_their_declared_range():
+    def pick(weights, labels):
+        if labels.min() < 0 or labels.max() >= weights.shape[0]:
+            raise IndexError(f"labels {labels} outside [0, {weights.shape[0]})")
+        return weights[labels]
+
+    def pick_vjp(inputs, cotangents):
+        weights, labels = inputs
+        grad = np.zeros_like(weights)
+        np.add.at(grad, labels, cotangents[0])
+        return grad, None
+
+    m = Mapping("pick", pick, pick_vjp, inputs=[Input((4, 2)), Input((6,), kind="int", high=4)])
+    for check in (check_no_state_between_calls, check_deterministic):
+        assert check(trial_for(m)).verdict is Verdict.PASS

@@ -11,7 +11,7 @@ from harness.core.mapping import Input, Mapping
 from harness.core.mapping_cases import sample_cases
 from harness.core.results import Verdict
 from harness.mappings import examples
-from tests.checks.mapping_helpers import trial_for, variant
+from tests.checks.mapping_helpers import case_of, trial_for, variant
 
 
 def tanh_vjp(inputs, cotangents):
@@ -79,3 +79,44 @@ def test_overlapping_max_pool_windows_with_ties_pass_with_the_first_element_conv
 def test_a_misshapen_gradient_is_left_to_gradient_shapes():
     m = variant(examples.relu, vjp=lambda i, c: (examples.relu_vjp(i, c)[0].T,))
     assert check_vjp_probes(trial_for(m)).verdict is Verdict.SKIP
+
+
+def test_a_softmax_whose_gradient_is_all_below_float64s_range_is_judged_zero_not_an_error():
+    # logits 1e3 apart: every derivative underflows to 0 (once a ZeroDivisionError in the report)
+    x = np.array([[0.0, 1000.0, -2000.0, 3000.0], [500.0, -700.0, 1500.0, 0.0]])
+    result = check_vjp_probes(case_of(variant(examples.softmax, reference=None), x))
+    assert result.verdict is Verdict.PASS, result.describe()
+    # the example's reference (no max trick) overflows there: its oracle cannot judge
+    result = check_vjp_probes(case_of(examples.softmax, x))
+    assert result.verdict is Verdict.INCONCLUSIVE, result.describe()
+
+
+def test_a_probe_is_held_against_the_largest_derivative_probed_as_an_element_against_its_tensor():
+    # tanh from its output at |x| = 17: the all-ones probe cancels to 5e-14 between two
+    # elements of 3e-13, each carrying its output's rounding; other probes do not cancel
+    def tanh_from_output(inputs, cotangents):
+        y = np.tanh(inputs[0])
+        return (cotangents[0] * (1 - y * y),)
+
+    m = Mapping("tanh", np.tanh, tanh_from_output, inputs=[Input((4,))])
+    x = np.array([-17.0, 17.0, -40.0, 40.0])
+    assert check_vjp_probes(case_of(m, x)).verdict is Verdict.PASS
+    zero = variant(m, vjp=lambda i, c: (np.zeros_like(i[0]),))
+    assert check_vjp_probes(case_of(zero, x)).verdict is Verdict.FAIL
+
+
+def test_probes_no_tolerance_can_judge_make_the_check_inconclusive_never_a_pass():
+    def sigmoid(x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def from_output(inputs, cotangents):
+        s = sigmoid(inputs[0])
+        return (cotangents[0] * s * (1 - s),)
+
+    m = Mapping("sigmoid", sigmoid, from_output, inputs=[Input((4,))], dtypes=("float32",))
+    x = np.array([17.0, 20.0, 30.0, 40.0])  # every derivative below float32's eps |c|; 0 at 17
+    result = check_vjp_probes(case_of(m, x, dtype="float32"))
+    assert result.verdict is Verdict.INCONCLUSIVE and "cannot be judged in float32" in result.message
+    zero = variant(m, vjp=lambda i, c: (np.zeros_like(i[0]),))
+    assert check_vjp_probes(case_of(zero, x, dtype="float32")).verdict is Verdict.INCONCLUSIVE

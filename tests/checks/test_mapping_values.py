@@ -10,7 +10,7 @@ from harness.core.mapping import Input, Mapping
 from harness.core.mapping_cases import sample_cases
 from harness.core.results import Verdict
 from harness.mappings import examples
-from tests.checks.mapping_helpers import trial_for, variant
+from tests.checks.mapping_helpers import case_of, trial_for, variant
 
 
 def layer_norm(x):
@@ -161,3 +161,93 @@ def test_a_wrong_forward_with_a_consistent_backward_is_caught_by_the_reference_o
     assert result.verdict is Verdict.FAIL and "output 0" in result.message
     assert check_forward_matches_reference(trial_for(examples.softmax, "float32", "large")).ok
     assert check_forward_matches_reference(trial_for(examples.relu)).verdict is Verdict.SKIP
+
+
+def tanh_from_output(inputs, cotangents):
+    (x,), (g,) = inputs, cotangents
+    y = np.tanh(x)
+    return (g * (1 - y * y),)  # torch's formula: every digit of tanh'(17) lost but eps |g|
+
+
+TANH = Mapping("tanh", np.tanh, tanh_from_output, inputs=[Input((6,))], dtypes=("float32", "float64"))
+SATURATED = np.array([-40.0, -20.0, -17.0, 17.0, 20.0, 40.0])
+
+
+def test_a_backward_from_rounded_outputs_passes_where_its_derivative_is_below_their_rounding():
+    # tanh'(17) = 7e-15 comes back 0.4% off, tanh'(20) as 0: the outputs' rounding, not a bug
+    assert check_vjp_matches_oracle(case_of(TANH, SATURATED)).verdict is Verdict.PASS
+    off = variant(TANH, vjp=lambda i, c: (tanh_from_output(i, c)[0] * (1 + 1e-6),))
+    mixed = np.concatenate([SATURATED, [0.3, -1.1]])
+    assert check_vjp_matches_oracle(case_of(TANH, mixed)).verdict is Verdict.PASS
+    assert check_vjp_matches_oracle(case_of(off, mixed)).verdict is Verdict.FAIL  # a 1e-6 relative error still fails
+
+
+def batch_norm(x):
+    xc = x - x.mean(0)
+    return xc / np.sqrt((xc * xc).mean(0) + 1e-5)
+
+
+def batch_norm_vjp(inputs, cotangents, missing_mean=False):
+    (x,), (g,) = inputs, cotangents
+    xc = x - x.mean(0)
+    inv = 1 / np.sqrt((xc * xc).mean(0) + 1e-5)
+    xhat = xc * inv
+    mean = 0 if missing_mean else g.mean(0)
+    return (inv * (g - mean - xhat * (g * xhat).mean(0)),)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_norm_over_two_samples_passes_and_a_missing_term_fails(dtype):
+    # over 2 samples the normalised values sit at +-1 whatever x is: the gradient is a
+    # cancellation of terms 10^3 times its size, which a correct float32 backward rounds
+    bn = Mapping("batch_norm", batch_norm, batch_norm_vjp, inputs=[Input((2, 3))], dtypes=(dtype,))
+    x = np.array([[1.4965, -2.4002, 0.3], [1.6629, -1.0988, 0.7]])
+    assert check_vjp_matches_oracle(case_of(bn, x, dtype=dtype)).verdict is Verdict.PASS
+    wrong = variant(bn, vjp=lambda i, c: batch_norm_vjp(i, c, missing_mean=True))
+    assert check_vjp_matches_oracle(case_of(wrong, x, dtype=dtype)).verdict is Verdict.FAIL
+
+
+def sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_from_output(inputs, cotangents):
+    s = sigmoid(inputs[0])
+    return (cotangents[0] * s * (1 - s),)
+
+
+def test_where_no_tolerance_can_judge_the_verdict_is_inconclusive_never_a_pass():
+    # float32 sigmoid at |x| >= 17: s * (1 - s) rounds to 0 at x = 17 while the truth is
+    # 4e-8 |c|, below eps |c|: a zero gradient would be as close as the correct one
+    m = Mapping("sigmoid", sigmoid, sigmoid_from_output, inputs=[Input((6,))], dtypes=("float32",))
+    result = check_vjp_matches_oracle(case_of(m, SATURATED, dtype="float32"))
+    assert result.verdict is Verdict.INCONCLUSIVE and "cannot be judged in float32" in result.message
+    zero = variant(m, vjp=lambda i, c: (np.zeros_like(i[0]),))
+    assert check_vjp_matches_oracle(case_of(zero, SATURATED, dtype="float32")).verdict is not Verdict.PASS
+    # where one element can be judged (x = 2), the same tensor passes, and a zero gradient fails
+    judged = np.concatenate([SATURATED, [2.0]])
+    assert check_vjp_matches_oracle(case_of(m, judged, dtype="float32")).verdict is Verdict.PASS
+    assert check_vjp_matches_oracle(case_of(zero, judged, dtype="float32")).verdict is Verdict.FAIL
+
+
+def test_an_element_the_oracle_cannot_differentiate_is_not_judged():
+    def square_below_one(x):
+        return np.where(x < 1.0, x * x, np.nan)  # not finite just past 1
+
+    m = Mapping("square", square_below_one, lambda i, c: (2 * i[0] * c[0],), inputs=[Input((2,))])
+    result = check_vjp_matches_oracle(case_of(m, np.array([0.5, 1 - 1e-9])))
+    assert result.verdict is Verdict.INCONCLUSIVE and "cannot differentiate" in result.message
+
+
+def test_an_element_just_off_a_kink_is_taken_again_with_smaller_steps():
+    x = np.array([-1e-3, 2e-4, 0.5, -1.5])  # the first steps straddle abs's kink at 0
+    result = check_vjp_matches_oracle(case_of(examples.absolute, x))
+    assert result.verdict is Verdict.PASS and "non-differentiable" not in result.message
+    def flipped_at_the_first(inputs, cotangents):  # the sign of x = -1e-3 taken as +: a bracket would hide it
+        g = examples.abs_vjp(inputs, cotangents)[0].copy()
+        g[0] = -g[0]
+        return (g,)
+
+    result = check_vjp_matches_oracle(case_of(variant(examples.absolute, vjp=flipped_at_the_first), x))
+    assert result.verdict is Verdict.FAIL and result.tensors[0].worst[0].index == (0,)

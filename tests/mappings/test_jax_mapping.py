@@ -20,7 +20,11 @@ def test_jax_functions_pass_with_their_own_conventions_at_kinks():
     # jnp.maximum(x, 0) has relu'(0) = 1/2: a valid subgradient
     m = jax_mapping(lambda x: jnp.maximum(x, 0), inputs=[Input((3, 4), kinks=(0.0,))], name="relu")
     results = check_mapping(m, second_order=True)
-    assert not failing(results), [r.describe() for r in results if not r.ok]
+    # At an exact kink the backward itself jumps (relu' goes 0, 1/2, 1): its derivative does
+    # not exist there, so the backward of the backward cannot be judged -- never a pass
+    unjudged = {(r.check, r.case.split(" ")[0]) for r in results if r.verdict is Verdict.INCONCLUSIVE}
+    assert not failing(results) - {"second_order"}, [r.describe() for r in results if not r.ok]
+    assert unjudged == {("second_order", "kinks")}, [r.describe() for r in results if not r.ok]
     assert any(r.check == "second_order" and r.verdict is Verdict.PASS for r in results)
 
 
