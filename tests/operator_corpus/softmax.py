@@ -221,5 +221,8 @@ class SoftmaxLargeLogits(Softmax):
     """softmax on logits of magnitude 1e3 to 1e4: correct with the max subtracted."""
 
     def samples(self, rng, dtype):
+        # "logits ~ 1e4" has gaps of hundreds, where every derivative is below rounding: it
+        # cannot be judged (entries.UNJUDGEABLE); logits of 1e4 a few apart can
         return [((normal(rng, (3, 4), dtype, 1e4),), {"axis": -1}, "logits ~ 1e4"),
-                ((np.array([[1000.0, 1000.0, -1000.0]], dtype),), {"axis": -1}, "tied large logits")]
+                ((np.array([[1000.0, 1000.0, -1000.0]], dtype),), {"axis": -1}, "tied large logits"),
+                ((normal(rng, (3, 4), dtype, 3.0, 1e4),), {"axis": -1}, "logits 1e4, a few apart")]
