@@ -147,8 +147,10 @@ def mapping_scale(accumulation, sensitivity=0.0, floor_over=None):
     (``floor_over``: the array to take it from; default ``accumulation``)."""
     accumulation = np.asarray(accumulation, np.float64)
     peak = np.asarray(accumulation if floor_over is None else floor_over, np.float64)
-    finite = peak[np.isfinite(peak)]
-    return accumulation + np.asarray(sensitivity, np.float64) + float(np.max(finite, initial=0.0))
+    top = float(np.max(peak, initial=0.0))
+    if not np.isfinite(top):  # the largest finite one (the boolean mask only where needed)
+        top = float(np.max(peak[np.isfinite(peak)], initial=0.0))
+    return accumulation + np.asarray(sensitivity, np.float64) + top
 
 
 def reuse_allowance(first, second, outputs, dtype):
