@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.core.directional import FIRST_STEP, Differentiator, largest
+from harness.core.directional import FIRST_STEP, Differentiator
+from harness.core.vectors import largest
 
 # Steps of this and half of it (times the direction). Differences of the forward need a
 # step well above rounding (their noise grows as 1/step^2); differences of complex-step

@@ -17,7 +17,9 @@ direction ``w`` (one array per float input):
   the outputs) within that estimate's error.
   NumPy orders complex numbers by real part first, so max, sort and ``x > 0`` stay
   usable: at an exact kink or tie they give the right-hand derivative, which is what
-  the check compares against.
+  the check compares against. Above ``CROSS_CHECK_ONE`` input elements the comparison
+  is made along one random direction, not two (a complex forward there costs 10 to 30
+  real ones).
 
 Where the one-sided derivatives of an output element disagree by more than their
 error estimates, it is not differentiable along ``w``: ``judge`` reports the bracket
@@ -33,48 +35,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.core.finite_differences import CENTRAL, ONE_SIDED, extrapolate
+from harness.core.vectors import COMPLEX_H, complex_point, inner, largest, signed, spread_of
 
 FIRST_STEP = 2.0**-9  # times an element's scale: the largest step of the tableau
 # Steps below the spacing of kinks along a direction over many elements (relu over a
 # million: about 1e-6 apart), where a piecewise-linear forward's quotient is exact but
-# for rounding; used when the usual tableau cannot resolve a probe.
-SMALL_STEP = 2.0**-24
+# for rounding; used when the usual tableau cannot resolve a probe. 2^-22: a kink falls
+# within it with probability about 0.2 at a million elements (then the two steps part
+# and the error estimate says so), while its rounding stays below float32's tolerance.
+SMALL_STEP = 2.0**-22
+# Above this many input elements the complex step is cross-checked along one direction,
+# not two: a complex forward there costs 10 to 30 real ones.
+CROSS_CHECK_ONE = 2**16
 LEVELS_SIDES = 4  # steps h, h/2, h/4, h/8 on both sides: 8 evaluations
 LEVELS_RIGHT = 4  # right-hand steps only: 4 evaluations, error O(h^4) before rounding
-COMPLEX_H = 1e-40  # truncation O(h^2): nothing; derivatives above 1e-268 stay normal
 # One-sided derivatives further apart than this many error estimates (plus rounding)
 # mark a kink: the estimates are conservative (they measure the lower-order entry).
 KINK_FACTOR = 4.0
 _EPS = float(np.finfo(np.float64).eps)
-
-
-def inner(a, b) -> float:
-    """``sum(a * b)`` over all elements in float64, in one pass without BLAS (whose
-    threads contend on a shared machine for no gain on a single dot product)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != np.float64:
-        a = a.astype(np.float64)
-    if b.dtype != np.float64:
-        b = b.astype(np.float64)
-    return float(np.einsum("i,i->", a.reshape(-1), b.reshape(-1)))
-
-
-def largest(a) -> float:
-    """The largest finite magnitude in ``a`` (0 if none)."""
-    a = np.asarray(a)
-    if not a.size:
-        return 0.0
-    peak = float(np.max(np.abs(a)))
-    if np.isfinite(peak):
-        return peak
-    finite = np.abs(a[np.isfinite(a)])
-    return float(finite.max()) if finite.size else 0.0
-
-
-def random_signs(rng, shape) -> np.ndarray:
-    """Rademacher signs as booleans (True: -1), one random bit each."""
-    n = int(np.prod(shape))
-    return np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), np.uint8), count=n).view(bool).reshape(shape)
 
 
 class ForwardFailed(Exception):
@@ -130,13 +108,15 @@ class Differentiator:
         self.scales = [self._scale(x, b) for x, b in zip(self.inputs, bounds or [None] * len(self.inputs))]
         self.evaluations = 0
         self._complex = None
+        self._contractions = {}
+        self._shared = None  # (key, direction, {step or "complex": outputs}): see share
 
     def _scale(self, x, bound):
         """Each element's step unit: the spread of its input (so a step is small against
         the data, whatever its offset), shrunk to stay inside declared bounds."""
         if x.dtype.kind != "f":
             return None
-        spread = float(np.std(x)) if x.size else 0.0
+        spread = spread_of(x)
         if not spread > 0:
             spread = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
         scale = np.full(x.shape, spread if spread > 0 else 1.0)
@@ -173,10 +153,33 @@ class Differentiator:
     def steps(self, levels, first=FIRST_STEP):
         return [first / 2**i for i in range(levels)]
 
-    def right(self, direction, levels: int = LEVELS_RIGHT) -> Derivative:
-        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson."""
+    def share(self, key, direction) -> None:
+        """Keep the outputs along ``direction`` (registered under ``key``): the JVP's
+        tangent is also a probe direction, so the evaluations one check makes along it
+        serve the other."""
+        self._shared = (key, direction, {})
+
+    def shared(self, key):
+        """The direction registered under ``key`` (by identity), or None."""
+        return self._shared[1] if self._shared is not None and self._shared[0] is key else None
+
+    def kept_complex(self, direction) -> bool:
+        """Whether the complex step along ``direction`` was taken and kept."""
+        kept = self._kept(direction)
+        return kept is not None and "complex" in kept
+
+    def _kept(self, direction):
+        return self._shared[2] if self._shared is not None and self._shared[1] is direction else None
+
+    def right(self, direction, levels: int | None = None) -> Derivative:
+        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson (``levels``
+        steps; by default as many as are kept for a shared direction, else LEVELS_RIGHT)."""
+        kept = self._kept(direction)
+        if levels is None:  # what a probe along it took (3 levels for float32), else the default
+            levels = 3 if kept and all(h in kept for h in self.steps(3)) and not all(
+                h in kept for h in self.steps(LEVELS_RIGHT)) else LEVELS_RIGHT
         hs = self.steps(levels)
-        plus = [self.at(direction, h) for h in hs]
+        plus = [self._along(direction, h, kept) for h in hs]
         values, errors, noise = [], [], []
         for o, f0 in enumerate(self.outputs):
             v, e = extrapolate([(p[o] - f0) / h for p, h in zip(plus, hs)], ONE_SIDED)
@@ -194,24 +197,44 @@ class Differentiator:
         product each."""
         hs = self.steps(levels, first_step)
         quotients = []
+        kept = self._kept(direction)
         buffers = [None if w is None else np.empty(x.shape) for x, w in zip(self.inputs, direction)]
         # <c, f(x + h w)> - <c, f(x)> rather than <c, f(x + h w) - f(x)>: one pass less
         # per step; the contraction's own rounding (about eps sqrt(n) |c f|) stays far
         # below the noise term below
-        here = sum(inner(c, f0) for c, f0 in zip(weights, self.outputs))
+        here, spread = self._contraction(weights)
         for h in hs:
             # x + h w into reused buffers: a million-element probe otherwise pays for
             # fresh pages at every step; each output is consumed before the next step
-            moved = self.at(direction, h, buffers)
+            moved = self._along(direction, h, kept, buffers)
             quotients.append((sum(inner(c, m) for c, m in zip(weights, moved)) - here) / h)
         value, error = extrapolate(quotients, ONE_SIDED)
         # Rounding of each contracted difference at the smallest step: the outputs'
         # own roundings (16 eps max|f| each, see sides_many; independent) weighted by c, over h.
-        spread = math.sqrt(sum(largest(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
         noise = 16 * _EPS * spread / hs[-1]
         if not (np.isfinite(value) and np.isfinite(noise)):
             return float("nan"), float("inf")
         return float(value), float(error) + noise
+
+    def _along(self, direction, h, kept, buffers=None) -> list:
+        """``at(direction, h)``, kept (or taken from what was kept) for a shared direction,
+        whose outputs must then not live in reused buffers."""
+        if kept is None:
+            return self.at(direction, h, buffers)
+        if h not in kept:
+            kept[h] = self.at(direction, h)
+        return kept[h]
+
+    def _contraction(self, weights) -> tuple[float, float]:
+        """``(<c, f(x)>, sqrt(sum_o max|f_o|^2 |c_o|^2))`` for weights c, computed once per
+        set of weights (every probe of a check shares its cotangent)."""
+        key = tuple(id(c) for c in weights)
+        kept = self._contractions.get(key)
+        if kept is None or any(a is not b for a, b in zip(kept[0], weights)):
+            here = sum(inner(c, f0) for c, f0 in zip(weights, self.outputs))
+            spread = math.sqrt(sum(largest(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
+            kept = self._contractions[key] = (list(weights), here, spread)
+        return kept[1], kept[2]
 
     def sides(self, direction, levels: int = LEVELS_SIDES, exact: bool = True) -> Derivative:
         """Right-hand, left-hand and central derivatives from the same points; with
@@ -265,10 +288,16 @@ class Differentiator:
     def complex_right(self, direction, shift: float = 0.0) -> list:
         """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only
         where ``complex_ok``)."""
-        moved = [x if w is None else x + (shift + 1j * COMPLEX_H) * w for x, w in zip(self.inputs, direction)]
+        kept = self._kept(direction) if shift == 0 else None
+        if kept is not None and "complex" in kept:
+            return kept["complex"]
+        moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
         self.evaluations += 1
         out = self._complex_call(moved)
-        return [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
+        derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
+        if kept is not None:
+            kept["complex"] = derivatives
+        return derivatives
 
     @staticmethod
     def _sparse_signs(rng, scale):
@@ -292,22 +321,24 @@ class Differentiator:
     def method(self) -> str:
         """How derivatives are taken here, in words (detecting the complex step if not yet done)."""
         if self.complex_ok:
-            return "complex step (checked against Richardson along 2 directions)"
+            return f"complex step (checked against Richardson along {self._complex[2]} direction" + \
+                ("s)" if self._complex[2] > 1 else ")")
         return f"Richardson-extrapolated differences ({self._complex[1]})"
 
     def _detect_complex(self):
         rng = np.random.default_rng(20240611)
-        for _ in range(2):
+        count = 1 if sum(x.size for x, d in zip(self.inputs, self.differentiable) if d) > CROSS_CHECK_ONE else 2
+        for _ in range(count):
             # Random signs on at most 64 elements of each input: few enough that kinks
             # (relu over a million elements) rarely fall within Richardson's steps.
             direction = [None if s is None else self._sparse_signs(rng, s) for s in self.scales]
-            moved = [x if w is None else x + 1j * COMPLEX_H * w for x, w in zip(self.inputs, direction)]
+            moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
             try:
                 out = self._complex_call(moved)
             except Exception as exc:
                 return False, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}"
             self.evaluations += 1
-            weights = [rng.normal(0.0, 1.0, f0.shape) for f0 in self.outputs]
+            weights = [signed(rng, np.ones(f0.shape)) for f0 in self.outputs]
             cs = 0.0
             for o, i in enumerate(self.float_outputs):
                 y = out[i] if i < len(out) else None
@@ -317,7 +348,7 @@ class Differentiator:
                 if y.shape != self.outputs[o].shape:
                     return False, f"output {i} changes shape on complex inputs"
                 f0 = self.outputs[o]
-                peak = float(np.max(np.abs(f0[np.isfinite(f0)]), initial=0.0))
+                peak = largest(f0)
                 with np.errstate(invalid="ignore"):
                     if np.any(np.abs(y.real - f0) > 1e-9 * (peak + np.abs(f0))):
                         return False, f"output {i}'s real part changes on complex inputs"
@@ -326,12 +357,13 @@ class Differentiator:
             # lies within Richardson's steps widens that estimate's error instead of
             # failing the comparison, and a forward that is not analytic is off by the
             # derivative itself (1e-7 of the contraction's scale is far below that).
-            value, err = self.contracted(direction, weights)
+            # 3 levels resolve the comparison to about 1e-8 of its scale, below the 1e-7 it allows
+            value, err = self.contracted(direction, weights, levels=3)
             scale = abs(value) + sum(inner(np.abs(w), np.abs(f0)) for w, f0 in zip(weights, self.outputs))
             if np.isfinite(value) and abs(cs - value) > KINK_FACTOR * err + 1e-7 * scale:
                 return False, (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
                                "random direction: the forward is not analytic")
-        return True, ""
+        return True, "", count
 
 
 def judge(d: Derivative) -> Judged:

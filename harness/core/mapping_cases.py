@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.core.case_files import read_arrays
 from harness.core.mapping import Input, Mapping, is_float_array
+from harness.core.vectors import uniform_unit
 
 CASE_DIR_VARIABLE = "BACKPROP_HARNESS_CASE_DIR"
 DEFAULT_CASE_DIR = "backprop-harness-cases"
@@ -180,17 +181,20 @@ def _scaled(specs, size: int):
 
 
 def cotangents_for(outputs, dtype: str, seed: int) -> tuple:
-    """Standard normal cotangents, one per float output (``None`` for integer outputs),
-    rounded to ``dtype``: the implementation and the oracle get the same values."""
+    """Cotangents of unit variance (``uniform_unit``: continuous like a standard normal,
+    cheaper to draw), one per float output (``None`` for integer outputs), in ``dtype``:
+    the implementation and the oracle get the same values."""
     rng = np.random.default_rng(seed + 7)
-    return tuple(rng.normal(0.0, 1.0, np.shape(y)).astype(dtype) if is_float_array(np.asarray(y)) else None
-                 for y in outputs)
+    return tuple(uniform_unit(rng, np.shape(y), dtype).astype(dtype, copy=False) if is_float_array(np.asarray(y))
+                 else None for y in outputs)
 
 
 def tangents_for(case: MappingCase, seed_offset: int = 11) -> tuple:
-    """Standard normal tangents, one per float input (``None`` for integer inputs)."""
+    """Tangents of unit variance (``uniform_unit``), one per float input (``None`` for
+    integer inputs)."""
     rng = np.random.default_rng(case.seed + seed_offset)
-    return tuple(rng.normal(0.0, 1.0, x.shape).astype(x.dtype) if is_float_array(x) else None for x in case.inputs)
+    return tuple(uniform_unit(rng, x.shape, x.dtype).astype(x.dtype, copy=False) if is_float_array(x) else None
+                 for x in case.inputs)
 
 
 # --- case files --------------------------------------------------------------

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.core.curvature import curvature
-from harness.core.directional import FIRST_STEP, SMALL_STEP, Differentiator, inner, judge
+from harness.core.directional import FIRST_STEP, SMALL_STEP, Differentiator, judge
 from harness.core.tolerances import reuse_allowance, sensitivity_step
+from harness.core.vectors import inner
 
 
 @dataclass
@@ -226,16 +227,18 @@ def _value(diff: Differentiator, c, direction) -> float:
     return sum(float(np.sum(co * v)) for co, v in zip(c, j.center))
 
 
-def probe(diff: Differentiator, cotangents, direction, exact: bool = False, levels: int = 4) -> tuple[float, float]:
+def probe(diff: Differentiator, cotangents, direction, exact: bool = False, levels: int = 4,
+          enough: float = 0.0) -> tuple[float, float]:
     """The right-hand derivative of ``<c, f>`` along ``direction`` and its error
     estimate: by Richardson (``levels`` forward evaluations; 2 more with steps below
-    the kinks' spacing where those cannot resolve it), or with ``exact`` by the complex step (one
-    complex evaluation; only where ``diff.complex_ok``)."""
+    the kinks' spacing where those cannot resolve it, unless its error is ``enough``
+    already), or with ``exact`` by the complex step (one complex evaluation; only where
+    ``diff.complex_ok``)."""
     c = _float_cotangents(diff, cotangents)
     if exact:
         return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
     value, error = diff.contracted(direction, c, levels=levels)
-    if not error <= 1e-6 * abs(value):
+    if not (error <= 1e-6 * abs(value) or error <= enough):
         small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
         if small[1] < error:
             value, error = small
@@ -268,22 +271,28 @@ def expected_forward(reference, inputs, params, dtype, seed: int) -> tuple[list,
 
 def tangent_unit(diff: Differentiator) -> float:
     """A step unit for tangents given in input units: the smallest input spread, so a
-    step along a tangent is small against every input it moves."""
-    spreads = [float(np.median(s)) for s in diff.scales if s is not None and s.size]
-    positive = [v for v in spreads if v > 0]
-    return min(positive) if positive else 1.0
+    step along a tangent is small against every input it moves (once per differentiator:
+    a median of a million scales is a partition)."""
+    if getattr(diff, "_tangent_unit", None) is None:
+        spreads = [float(np.median(s)) for s in diff.scales if s is not None and s.size]
+        positive = [v for v in spreads if v > 0]
+        diff._tangent_unit = min(positive) if positive else 1.0
+    return diff._tangent_unit
 
 
-def _tangent_direction(diff: Differentiator, tangents):
+def tangent_direction(diff: Differentiator, tangents):
+    """``(unit, unit * tangents)``: the very direction shared under ``tangents``, if it is."""
     unit = tangent_unit(diff)
-    return unit, [None if u is None else unit * np.asarray(u, np.float64) for u in tangents]
+    shared = diff.shared(tangents)
+    return unit, shared if shared is not None else [None if u is None else unit * np.asarray(u, np.float64)
+                                                    for u in tangents]
 
 
 def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expected:
     """``J u`` per float output element, first by the right-hand derivative alone
     (Richardson, 4 evaluations; or with ``exact`` the complex step): brackets and
     sensitivities come from ``refine_jvp``, for the elements that need them."""
-    unit, direction = _tangent_direction(diff, tangents)
+    unit, direction = tangent_direction(diff, tangents)
     if exact and diff.complex_ok:
         values, errors = diff.complex_right(direction), [np.zeros(v.shape) for v in diff.outputs]
     else:
@@ -308,7 +317,7 @@ def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype,
     one-sided derivatives and the central one (a bracket where they part), the
     rounding sensitivity and the allowance for reused outputs (rounded to ``judged``,
     default ``dtype``), in place."""
-    unit, direction = _tangent_direction(diff, tangents)
+    unit, direction = tangent_direction(diff, tangents)
     wanted = [np.zeros(0, int) if p is None else p for p in picks]
     j = judge(diff.sides_many([direction], pick=wanted))
     # a second look with smaller steps where the first straddles a kink the element is

@@ -4,7 +4,8 @@ Richardson with error estimates otherwise, brackets where one-sided derivatives 
 import numpy as np
 import pytest
 
-from harness.core.directional import Differentiator, ForwardFailed, inner, judge, random_signs
+from harness.core.directional import Differentiator, ForwardFailed, judge
+from harness.core.vectors import inner
 
 
 def rng_input(n=12, seed=0):
@@ -90,7 +91,3 @@ def test_a_forward_that_raises_at_the_point_is_reported():
     with pytest.raises(ForwardFailed, match="no float output"):
         Differentiator(lambda x: np.arange(2), [np.ones(2)], {})
 
-
-def test_random_signs_are_fair_bits():
-    signs = random_signs(np.random.default_rng(0), (1000, 10))
-    assert signs.shape == (1000, 10) and abs(signs.mean() - 0.5) < 0.02
