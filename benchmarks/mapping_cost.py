@@ -16,18 +16,23 @@ tenants' work too. The ratios, taken within one run, are what count.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from harness.checks.mapping_probes import check_vjp_probes
-from harness.checks.mapping_runner import check_mapping, run_mapping_check
-from harness.checks.mapping_trial import PROBES, MappingTrial
-from harness.core.mapping import Input, Mapping
-from harness.core.mapping_cases import sample_cases
-from harness.mappings import examples
-from harness.speed.timing import steady_allocator
+if __package__ in (None, ""):  # run as a script: this checkout's harness, not an installed one
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.checks.mapping_probes import check_vjp_probes  # noqa: E402
+from harness.checks.mapping_runner import check_mapping, run_mapping_check  # noqa: E402
+from harness.checks.mapping_trial import PROBES, MappingTrial  # noqa: E402
+from harness.core.mapping import Input, Mapping  # noqa: E402
+from harness.core.mapping_cases import sample_cases  # noqa: E402
+from harness.mappings import examples  # noqa: E402
+from harness.speed.timing import steady_allocator  # noqa: E402
 
 TARGET_UNITS = 30
 

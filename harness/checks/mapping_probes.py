@@ -2,18 +2,22 @@
 directional derivative ``d/dt <c, f(x + t w)>``, never a Jacobian, and bisection of
 a failing probe down to one input and index.
 
-Directions: the all-ones direction (where every tie moves together, so a gradient
-routed to every tied element, which passes each element's bracket, is caught: the
-valid total of a tie is the one cotangent), then ``probes`` seeded Rademacher
-directions; each is scaled per element by its input's spread (``w = s * u``).
+Directions: ``probes`` seeded Rademacher directions, each scaled per element by its
+input's spread (``w = s * u``); before them, for a case small enough to be judged
+element by element, the all-ones direction, where every tie moves together, so that a
+gradient routed to every tied element (which passes each element's bracket: the valid
+total of a tie is the one cotangent) is caught for certain. A random direction catches
+it too, with probability 1/2 (the tied pair's signs agree), so the bound below holds
+without it: at a million elements it would cost a seventh of the probes for nothing.
 
 Detection bound. Write ``E = g - g*`` for the cotangent c. For Rademacher signs u and
 fixed positive weights s, ``<E, s u> = s_k u_k E_k + R`` with R independent of u_k, so
 for any k at least one sign of u_k gives ``|<E, s u>| >= s_k |E_k|``: one probe
 misses an error whose largest weighted element exceeds the probe's tolerance (and
 bracket) with probability at most 1/2, and m probes with at most 2^-m. The cotangent
-is Gaussian, so a wrong backward's error ``E = (J_impl - J)^T c`` has Gaussian
-elements, smaller than delta times their typical size with probability about 0.8 delta.
+has independent elements of a bounded density (``uniform_unit``), so a wrong
+backward's error ``E = (J_impl - J)^T c`` is a continuous variable: smaller than delta
+times its typical size with probability of the order of delta.
 
 Tolerance of a probe: ``factor * eps * (A + sensitivity)`` plus the oracle's error
 and, where an output is not differentiable along w, its bracket. ``A`` sums the
@@ -34,10 +38,10 @@ import numpy as np
 from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judgement, vjp_unusable
 from harness.checks.probes import split_segments
-from harness.core.directional import inner, random_signs
 from harness.core.mapping_oracle import expected_vjp, largest_change, nearby, probe, probe_bracket, reuse_along
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step
+from harness.core.vectors import inner, largest, signed
 
 
 class _Prober:
@@ -48,7 +52,10 @@ class _Prober:
         self.grads = grads
         self.own = own  # grads are the trial's own first answer (whose elementwise judgement is shared)
         self._tolerances = None
-        self.floors = [0.0 if g is None else float(np.max(np.abs(g[np.isfinite(g)]), initial=0.0)) for g in grads]
+        self.floors = [0.0 if g is None else largest(g) for g in grads]
+        self._norms_of = (None, None)  # (direction, its norms): each is asked for several times
+        self.signed_directions = []  # directions that are the scales with signs (see _norms)
+        self._scale_norms = None
         self.sensitivity = None  # measured when a probe would fail without it
         # Richardson levels: 3 resolve a probe to about 1e-7 of its size, far below float32
         # rounding; float64 takes 4 (about 1e-11)
@@ -69,23 +76,41 @@ class _Prober:
     def have(self, direction) -> float:
         return math.fsum(inner(g, w) for g, w in zip(self.grads, direction) if g is not None)
 
+    def _norms(self, direction) -> tuple[float, float]:
+        """``(sqrt(sum_t max|g_t|^2 |w_t|^2), sum |w|)`` of a direction, computed once; the
+        same for every one of ``directions`` (the scales with signs: one |w|)."""
+        if self._norms_of[0] is not direction:
+            whole = self.diff.scales if any(direction is d for d in self.signed_directions) else direction
+            if whole is self.diff.scales and self._scale_norms is not None:
+                norms = self._scale_norms
+            else:
+                spread = math.sqrt(math.fsum(f * f * inner(w, w) for f, w in zip(self.floors, whole) if w is not None))
+                weight = math.fsum(float(np.abs(w).sum()) for g, w in zip(self.grads, whole) if g is not None)
+                norms = (spread, weight)
+                if whole is self.diff.scales:
+                    self._scale_norms = norms
+            self._norms_of = (direction, norms)
+        return self._norms_of[1]
+
     def spread(self, direction) -> float:
         """``sqrt(sum_t max|g_t|^2 |w_t|^2)``: the probe's natural size (see the module)."""
-        return math.sqrt(math.fsum(f * f * inner(w, w) for f, w in zip(self.floors, direction) if w is not None))
+        return self._norms(direction)[0]
 
     def rounding(self, direction) -> float:
         f = factor(self.dtype, "probe")
+        spread, weight = self._norms(direction)
         # plus the underflow floor of harness.core.tolerances for every element the probe weighs
-        floor = f * float(np.finfo(self.dtype).smallest_normal) * math.fsum(
-            float(np.abs(w).sum()) for g, w in zip(self.grads, direction) if g is not None)
-        return f * eps(self.dtype) * (self.spread(direction) + (self.sensitivity or 0.0)) + floor
+        floor = f * float(np.finfo(self.dtype).smallest_normal) * weight
+        return f * eps(self.dtype) * (spread + (self.sensitivity or 0.0)) + floor
 
     def want(self, direction):
         """``(value, error)`` of the oracle's right-hand derivative; the complex step
         where Richardson's error would dominate the tolerance and the forward allows it."""
         c = self.trial.cotangents
         if not self.exact:
-            value, error = probe(self.diff, c, direction, levels=self.levels)
+            # smaller steps only where Richardson's error would matter against the tolerance
+            value, error = probe(self.diff, c, direction, levels=self.levels,
+                                 enough=self.rounding(direction) / ORACLE_ERROR_FACTOR)
             if ORACLE_ERROR_FACTOR * error <= self.rounding(direction) or not self._complex_worth_it(value, error, direction):
                 return value, error
             self.exact = True
@@ -108,7 +133,7 @@ class _Prober:
         along one fixed random direction (the probes' directions are identically
         distributed), per unit of relative perturbation."""
         trial = self.trial
-        direction = list(directions(trial, self.diff, 1))[1]
+        direction = [d for label, d in directions(trial, self.diff, 1) if label not in (ALL_ONES, TANGENT)][0]
         here, _ = self.want(direction)
         there = [probe(other, trial.cotangents, direction, exact=self.exact)[0]
                  for other in nearby(self.diff, trial.dtype, trial.seed)]
@@ -156,8 +181,8 @@ class _Prober:
         if self.sensitivity is None:
             self.measure_sensitivity()
         rng = np.random.default_rng(self.trial.seed + 29)
-        signed = [None if w is None else np.where(random_signs(rng, w.shape), -w, w) for w in direction]
-        return self.rounding(direction) + reuse_along(self.diff, self.trial.cotangents, signed, self.dtype)
+        flipped = [None if w is None else signed(rng, w) for w in direction]
+        return self.rounding(direction) + reuse_along(self.diff, self.trial.cotangents, flipped, self.dtype)
 
 
 @dataclass(frozen=True)
@@ -189,24 +214,37 @@ def unjudged_probes(probes) -> list:
 
 
 def directions(trial: MappingTrial, diff, count: int | None = None):
-    """The all-ones direction, then ``count`` (default: the trial's) seeded random sign
-    directions, each scaled by the inputs' spreads; one at a time."""
+    """``(label, direction)``: for a small case the all-ones direction; where the mapping
+    has a JVP, the JVP check's tangent direction (an extra probe whose evaluations that
+    check reuses); then ``count`` (default: the trial's) seeded Rademacher directions,
+    each scaled by the inputs' spreads, on which the module's bound rests; one at a time."""
+    if trial.case.n_float_elements <= ELEMENTWISE_LIMIT:
+        yield ALL_ONES, [None if s is None else s.copy() for s in diff.scales]
+    if trial.mapping.jvp is not None and count is None:
+        tangents = trial.tangents
+        yield TANGENT, diff.shared(tangents)
     rng = np.random.default_rng(trial.seed + 17)
-    yield [None if s is None else s.copy() for s in diff.scales]
-    for _ in range(trial.probes if count is None else count):
-        yield [None if s is None else np.where(random_signs(rng, s.shape), -s, s) for s in diff.scales]
+    for k in range(trial.probes if count is None else count):
+        yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s)
+                                                                    for s in diff.scales]
 
 
-def label_of(trial: MappingTrial, k: int) -> str:
-    return "the all-ones direction" if k == 0 else f"random direction {k} (seed {trial.seed + 17})"
+ALL_ONES = "the all-ones direction"
+TANGENT = "the JVP check's tangent direction"
+
+
+def _signed_like_scales(label) -> bool:
+    """Whether the direction so labelled is the scales with signs (one |w| for all)."""
+    return label != TANGENT
 
 
 def probe_verdicts(trial: MappingTrial, grads, dtype):
     """``(label, Probe)`` for each probe direction of ``trial``, judging ``grads`` (float64,
     ``None`` for integer inputs) computed in ``dtype``; lazily, one direction at a time."""
     prober = _Prober(trial, grads, dtype)
-    for k, direction in enumerate(directions(trial, prober.diff)):
-        yield label_of(trial, k), prober.judge(direction)
+    for label, direction in directions(trial, prober.diff):
+        prober.signed_directions = [direction] if _signed_like_scales(label) else []
+        yield label, prober.judge(direction)
 
 
 def check_vjp_probes(trial: MappingTrial) -> CheckResult:
@@ -222,19 +260,20 @@ def check_vjp_probes(trial: MappingTrial) -> CheckResult:
     grads = float_grads(trial, trial.first.grads)
     prober = _Prober(trial, grads, judged_dtype(trial, trial.first.grads), own=True)
     judged = []
-    for k, direction in enumerate(directions(trial, prober.diff)):
+    for label, direction in directions(trial, prober.diff):
+        prober.signed_directions = [direction] if _signed_like_scales(label) else []
         p = prober.judge(direction)
-        judged.append((label_of(trial, k), p))
+        judged.append((label, p))
         if p.failed:
             report, where = _bisect(prober, direction)
             bracket = f" (bracket +-{p.radius:.3g})" if p.radius else ""
-            joint = k == 0 and report is not None and report.verdict is Verdict.PASS
+            joint = label == ALL_ONES and report is not None and report.verdict is Verdict.PASS
             hint = ("no single element is wrong, but their sum disagrees with how the output moves when every input "
                     "moves together: at a tie, the gradient routed to every tied element instead of one (or split)?"
                     if joint else "")
             return trial.result(
                 name, Verdict.FAIL,
-                f"along {label_of(trial, k)}: <VJP(c), w> = {p.have:.9g}, but the forward's derivative is "
+                f"along {label}: <VJP(c), w> = {p.have:.9g}, but the forward's derivative is "
                 f"{p.center:.9g}{bracket} (off by {abs(p.have - p.center):.3g}, tolerance {p.tol:.3g}); {where}",
                 tensors=[report] if report else [], hint=hint)
     method = "complex step" if prober.exact else "Richardson"

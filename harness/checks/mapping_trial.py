@@ -17,7 +17,6 @@ from harness.core.mapping_cases import (
     case_path,
     cotangents_for,
     save_mapping_case,
-    tangents_for,
 )
 from harness.core.results import CheckResult, Verdict
 
@@ -91,7 +90,22 @@ class MappingTrial:
 
     @cached_property
     def tangents(self) -> tuple:
-        return tangents_for(self.case)
+        """One per float input (``None`` for integer inputs), in the case's dtype: of unit
+        variance and continuous (``uniform_unit``; Rademacher signs would give a softmax's
+        rows the all-ones tangent, whose JVP is 0, a time in four), times the input's spread
+        over the smallest one (``tangent_unit``). ``unit * tangents`` is registered with the
+        differentiator, and vjp_probes probes along it too where there is a JVP, so the
+        oracle's evaluations along it serve both checks."""
+        from harness.core.mapping_oracle import tangent_unit
+        from harness.core.vectors import uniform_unit
+
+        diff = self.differentiator
+        unit = tangent_unit(diff)
+        rng = np.random.default_rng(self.seed + 11)
+        tangents = tuple(None if s is None else (uniform_unit(rng, s.shape) * (s / unit)).astype(x.dtype)
+                         for s, x in zip(diff.scales, self.case.inputs))
+        diff.share(tangents, [None if t is None else unit * t.astype(np.float64) for t in tangents])
+        return tangents
 
     # --- calling the mapping ------------------------------------------------
 
