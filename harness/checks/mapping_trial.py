@@ -20,7 +20,7 @@ from harness.core.mapping_cases import (
 )
 from harness.core.results import CheckResult, Verdict
 
-PROBES = 6  # random directions for vjp_probes (plus the all-ones direction): a miss bound of 2^-6
+PROBES = 6  # Rademacher directions for vjp_probes (plus the all-ones direction for small cases and the JVP tangent where there is a JVP): a miss bound of 2^-6
 
 
 @dataclass
