@@ -58,10 +58,8 @@ def extrapolate(quotients, power_step: int, ratio: float = 2.0, rows: bool = Fal
     best_score = np.full(lead, np.inf)
     for i in range(1, len(quotients)):
         for j in range(1, i + 1):
-            w = ratio ** (power_step * j)
-            table[i].append(table[i][j - 1] + (table[i][j - 1] - table[i - 1][j - 1]) / (w - 1))
-            with np.errstate(invalid="ignore"):
-                err = np.maximum(np.abs(table[i][j] - table[i][j - 1]), np.abs(table[i][j] - table[i - 1][j - 1]))
+            value, err = _entry(table[i][j - 1], table[i - 1][j - 1], ratio ** (power_step * j))
+            table[i].append(value)
             score = _p90(err, rows)
             better = score < best_score
             keep = better.reshape(better.shape + (1,) * (err.ndim - better.ndim))
@@ -75,6 +73,14 @@ def extrapolate(quotients, power_step: int, ratio: float = 2.0, rows: bool = Fal
 _SAMPLE = 4096  # elements a percentile is taken over, at most
 
 
+def _entry(lower, lower_before, w):
+    """Richardson's next tableau entry from ``lower`` (same step, one order less) and
+    ``lower_before`` (the larger step's), with its error estimate: its change from both."""
+    value = lower + (lower - lower_before) / (w - 1)
+    with np.errstate(invalid="ignore"):
+        return value, np.maximum(np.abs(value - lower), np.abs(value - lower_before))
+
+
 def _extrapolate_sampled(quotients, power_step: int, ratio: float):
     """``extrapolate`` without rows over a large array: the entry is chosen on the same
     evenly strided sample the percentile is taken over, and only that entry (and what it
@@ -85,10 +91,8 @@ def _extrapolate_sampled(quotients, power_step: int, ratio: float):
     best, best_score = (len(quotients) - 1, 0), np.inf
     for i in range(1, len(sampled)):
         for j in range(1, i + 1):
-            w = ratio ** (power_step * j)
-            table[i].append(table[i][j - 1] + (table[i][j - 1] - table[i - 1][j - 1]) / (w - 1))
-            with np.errstate(invalid="ignore"):
-                err = np.maximum(np.abs(table[i][j] - table[i][j - 1]), np.abs(table[i][j] - table[i - 1][j - 1]))
+            value, err = _entry(table[i][j - 1], table[i - 1][j - 1], ratio ** (power_step * j))
+            table[i].append(value)
             score = _p90(err, False)
             if score < best_score:
                 best, best_score = (i, j), score
@@ -96,19 +100,14 @@ def _extrapolate_sampled(quotients, power_step: int, ratio: float):
 
     def entry(i, j):  # the tableau entry (i, j) over every element, built on demand
         if (i, j) not in full:
-            if j == 0:
-                full[i, j] = quotients[i]
-            else:
-                lower = entry(i, j - 1)
-                full[i, j] = lower + (lower - entry(i - 1, j - 1)) / (ratio ** (power_step * j) - 1)
+            full[i, j] = quotients[i] if j == 0 else _entry(entry(i, j - 1), entry(i - 1, j - 1),
+                                                               ratio ** (power_step * j))[0]
         return full[i, j]
 
     i, j = best
-    value = entry(i, j)
     if j == 0:  # no entry had a finite error estimate on the sample
-        return np.full(value.shape, np.nan), np.full(value.shape, np.inf)
-    with np.errstate(invalid="ignore"):
-        error = np.maximum(np.abs(value - entry(i, j - 1)), np.abs(value - entry(i - 1, j - 1)))
+        return np.full(quotients[-1].shape, np.nan), np.full(quotients[-1].shape, np.inf)
+    value, error = _entry(entry(i, j - 1), entry(i - 1, j - 1), ratio ** (power_step * j))
     error = np.where(np.isfinite(error), error, np.inf)
     return np.where(np.isfinite(error), value, np.nan), error
 

@@ -56,3 +56,21 @@ def test_extrapolate_rows_are_separate_problems_and_a_domain_edge_is_unknown():
     assert abs(value[0] - math.cos(1)) < 1e-12 and abs(value[1] - 1) < 1e-12
     value, err = extrapolate([np.array([1.0, np.nan]), np.array([1.0, 2.0])], CENTRAL)
     assert np.isnan(value[1]) and np.isinf(err[1]) and value[0] == 1.0
+
+
+def test_extrapolate_over_a_large_array_picks_its_entry_on_a_sample_with_the_same_result():
+    from harness.core.finite_differences import ONE_SIDED, extrapolate
+
+    x = np.linspace(-2, 2, 5000)  # above the 4096 elements where the entry is chosen on a sample
+    hs = [2.0**-7 / 2**i for i in range(5)]
+    quotients = [(np.tanh(x + h) - np.tanh(x)) / h for h in hs]
+    value, err = extrapolate(quotients, ONE_SIDED)
+    truth = 1 - np.tanh(x) ** 2
+    assert np.max(np.abs(value - truth)) < 1e-10
+    # the same entry as the full tableau over halves of the array, which it chooses the same way
+    halves = [extrapolate([q[k:k + 2500] for q in quotients], ONE_SIDED) for k in (0, 2500)]
+    assert np.array_equal(value, np.concatenate([h[0] for h in halves]))
+    assert np.array_equal(err, np.concatenate([h[1] for h in halves]))
+    broken = [np.where(np.arange(5000) == 7, np.nan, q) for q in quotients]  # a quotient off its domain
+    value, err = extrapolate(broken, ONE_SIDED)
+    assert np.isnan(value[7]) and np.isinf(err[7]) and np.isfinite(value[8])
