@@ -7,7 +7,7 @@ import argparse
 import shlex
 import threading
 
-from harness.commands import options
+from harness.commands import check_mapping, options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     g.add_argument("--logit-scale", type=options.positive_float, help="multiply the last layer (large logits)")
     g.add_argument("--case-file", metavar="FILE.npz", help="run exactly the case saved in FILE.npz")
     options.add_device(p)
-    p.add_argument("--probes", type=options.probes, default=4, help="random directional probes per case (default 4)")
+    p.add_argument("--probes", type=options.probes, default=None,
+                   help="random directional probes per case (default 4; 6 for a --mapping)")
     p.add_argument("--strict-determinism", action="store_true",
                    help="demand bitwise-equal answers to identical calls (by default a difference within rounding "
                         "passes, with a note)")
@@ -36,6 +37,7 @@ def register(subparsers) -> None:
     options.add_workers(p, jobs=True)
     p.add_argument("--isolate", action="store_true",
                    help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
+    check_mapping.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -71,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
 
+    if args.mapping:
+        return check_mapping.run(args)
+    if args.second_order or args.size:
+        raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")
     # Every input is checked before any work: options, output paths, the case, the
     # implementations and their devices.
     where = running.placement(args, jobs=True)

@@ -1,5 +1,6 @@
-"""The pytest plugin (entry point ``pytest11``): the ``--impl`` option and the
-``conformance_impl`` parameter of the conformance suite.
+"""The pytest plugin (entry point ``pytest11``): the ``--impl`` and ``--mapping``
+options and the ``conformance_impl`` and ``conformance_mapping`` parameters of the
+conformance suite.
 
 Loading it imports neither torch nor the harness: everything is imported in the
 hooks, and only when a collected test asks for ``conformance_impl``.
@@ -33,6 +34,14 @@ def pytest_addoption(parser):
         default=None,
         metavar="SECONDS",
         help="time limit for each call into a worker: loading, prepare, each step (default 300)",
+    )
+    group.addoption(
+        "--mapping",
+        action="append",
+        default=[],
+        metavar="module:attr",
+        help="a harness.Mapping (or a function of no arguments returning one) to run the mapping checks on "
+        "(repeatable); with --mapping and no --impl, only the mappings are tested",
     )
 
 
@@ -74,7 +83,16 @@ def _subjects(config):
 
 
 def pytest_generate_tests(metafunc):
+    if "conformance_mapping" in metafunc.fixturenames:
+        from harness.conformance.mapping_tests import mapping_subject
+
+        subjects = [mapping_subject(ref) for ref in metafunc.config.getoption("mapping")]
+        metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
+        return
     if "conformance_impl" not in metafunc.fixturenames:
+        return
+    if metafunc.config.getoption("mapping") and not metafunc.config.getoption("impl"):
+        metafunc.parametrize("conformance_impl", [])  # only the mappings asked for
         return
     subjects = _subjects(metafunc.config)
     params = [
