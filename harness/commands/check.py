@@ -140,7 +140,7 @@ def _run_plan(plan, args, where, console):
 
     def check(payload):
         impl, item = payload
-        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
+        results = run_checks(impl, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed,
                              strict_determinism=args.strict_determinism)
         return Run(item.impl.name, item.case_label, results)
 
