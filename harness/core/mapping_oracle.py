@@ -101,7 +101,16 @@ def largest_change(values, here, step):
 
 
 def _float_cotangents(diff: Differentiator, cotangents) -> list:
-    return [np.asarray(cotangents[i], np.float64) for i in diff.float_outputs]
+    """The cotangents of the float outputs in float64, converted once per set of
+    cotangents (by identity): every probe of a check shares them, and a float32
+    cotangent converted anew at each probe also made the differentiator recompute its
+    contraction with the outputs (kept by the identity of the converted arrays)."""
+    kept = getattr(diff, "_float64_cotangents", None)
+    if kept is not None and len(kept[0]) == len(cotangents) and all(a is b for a, b in zip(kept[0], cotangents)):
+        return kept[1]
+    converted = [np.asarray(cotangents[i], np.float64) for i in diff.float_outputs]
+    diff._float64_cotangents = (tuple(cotangents), converted)  # the originals held: their ids stay theirs
+    return converted
 
 
 CHUNK = 32  # input elements differentiated together (their outputs stacked for one tableau)
