@@ -246,12 +246,26 @@ def probe(diff: Differentiator, cotangents, direction, exact: bool = False, leve
     c = _float_cotangents(diff, cotangents)
     if exact:
         return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
+    return probe_steps(diff, cotangents, direction, levels, enough)[:2]
+
+
+def probe_steps(diff: Differentiator, cotangents, direction, levels: int, enough: float,
+                small_first: bool = False) -> tuple[float, float, bool]:
+    """``probe`` by Richardson, and whether the small steps gave its value. With
+    ``small_first`` (the earlier probes of a check needed the small steps, which
+    resolved them), the small steps are taken first, and the usual tableau only where
+    their error is not ``enough``: then the rule is ``probe``'s, whose own stopping
+    point is an error of ``enough``, so the result is as good as its."""
+    c = _float_cotangents(diff, cotangents)
+    small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP) if small_first else None
+    if small is not None and small[1] <= enough:
+        return small[0], small[1], True
     value, error = diff.contracted(direction, c, levels=levels)
     if not (error <= 1e-6 * abs(value) or error <= enough):
-        small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
+        small = small or diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
         if small[1] < error:
-            value, error = small
-    return value, error
+            return small[0], small[1], True
+    return value, error, False
 
 
 def probe_bracket(diff: Differentiator, cotangents, direction) -> tuple[float, float, float]:
@@ -319,6 +333,24 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
         unresolved=unresolved,
         method=diff.method if exact else "Richardson-extrapolated differences",
     )
+
+
+def exact_jvp_at(diff: Differentiator, tangents, picks) -> list:
+    """``expected_jvp(..., exact=True)``'s center, scale, error and unresolved at the
+    flat indices ``picks`` (per output; ``None``: none), as ``{field: values}`` per
+    output: the same values, without arrays for the elements not picked."""
+    unit, direction = tangent_direction(diff, tangents)
+    values = diff.complex_right(direction)
+    out = []
+    for v, p in zip(values, picks):
+        if p is None:
+            out.append(None)
+            continue
+        v = np.ravel(v)[p]
+        u = ~np.isfinite(v)
+        out.append({"center": np.where(u, 0.0, v) / unit, "scale": np.where(u, 0.0, np.abs(v)) / unit,
+                    "error": np.zeros(v.shape), "unresolved": u})
+    return out
 
 
 def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype, seed: int, judged=None) -> None:
