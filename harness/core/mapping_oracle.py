@@ -297,10 +297,17 @@ def tangent_unit(diff: Differentiator) -> float:
     step along a tangent is small against every input it moves (once per differentiator:
     a median of a million scales is a partition)."""
     if getattr(diff, "_tangent_unit", None) is None:
-        spreads = [float(np.median(s)) for s in diff.scales if s is not None and s.size]
+        spreads = [_median(s) for s in diff.scales if s is not None and s.size]
         positive = [v for v in spreads if v > 0]
         diff._tangent_unit = min(positive) if positive else 1.0
     return diff._tangent_unit
+
+
+def _median(a) -> float:
+    """``np.median(a)``; for a constant array (the scales of an unbounded input) from its
+    extremes, without the partition of a copy."""
+    low, high = float(np.min(a)), float(np.max(a))
+    return low if low == high else float(np.median(a))
 
 
 def tangent_direction(diff: Differentiator, tangents):
