@@ -27,6 +27,7 @@ from harness.core.mapping_oracle import (
 )
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, mapping_scale, sensitivity_step
+from harness.core.vectors import largest
 
 # An oracle value uncertain by more than this fraction of its scale (its own size plus
 # its tensor's largest, as in the tolerance; e.g. its steps straddle a kink) is taken again
@@ -141,8 +142,8 @@ def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
     dtype = judged_dtype(trial, list(grads) + list(out))
     # Each answer element may carry eps times its tensor's largest value (the floor of
     # harness.core.tolerances); over a sum these add like independent roundings.
-    spread = math.sqrt(math.fsum(_peak(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
-        math.sqrt(math.fsum(_peak(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
+    spread = math.sqrt(math.fsum(largest(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
+        math.sqrt(math.fsum(largest(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
     f = factor(dtype, "transpose")
     tol = f * eps(dtype) * spread + f * float(np.finfo(dtype).smallest_normal)
     if not abs(lhs - rhs) <= tol:  # the widenings can only widen: measured only when needed
@@ -161,10 +162,6 @@ def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
         return trial.result(name, Verdict.INCONCLUSIVE, f"cannot be judged in {dtype}: the tolerance is not below "
                                                         f"the inner products it compares; {text}")
     return trial.result(name, Verdict.PASS, text)
-
-
-def _peak(a) -> float:
-    return float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
 
 
 def _transpose_widening(trial: MappingTrial, dtype) -> float:
