@@ -38,15 +38,7 @@ import numpy as np
 from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judgement, vjp_unusable
 from harness.checks.probes import split_segments
-from harness.core.mapping_oracle import (
-    expected_vjp,
-    largest_change,
-    nearby,
-    probe,
-    probe_bracket,
-    probe_steps,
-    reuse_along,
-)
+from harness.core.mapping_oracle import expected_vjp, largest_change, nearby, probe, probe_bracket, reuse_along
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step
 from harness.core.vectors import inner, largest, signed
@@ -69,8 +61,6 @@ class _Prober:
         # rounding; float64 takes 4 (about 1e-11)
         self.levels = 3 if np.finfo(dtype).eps > 1e-10 else 4
         self.exact = False  # use the complex step (Richardson cannot resolve this mapping's probes)
-        self.small_first = False  # the small steps resolved a probe the usual tableau could not
-        self.kept = False  # the direction judged now is the shared one, whose evaluations are kept at the usual steps
 
     def elementwise_tolerances(self) -> list:
         """Per input, the tolerance each element of ``grads`` is judged with elementwise."""
@@ -119,10 +109,8 @@ class _Prober:
         c = self.trial.cotangents
         if not self.exact:
             # smaller steps only where Richardson's error would matter against the tolerance
-            enough = self.rounding(direction) / ORACLE_ERROR_FACTOR
-            value, error, small = probe_steps(self.diff, c, direction, self.levels, enough,
-                                              small_first=self.small_first and not self.kept)
-            self.small_first = self.small_first or (small and error <= enough)
+            value, error = probe(self.diff, c, direction, levels=self.levels,
+                                 enough=self.rounding(direction) / ORACLE_ERROR_FACTOR)
             if ORACLE_ERROR_FACTOR * error <= self.rounding(direction) or not self._complex_worth_it(value, error, direction):
                 return value, error
             self.exact = True
@@ -259,7 +247,6 @@ def probe_verdicts(trial: MappingTrial, grads, dtype):
     prober = _Prober(trial, grads, dtype)
     for label, direction in directions(trial, prober.diff):
         prober.signed_directions = [direction] if _signed_like_scales(label) else []
-        prober.kept = label == TANGENT
         yield label, prober.judge(direction)
 
 
@@ -278,7 +265,6 @@ def check_vjp_probes(trial: MappingTrial) -> CheckResult:
     judged = []
     for label, direction in directions(trial, prober.diff):
         prober.signed_directions = [direction] if _signed_like_scales(label) else []
-        prober.kept = label == TANGENT
         p = prober.judge(direction)
         judged.append((label, p))
         if p.failed:

@@ -246,26 +246,12 @@ def probe(diff: Differentiator, cotangents, direction, exact: bool = False, leve
     c = _float_cotangents(diff, cotangents)
     if exact:
         return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
-    return probe_steps(diff, cotangents, direction, levels, enough)[:2]
-
-
-def probe_steps(diff: Differentiator, cotangents, direction, levels: int, enough: float,
-                small_first: bool = False) -> tuple[float, float, bool]:
-    """``probe`` by Richardson, and whether the small steps gave its value. With
-    ``small_first`` (the earlier probes of a check needed the small steps, which
-    resolved them), the small steps are taken first, and the usual tableau only where
-    their error is not ``enough``: then the rule is ``probe``'s, whose own stopping
-    point is an error of ``enough``, so the result is as good as its."""
-    c = _float_cotangents(diff, cotangents)
-    small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP) if small_first else None
-    if small is not None and small[1] <= enough:
-        return small[0], small[1], True
     value, error = diff.contracted(direction, c, levels=levels)
     if not (error <= 1e-6 * abs(value) or error <= enough):
-        small = small or diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
+        small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
         if small[1] < error:
-            return small[0], small[1], True
-    return value, error, False
+            value, error = small
+    return value, error
 
 
 def probe_bracket(diff: Differentiator, cotangents, direction) -> tuple[float, float, float]:
