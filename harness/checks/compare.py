@@ -92,6 +92,8 @@ def _largest(rank, count: int) -> np.ndarray:
     argpartition of a million elements takes 50 ms)."""
     if rank.size <= count:
         return np.arange(rank.size)
+    if np.count_nonzero(rank) > rank.size // 2:  # mostly nonzero: gathering them first costs more than it saves
+        return np.argpartition(rank, rank.size - count)[-count:]
     candidates = np.flatnonzero(rank)
     if candidates.size < count:  # the rest are zeros, never shown for a pass
         return np.concatenate([candidates, np.flatnonzero(rank == 0)[:count - candidates.size]])

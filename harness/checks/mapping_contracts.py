@@ -153,8 +153,7 @@ def check_deterministic(trial: MappingTrial) -> CheckResult:
     serve: where A's two answers agree, the calls repeat; where not, two more calls in a
     row tell randomness from state."""
     name = "deterministic"
-    _, _, _, again = _calls(trial)
-    why = _disagreement(trial, trial.first, again) and _disagreement(trial, again, trial.call())
+    why = _first_again(trial) and _disagreement(trial, _calls(trial)[3], trial.call())
     if why:
         return trial.result(name, Verdict.FAIL, f"two identical calls disagree: {why}",
                             hint="declare Mapping(nondeterminism=...) if the order of a reduction may change between calls"
@@ -168,14 +167,14 @@ def check_no_state_between_calls(trial: MappingTrial) -> CheckResult:
     another), then A again (A's answer unchanged)."""
     name = "no_state_between_calls"
     first = trial.first
-    other, cotangents_b, b, again = _calls(trial)
+    other, cotangents_b, b, _ = _calls(trial)
     if first.grads is not None and b.grads is not None and _identical(first.grads, b.grads):
         wrong = _stale_answer_is_wrong(trial, other, cotangents_b, first.grads)
         if wrong:
             return trial.result(name, Verdict.FAIL, f"A, then other inputs B: B's gradient equals A's bit for bit, "
                                                     f"but B's own is another: {wrong}",
                                 hint="a result cached from an earlier call (keyed by shape or by object identity?)")
-    why = _disagreement(trial, first, again)
+    why = _first_again(trial)
     if why:
         return trial.result(name, Verdict.FAIL, f"A, B, A: A's answer changed: {why}",
                             hint="state carried across calls: gradients accumulated and never zeroed, a saved forward "
@@ -196,6 +195,15 @@ def _calls(trial: MappingTrial):
         b = trial.call(other, cotangents_b)
         trial._calls = (other, cotangents_b, b, trial.call())
     return trial._calls
+
+
+def _first_again(trial: MappingTrial) -> str | None:
+    """``_disagreement`` of A's first answer and A's answer after B, made once per trial
+    (deterministic and no_state_between_calls both ask; a million-element comparison
+    costs a pass or more per tensor)."""
+    if getattr(trial, "_first_again", None) is None:
+        trial._first_again = (_disagreement(trial, trial.first, _calls(trial)[3]),)
+    return trial._first_again[0]
 
 
 def _stale_answer_is_wrong(trial: MappingTrial, other: MappingCase, cotangents, grads) -> str:

@@ -16,6 +16,7 @@ from harness.core import mapping_hints
 from harness.core.mapping import NotOffered
 from harness.core.mapping_cases import MappingCase
 from harness.core.mapping_oracle import (
+    exact_jvp_at,
     expected_jvp,
     largest_change,
     nearby,
@@ -26,6 +27,7 @@ from harness.core.mapping_oracle import (
 )
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, mapping_scale, sensitivity_step
+from harness.core.vectors import largest
 
 # An oracle value uncertain by more than this fraction of its scale (its own size plus
 # its tensor's largest, as in the tolerance; e.g. its steps straddle a kink) is taken again
@@ -76,17 +78,16 @@ def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
             center, scale = np.where(u, 0.0, c), mapping_scale(s, v, floor_over=s)
             report, failed = judged_elements(g, center, r, scale, dtype=dtype, comparison="gradient", name=label,
                                              margin=np.where(u, np.inf, ORACLE_ERROR_FACTOR * e + a))
-            bad = failed | ~(e <= BLURRED * scale)
+            bad = failed | ~(e <= BLURRED * scale) if np.any(e) else failed  # exact values: no error to blur them
             reports.append(report)
             picks.append(np.flatnonzero(bad) if bad.any() else None)
         return reports, picks
 
     def take_exact(picks):
-        exact = expected_jvp(diff, trial.tangents, exact=True)
-        for o, p in enumerate(picks):
+        for o, (p, exact) in enumerate(zip(picks, exact_jvp_at(diff, trial.tangents, picks))):
             if p is not None:
                 for field in ("center", "scale", "error", "unresolved"):
-                    getattr(expected, field)[o].flat[p] = getattr(exact, field)[o].flat[p]
+                    getattr(expected, field)[o].flat[p] = exact[field]
 
     # Brackets and sensitivities only widen: computed for the elements that fail without
     # them (or that the first oracle value cannot judge); first the complex step where the
@@ -94,8 +95,8 @@ def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
     # steps cross; for blurred values before any comparison, which costs more than the
     # evaluation over a million elements), then both sides' bracket, looked at again with
     # smaller steps.
-    blurred = [np.flatnonzero(b) if b.any() else None for b in
-               (~(e <= BLURRED * mapping_scale(s, v, floor_over=s))
+    blurred = [np.flatnonzero(b) if b is not None and b.any() else None for b in
+               (~(e <= BLURRED * mapping_scale(s, v, floor_over=s)) if np.any(e) else None
                 for e, s, v in zip(expected.error, expected.scale, expected.sensitivity))]
     if any(p is not None for p in blurred) and not small and diff.complex_ok:
         take_exact(blurred)
@@ -141,8 +142,8 @@ def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
     dtype = judged_dtype(trial, list(grads) + list(out))
     # Each answer element may carry eps times its tensor's largest value (the floor of
     # harness.core.tolerances); over a sum these add like independent roundings.
-    spread = math.sqrt(math.fsum(_peak(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
-        math.sqrt(math.fsum(_peak(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
+    spread = math.sqrt(math.fsum(largest(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
+        math.sqrt(math.fsum(largest(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
     f = factor(dtype, "transpose")
     tol = f * eps(dtype) * spread + f * float(np.finfo(dtype).smallest_normal)
     if not abs(lhs - rhs) <= tol:  # the widenings can only widen: measured only when needed
@@ -161,10 +162,6 @@ def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
         return trial.result(name, Verdict.INCONCLUSIVE, f"cannot be judged in {dtype}: the tolerance is not below "
                                                         f"the inner products it compares; {text}")
     return trial.result(name, Verdict.PASS, text)
-
-
-def _peak(a) -> float:
-    return float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
 
 
 def _transpose_widening(trial: MappingTrial, dtype) -> float:

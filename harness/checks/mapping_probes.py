@@ -214,19 +214,22 @@ def unjudged_probes(probes) -> list:
 
 
 def directions(trial: MappingTrial, diff, count: int | None = None):
-    """``(label, direction)``: for a small case the all-ones direction; where the mapping
-    has a JVP, the JVP check's tangent direction (an extra probe whose evaluations that
-    check reuses); then ``count`` (default: the trial's) seeded Rademacher directions,
-    each scaled by the inputs' spreads, on which the module's bound rests; one at a time."""
+    """``(label, direction)``: for a small case the all-ones direction; then ``count``
+    (default: the trial's) seeded Rademacher directions, each scaled by the inputs'
+    spreads, on which the module's bound rests; then, where the mapping has a JVP, the
+    JVP check's tangent direction (an extra probe whose evaluations that check reuses);
+    one at a time."""
     if trial.case.n_float_elements <= ELEMENTWISE_LIMIT:
         yield ALL_ONES, [None if s is None else s.copy() for s in diff.scales]
-    if trial.mapping.jvp is not None and count is None:
-        tangents = trial.tangents
-        yield TANGENT, diff.shared(tangents)
     rng = np.random.default_rng(trial.seed + 17)
     for k in range(trial.probes if count is None else count):
         yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s)
                                                                     for s in diff.scales]
+    # last: by then the probes know whether they take the complex step, so the shared
+    # direction is not first differenced with Richardson for nothing (its evaluations
+    # are kept for the JVP check, in fresh arrays, not the reused buffers)
+    if trial.mapping.jvp is not None and count is None:
+        yield TANGENT, diff.shared(trial.tangents)
 
 
 ALL_ONES = "the all-ones direction"

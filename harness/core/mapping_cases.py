@@ -64,14 +64,15 @@ class MappingCase:
         return f"{self.label or 'case'} {self.dtype} ({shapes})"
 
 
-def make_case(inputs, params, dtype: str, seed: int, label: str) -> MappingCase:
-    """A case from arrays: float arrays cast to ``dtype``, integer ones kept."""
+def make_case(inputs, params, dtype: str, seed: int, label: str, owned: bool = False) -> MappingCase:
+    """A case from arrays: float arrays cast to ``dtype``, integer ones kept; copies,
+    unless the arrays are ``owned`` (drawn for the case: nobody else holds them)."""
     arrays = []
     for x in inputs:
         x = np.asarray(x)
         if x.dtype.kind not in "fiub":
             raise ValueError(f"case {label!r}: an input of dtype {x.dtype} (expected float or integer arrays)")
-        arrays.append(x.astype(dtype) if x.dtype.kind == "f" else x.copy())
+        arrays.append(x.astype(dtype, copy=not owned) if x.dtype.kind == "f" else x if owned else x.copy())
     if not any(is_float_array(x) for x in arrays):
         raise ValueError(f"case {label!r}: no float input, so there is nothing to differentiate")
     return MappingCase(tuple(arrays), dict(params), seed, label)
@@ -121,7 +122,7 @@ def sample_cases(mapping: Mapping, dtype: str, seed: int = 0, size: int | None =
 def _drawn(mapping, specs, dtype, seed, how, label) -> MappingCase:
     rng = np.random.default_rng(seed)
     arrays = [_draw(spec, rng, how) for spec in specs]
-    return make_case(arrays, mapping.params, dtype, seed, label)
+    return make_case(arrays, mapping.params, dtype, seed, label, owned=True)
 
 
 def _draw(spec: Input, rng, how: str) -> np.ndarray:

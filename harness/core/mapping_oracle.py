@@ -101,7 +101,16 @@ def largest_change(values, here, step):
 
 
 def _float_cotangents(diff: Differentiator, cotangents) -> list:
-    return [np.asarray(cotangents[i], np.float64) for i in diff.float_outputs]
+    """The cotangents of the float outputs in float64, converted once per set of
+    cotangents (by identity): every probe of a check shares them, and a float32
+    cotangent converted anew at each probe also made the differentiator recompute its
+    contraction with the outputs (kept by the identity of the converted arrays)."""
+    kept = getattr(diff, "_float64_cotangents", None)
+    if kept is not None and len(kept[0]) == len(cotangents) and all(a is b for a, b in zip(kept[0], cotangents)):
+        return kept[1]
+    converted = [np.asarray(cotangents[i], np.float64) for i in diff.float_outputs]
+    diff._float64_cotangents = (tuple(cotangents), converted)  # the originals held: their ids stay theirs
+    return converted
 
 
 CHUNK = 32  # input elements differentiated together (their outputs stacked for one tableau)
@@ -274,10 +283,17 @@ def tangent_unit(diff: Differentiator) -> float:
     step along a tangent is small against every input it moves (once per differentiator:
     a median of a million scales is a partition)."""
     if getattr(diff, "_tangent_unit", None) is None:
-        spreads = [float(np.median(s)) for s in diff.scales if s is not None and s.size]
+        spreads = [_median(s) for s in diff.scales if s is not None and s.size]
         positive = [v for v in spreads if v > 0]
         diff._tangent_unit = min(positive) if positive else 1.0
     return diff._tangent_unit
+
+
+def _median(a) -> float:
+    """``np.median(a)``; for a constant array (the scales of an unbounded input) from its
+    extremes, without the partition of a copy."""
+    low, high = float(np.min(a)), float(np.max(a))
+    return low if low == high else float(np.median(a))
 
 
 def tangent_direction(diff: Differentiator, tangents):
@@ -310,6 +326,24 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
         unresolved=unresolved,
         method=diff.method if exact else "Richardson-extrapolated differences",
     )
+
+
+def exact_jvp_at(diff: Differentiator, tangents, picks) -> list:
+    """``expected_jvp(..., exact=True)``'s center, scale, error and unresolved at the
+    flat indices ``picks`` (per output; ``None``: none), as ``{field: values}`` per
+    output: the same values, without arrays for the elements not picked."""
+    unit, direction = tangent_direction(diff, tangents)
+    values = diff.complex_right(direction)
+    out = []
+    for v, p in zip(values, picks):
+        if p is None:
+            out.append(None)
+            continue
+        v = np.ravel(v)[p]
+        u = ~np.isfinite(v)
+        out.append({"center": np.where(u, 0.0, v) / unit, "scale": np.where(u, 0.0, np.abs(v)) / unit,
+                    "error": np.zeros(v.shape), "unresolved": u})
+    return out
 
 
 def refine_jvp(diff: Differentiator, tangents, expected: Expected, picks, dtype, seed: int, judged=None) -> None:
