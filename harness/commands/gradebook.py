@@ -110,7 +110,7 @@ th { background: #f0f0f0; }
 td.v-PASS { background: #d9f2d9; } td.v-SKIP, td.v-INCONCLUSIVE { background: #fff3c4; }
 td.v-FAIL, td.v-ERROR, td.v-CRASHED, td.v-TIMEOUT { background: #f8d0d0; } td.v-INFRA_ERROR { background: #e3d0f8; }
 code { white-space: pre-wrap; word-break: break-all; font-size: 12px; }
-.detail { max-width: 40em; }
+.detail { min-width: 28em; max-width: 36em; }
 """
 
 
@@ -118,7 +118,7 @@ def to_html(rows, *, title: str = "backprop-harness gradebook", folder: str = ""
     e = html.escape
     checks = check_names(rows)
     passed = sum(1 for r in rows if r["ok"])
-    head = "".join(f"<th>{e(c)}</th>" for c in ("submission", "verdict", "checks passed", *checks, "first failure"))
+    head = "".join(f"<th>{e(c)}</th>" for c in ("submission", "verdict", "checks passed", "first failure", *checks))
     body = []
     for r in rows:
         f = r["first_failure"]
@@ -129,9 +129,8 @@ def to_html(rows, *, title: str = "backprop-harness gradebook", folder: str = ""
         else:
             detail = ""
         cells = [f"<td>{e(r['submission'])}</td>", f'<td class="verdict v-{e(r["verdict"])}">{e(r["verdict"])}</td>',
-                 f"<td>{r['passed']}/{r['judged']}</td>"]
+                 f"<td>{r['passed']}/{r['judged']}</td>", f'<td class="detail">{detail}</td>']
         cells += [f'<td class="v-{e(r["checks"].get(c, ""))}">{e(r["checks"].get(c, ""))}</td>' for c in checks]
-        cells.append(f'<td class="detail">{detail}</td>')
         body.append(f'<tr data-submission="{e(r["submission"])}">' + "".join(cells) + "</tr>")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
             f"<style>{_CSS}</style></head><body>\n<h1>{e(title)}</h1>\n"

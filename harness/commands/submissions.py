@@ -16,6 +16,7 @@ into, the folder it came from.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from harness.executors.tasks import COMMAND, PYTHON, WorkerSpec
 
 COMMAND_FILE = "worker.cmd"
 MAX_BYTES = 64 << 20  # one submission's files: a course's code, not its data
-EXPECTED = f"expected NAME.py, a package (a folder with __init__.py) or a folder with {COMMAND_FILE}"
+EXPECTED = f"NAME.py, a package (a folder with __init__.py) or a folder with {COMMAND_FILE}"
 # names a submission's module must not take: its worker imports these itself
 _SHADOWED = {"harness", "numpy", "rich", "torch"} | set(sys.stdlib_module_names)
 
@@ -44,13 +45,13 @@ def discover(folder: str, entry: str) -> list[Submission]:
     root = Path(folder)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a folder"
-        raise UsageError(f"grade {folder}: {what}; expected a folder of submissions ({EXPECTED})")
+        raise UsageError(f"grade {folder}: {what}; expected a folder of submissions, each {EXPECTED}")
     try:
         entries = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__pycache__")
     except OSError as exc:
         raise UsageError(f"grade {folder}: cannot list it: {exc.strerror or exc}") from None
     if not entries:
-        raise UsageError(f"grade {folder}: no submissions in it; {EXPECTED}")
+        raise UsageError(f"grade {folder}: no submissions in it; expected {EXPECTED}")
     if not entry.isidentifier():
         raise UsageError(f"--entry {entry!r}: expected a Python attribute name, such as backprop")
     return [_submission(path, entry) for path in entries]
@@ -67,6 +68,10 @@ def _submission(path: Path, entry: str) -> Submission:
             command = _command_line(files[COMMAND_FILE])
             if not command:
                 return Submission(path.name, "invalid", problem=f"{COMMAND_FILE} holds no command line")
+            try:
+                shlex.split(command)
+            except ValueError as exc:
+                return Submission(path.name, "invalid", problem=f"{COMMAND_FILE}: {command!r}: {exc}")
             return Submission(path.name, "command",
                               WorkerSpec(COMMAND, command, files, label=f"cmd:{command}", executables=executables))
         if path.is_dir() and (path / "__init__.py").is_file():
@@ -77,7 +82,7 @@ def _submission(path: Path, entry: str) -> Submission:
         return Submission(path.name, "invalid", problem=str(exc))
     except OSError as exc:
         return Submission(path.name, "invalid", problem=f"cannot read it: {exc.strerror or exc}")
-    return Submission(path.name, "invalid", problem=f"not a submission: {EXPECTED}")
+    return Submission(path.name, "invalid", problem=f"not a submission: expected {EXPECTED}")
 
 
 def _python(name: str, kind: str, module: str, entry: str, files: dict) -> Submission:

@@ -1,0 +1,81 @@
+"""A folder of submissions as a course would collect them: correct ones (a module, a
+package, a worker command), a wrong gradient, and hostile ones -- one that exits, one
+that hangs, one that floods its output, one that exhausts its memory -- plus a stray
+file and a name full of HTML. Each must cost only its own row."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+CORRECT = (Path(__file__).parent / "correct.py").read_text()
+HTML_NAME = "<img src=x onerror=alert(1)>"
+
+# name -> (source of NAME.py, the verdict its row must have, words its first failure must hold)
+MODULES = {
+    "correct": (CORRECT, "PASS", ""),
+    "wrong_gradient": (CORRECT.replace("grads.append((delta.T @ acts[i],", "grads.append((2 * delta.T @ acts[i],"),
+                       "FAIL", "gradient"),
+    "crashes": ("import os\n\ndef backprop(spec, params, x, y):\n    os._exit(3)\n", "CRASHED", "exit status 3"),
+    "hangs": ("def backprop(spec, params, x, y):\n    while True:\n        pass\n", "TIMEOUT", "no answer"),
+    "floods": (CORRECT.replace("def backprop(spec, params, x, y):\n",
+                               "def backprop(spec, params, x, y):\n    import sys\n"
+                               "    sys.stdout.write('x' * (8 << 20))\n    sys.stderr.write('y' * (8 << 20))\n"),
+               "PASS", ""),
+    # 64 GiB asked for in 256 MiB pieces, never touched: the address-space limit stops it
+    "hogs_memory": ("def backprop(spec, params, x, y):\n    hoard = [bytearray(256 << 20) for _ in range(256)]\n"
+                    "    return len(hoard), []\n", "ERROR", "MemoryError"),
+    HTML_NAME: (CORRECT.replace("grads.append((delta.T @ acts[i], delta.sum(axis=0)))",
+                                "grads.append((delta.T @ acts[i], 0 * delta.sum(axis=0)))"), "FAIL", ""),
+}
+
+
+def make_classroom(folder: Path) -> dict:
+    """Write the submissions into ``folder``; ``{submission: (verdict, words)}`` expected."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for name, (source, verdict, words) in MODULES.items():
+        (folder / f"{name}.py").write_text(source)
+        expected[name] = (verdict, words)
+    package = folder / "as_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .impl import backprop  # noqa: F401\n")
+    (package / "impl.py").write_text(CORRECT)
+    expected["as_package"] = ("PASS", "")
+    command = folder / "as_command"
+    command.mkdir()
+    (command / "mlp.py").write_text(CORRECT)
+    (command / "worker.cmd").write_text(f"# any program that speaks the worker protocol\n"
+                                        f"{sys.executable} -m harness.workers.python_worker mlp:backprop\n")
+    expected["as_command"] = ("PASS", "")
+    (folder / "notes.txt").write_text("not code\n")
+    expected["notes.txt"] = ("ERROR", "not a submission")
+    return expected
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# one small case, short limits: each hostile submission costs seconds, not minutes
+QUICK = ("--sizes", "6,5,3", "--timeout", "3", "--memory-limit", "1024")
+
+
+def grade(folder: Path, out: Path, *options: str):
+    """``python -m harness grade`` on ``folder``, from this checkout, as a user runs it."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "harness", "grade", str(folder), "--out", str(out), *options],
+                          capture_output=True, text=True, env=env, cwd=str(out.parent), timeout=600)
+
+
+def comparable(document: dict) -> dict:
+    """A gradebook's JSON without what differs between runs of the same grid: timings,
+    and where it was written from."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("seconds", "generator")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(document)
