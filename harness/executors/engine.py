@@ -46,7 +46,10 @@ class Engine:
         self.close(cancel=exc[0] is not None)
 
     def close(self, *, cancel: bool = False) -> None:
-        self.executor.shutdown(wait=not cancel, cancel_futures=True)
+        if self.kind == "local":
+            self.executor.shutdown(wait=not cancel, cancel_futures=True)
+        else:  # Dask's executor has no cancel_futures; closing the client cancels what is left
+            self.executor.shutdown(wait=not cancel)
         for close in self._closers:
             try:
                 close()
