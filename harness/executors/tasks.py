@@ -38,6 +38,7 @@ class WorkerSpec:
     files: dict = field(default_factory=dict)
     label: str = ""
     executables: tuple = ()  # those of ``files`` to mark executable (a worker program)
+    name: str = ""  # the implementation's name in reports; by default what its worker declares
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class CheckTask:
     memory_limit: int | None = None  # bytes of address space for the worker
     threads: int | None = 1  # BLAS/OpenMP threads in the worker
     judged_by_name: bool = True  # an unavailable implementation is then a FAIL, as when named with --impl
+    close_with_judged: bool = True  # a closing INCONCLUSIVE "judged" record when nothing was judged
 
 
 def run_check_task(task: CheckTask) -> dict:
@@ -71,7 +73,7 @@ def run_check_task(task: CheckTask) -> dict:
     from harness.workers.remote import WorkerImplementation
 
     with tempfile.TemporaryDirectory(prefix="backprop-task-") as home:
-        impl = WorkerImplementation(_argv(task.worker), name="", label=task.worker.label or task.worker.target,
+        impl = WorkerImplementation(_argv(task.worker), name=task.worker.name, label=task.worker.label or task.worker.target,
                                     timeout=task.timeout, env=_environment(home, task.threads), threads=task.threads,
                                     cwd=home, memory_limit=task.memory_limit)
         _write_files(home, task.worker.files, task.worker.executables)
@@ -103,13 +105,26 @@ def run_check_task(task: CheckTask) -> dict:
                 runs.append({"case": item.case_label, "note": item.skip, "results": [r.to_dict() for r in results]})
             every = [CheckResult(**{**r, "verdict": Verdict(r["verdict"]), "tensors": []}) for run in runs
                      for r in run["results"]]
-            reason = nothing_judged(impl.name, every)
+            reason = nothing_judged(impl.name, every) if task.close_with_judged else None
             if reason:
                 runs.append({"case": "-", "note": "", "results": [
                     CheckResult("judged", impl.name, "-", Verdict.INCONCLUSIVE, reason).to_dict()]})
             return {"impl": impl.name, "runs": runs, "stderr": impl.stderr_tail()}
         finally:
             impl.close()
+
+
+def worker_spec(impl) -> WorkerSpec:
+    """The description of a started ``WorkerImplementation``'s worker: the Python
+    worker's target, or the program's command line (run where the task runs)."""
+    import shlex
+
+    from harness.workers.remote import PYTHON_WORKER
+
+    argv = impl.argv
+    if len(argv) == 4 and argv[1:3] == ["-m", PYTHON_WORKER]:
+        return WorkerSpec(PYTHON, argv[3], label=impl.label, name=impl.name)
+    return WorkerSpec(COMMAND, shlex.join(argv), label=impl.label, name=impl.name)
 
 
 def _argv(worker: WorkerSpec) -> list[str]:

@@ -114,3 +114,30 @@ def test_the_same_grid_gives_the_same_gradebook_locally_and_on_dask(tmp_path):
     assert books["local"][1] == books["dask"][1]
     verdicts = {r["submission"]: r["verdict"] for r in books["dask"][1]["submissions"]}
     assert verdicts == {"correct": "PASS", "wrong_gradient": "FAIL", "crashes": "CRASHED", "notes.txt": "ERROR"}
+
+
+def test_check_gives_the_same_report_and_exit_status_locally_and_on_dask(tmp_path):
+    pytest.importorskip("distributed", reason="Dask is an optional extra (pip install 'backprop-harness[dask]')")
+    from tests.grading.classroom import ROOT, comparable, harness
+
+    impls = ["--impl", "numpy", "--impl", "tests.corpus:SignFlipped", "--impl", "tests.hostile_impls:exits_0_in_step"]
+    reports = {}
+    for how, options in (("local", ["-j", "2"]), ("dask", ["--scheduler", "local", "-j", "2"])):
+        done = harness("check", *impls, "--dtype", "float64", "--json", str(tmp_path / f"{how}.json"), *options, cwd=ROOT)
+        report = comparable(json.loads((tmp_path / f"{how}.json").read_text()))
+        reports[how] = (done.returncode, report, done.stdout.splitlines()[-1])
+    assert reports["local"] == reports["dask"]
+    code, report, last = reports["dask"]
+    assert code == 1 and len(report["runs"]) == 30, last  # the battery, 10 cases, for each of the three
+    verdicts = {}
+    for run in report["runs"]:
+        verdicts.setdefault(run["impl"], set()).add(run["verdict"])
+    assert verdicts["numpy"] == {"PASS"} and "FAIL" in verdicts["tests.corpus:SignFlipped"]
+    assert verdicts["tests.hostile_impls:exits_0_in_step"] == {"CRASHED"}
+
+
+def test_check_scheduler_and_in_process_contradict(capsys):
+    from harness.commands.main import main
+
+    assert main(["check", "--impl", "numpy", "--in-process", "--scheduler", "local"]) == 2
+    assert "--scheduler and --in-process contradict each other" in capsys.readouterr().err

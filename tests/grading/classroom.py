@@ -58,14 +58,25 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICK = ("--sizes", "6,5,3", "--timeout", "3", "--memory-limit", "1024")
 
 
-def grade(folder: Path, out: Path, *options: str):
-    """``python -m harness grade`` on ``folder``, from this checkout, as a user runs it."""
+# Dask's workers run with one BLAS thread each; a judge with more rounds its oracle's
+# sums in another order (1e-17 apart: same verdicts, other digits). Comparing reports
+# digit for digit takes the same settings on both sides, as here.
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def harness(*argv: str, cwd: Path):
+    """``python -m harness ARGV`` from this checkout, as a user runs it."""
     import os
     import subprocess
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250", "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "harness", "grade", str(folder), "--out", str(out), *options],
-                          capture_output=True, text=True, env=env, cwd=str(out.parent), timeout=600)
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT), "COLUMNS": "250", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "harness", *argv], capture_output=True, text=True, env=env,
+                          cwd=str(cwd), timeout=600)
+
+
+def grade(folder: Path, out: Path, *options: str):
+    """``backprop-harness grade FOLDER --out OUT OPTIONS``."""
+    return harness("grade", str(folder), "--out", str(out), *options, cwd=out.parent)
 
 
 def comparable(document: dict) -> dict:
