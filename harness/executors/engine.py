@@ -14,8 +14,11 @@ started by the task, so neither the pool nor the cluster notices.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
 import re
+import signal
 from collections.abc import Callable
 
 from harness.executors.tasks import infra_result
@@ -47,6 +50,11 @@ class Engine:
 
     def close(self, *, cancel: bool = False) -> None:
         if self.kind == "local":
+            if cancel:  # Ctrl-C, or a bug: each pool process kills its workers and ends (_pool_process)
+                # _processes: the pool's processes by pid (CPython's, not public; hence the care)
+                for pool_process in list((getattr(self.executor, "_processes", None) or {}).values()):
+                    with contextlib.suppress(OSError, AttributeError):
+                        pool_process.terminate()
             self.executor.shutdown(wait=not cancel, cancel_futures=True)
         else:  # Dask's executor has no cancel_futures; closing the client cancels what is left
             self.executor.shutdown(wait=not cancel)
@@ -68,10 +76,23 @@ def open_engine(jobs: int, scheduler: str | None = None) -> Engine:
     """Local pool processes (``jobs`` of them), or Dask at ``scheduler``."""
     if scheduler is None:
         def make():
-            return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=_context())
+            return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_pool_process)
 
         return Engine(make(), "local", jobs, remake=make)
     return _open_dask(scheduler, jobs)
+
+
+def _pool_process() -> None:
+    """In each pool process: SIGTERM (the harness stopping) kills the workers its task
+    started -- they run in sessions of their own, so nothing else would -- then ends it."""
+    def stop(*_):
+        from harness.workers import process
+
+        with process.stopping():
+            process.kill_all()
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _context():

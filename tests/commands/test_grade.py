@@ -18,6 +18,11 @@ from harness.commands.main import main
 from tests.benchmarks import dashboard_support
 from tests.grading.classroom import HTML_NAME, QUICK, ROOT, grade, make_classroom
 
+# tox's py311-dask env grades the classroom on a Dask LocalCluster (2 worker processes)
+SCHEDULER = ("--scheduler", os.environ["BACKPROP_TEST_SCHEDULER"]) if os.environ.get("BACKPROP_TEST_SCHEDULER") else ()
+if SCHEDULER:
+    pytest.importorskip("distributed", reason="BACKPROP_TEST_SCHEDULER asks for Dask (pip install '.[dask]')")
+
 
 def _digest(folder):
     h = hashlib.sha256()
@@ -34,7 +39,7 @@ def graded(tmp_path_factory):
     room = work / "room"
     expected = make_classroom(room)
     before = _digest(room)
-    done = grade(room, work / "gradebook", "-j", "2", *QUICK)
+    done = grade(room, work / "gradebook", "-j", "2", *QUICK, *SCHEDULER)
     return work, room, expected, before, done
 
 

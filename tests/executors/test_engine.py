@@ -141,3 +141,39 @@ def test_check_scheduler_and_in_process_contradict(capsys):
 
     assert main(["check", "--impl", "numpy", "--in-process", "--scheduler", "local"]) == 2
     assert "--scheduler and --in-process contradict each other" in capsys.readouterr().err
+
+
+def _processes_running(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def test_stopping_the_local_engine_kills_the_workers_its_tasks_started(tmp_path):
+    import time
+    import uuid
+
+    from harness.executors.tasks import PYTHON, CheckTask, WorkerSpec, run_check_task
+
+    module = f"hangs_{uuid.uuid4().hex[:8]}"
+    task = CheckTask(WorkerSpec(PYTHON, f"{module}:backprop", {f"{module}.py": MODULES["hangs"][0].encode()}),
+                     timeout=120)
+    engine = open_engine(1)
+    future = engine.executor.submit(run_check_task, task)
+    deadline = time.monotonic() + 60
+    while not _processes_running(module) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_running(module), "the task's worker never started"
+    engine.close(cancel=True)  # what Ctrl-C does
+    deadline = time.monotonic() + 10
+    while _processes_running(module) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_running(module) == []
+    assert lost(future.exception(timeout=30))  # the task was lost with its pool process: the engine's doing
