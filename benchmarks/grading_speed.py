@@ -31,7 +31,8 @@ from harness.executors.tasks import PYTHON, CheckTask, WorkerSpec, run_check_tas
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1.7
-SUBMISSION = (ROOT / "tests" / "grading" / "correct.py").read_text()
+# a learner's correct NumPy backprop: the worked example's
+SUBMISSION = (ROOT / "examples" / "backprop-harness-example" / "src" / "backprop_harness_example" / "mlp.py").read_text()
 
 
 class _CaseOptions:  # what check's one-case selection reads: a tiny network at batch 4

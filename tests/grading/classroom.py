@@ -8,25 +8,28 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-CORRECT = (Path(__file__).parent / "correct.py").read_text()
+# a learner's correct NumPy backprop: the worked example's (it exposes the plain function backprop)
+CORRECT = (Path(__file__).resolve().parents[2] / "examples" / "backprop-harness-example" / "src" / "backprop_harness_example"
+           / "mlp.py").read_text()
+ROW = "grads[i] = (delta.T @ acts[i], delta.sum(axis=0))"
+assert ROW in CORRECT, "the example changed: the wrong variants below no longer apply"
 HTML_NAME = "<img src=x onerror=alert(1)>"
 
 # name -> (source of NAME.py, the verdict its row must have, words its first failure must hold)
 MODULES = {
     "correct": (CORRECT, "PASS", ""),
-    "wrong_gradient": (CORRECT.replace("grads.append((delta.T @ acts[i],", "grads.append((2 * delta.T @ acts[i],"),
+    "wrong_gradient": (CORRECT.replace(ROW, "grads[i] = (2 * delta.T @ acts[i], delta.sum(axis=0))"),
                        "FAIL", "gradient"),
     "crashes": ("import os\n\ndef backprop(spec, params, x, y):\n    os._exit(3)\n", "CRASHED", "exit status 3"),
     "hangs": ("def backprop(spec, params, x, y):\n    while True:\n        pass\n", "TIMEOUT", "no answer"),
     "floods": (CORRECT.replace("def backprop(spec, params, x, y):\n",
-                               "def backprop(spec, params, x, y):\n    import sys\n"
+                               "def backprop(spec, params, x, y):\n    import sys\n\n"
                                "    sys.stdout.write('x' * (8 << 20))\n    sys.stderr.write('y' * (8 << 20))\n"),
                "PASS", ""),
     # 64 GiB asked for in 256 MiB pieces, never touched: the address-space limit stops it
     "hogs_memory": ("def backprop(spec, params, x, y):\n    hoard = [bytearray(256 << 20) for _ in range(256)]\n"
                     "    return len(hoard), []\n", "ERROR", "MemoryError"),
-    HTML_NAME: (CORRECT.replace("grads.append((delta.T @ acts[i], delta.sum(axis=0)))",
-                                "grads.append((delta.T @ acts[i], 0 * delta.sum(axis=0)))"), "FAIL", ""),
+    HTML_NAME: (CORRECT.replace(ROW, "grads[i] = (delta.T @ acts[i], 0 * delta.sum(axis=0))"), "FAIL", ""),
 }
 
 
