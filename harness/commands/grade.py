@@ -14,6 +14,7 @@ from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK
 
 DEFAULT_TIMEOUT = 60.0  # seconds per call into a submission's worker
+DEFAULT_TIME_LIMIT = 900.0  # seconds for a whole submission: a slow one cannot take the class's evening
 DEFAULT_MEMORY_MIB = 4096  # address space: numpy and a battery case fit; torch's import too
 
 
@@ -37,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--probes", type=options.probes, default=4, help="random directional probes per case (default 4)")
     p.add_argument("--timeout", type=options.seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"time limit for each call into a submission's worker (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--time-limit", type=options.seconds, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                   help=f"time for all of a submission's cases; those left when it runs out are TIMEOUT "
+                        f"(default {DEFAULT_TIME_LIMIT:g})")
     p.add_argument("--memory-limit", type=options.positive_int, default=DEFAULT_MEMORY_MIB, metavar="MIB",
                    help=f"address space of each submission's worker, in MiB (RLIMIT_AS; default {DEFAULT_MEMORY_MIB})")
     options.add_executor(p)
@@ -48,7 +52,7 @@ def tasks_for(submissions, args, case=None) -> list:
     from harness.executors.tasks import CheckTask
 
     return [CheckTask(s.worker, cases=None if case is None else (case,), dtypes=(args.dtype,) if args.dtype else None,
-                      seed=args.seed, probes=args.probes, timeout=args.timeout, memory_limit=args.memory_limit << 20)
+                      seed=args.seed, probes=args.probes, timeout=args.timeout, time_limit=args.time_limit, memory_limit=args.memory_limit << 20)
             for s in submissions]
 
 

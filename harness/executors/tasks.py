@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,8 @@ class CheckTask:
     probes: int = 4
     strict_determinism: bool = False
     device: str | None = None
-    timeout: float = 300.0
+    timeout: float = 300.0  # seconds per call into the worker
+    time_limit: float | None = None  # seconds for the whole task; cases past it are TIMEOUT, not run
     memory_limit: int | None = None  # bytes of address space for the worker
     threads: int | None = 1  # BLAS/OpenMP threads in the worker
     judged_by_name: bool = True  # an unavailable implementation is then a FAIL, as when named with --impl
@@ -91,9 +93,16 @@ def run_check_task(task: CheckTask) -> dict:
             else:
                 plan = [run for case in task.cases
                         for run in planner.plan([impl], named=task.judged_by_name, case=case, device=task.device)]
+            deadline = time.monotonic() + task.time_limit if task.time_limit else None
             for item in plan:
                 results = []
-                if item.case is None:
+                left = deadline - time.monotonic() if deadline is not None else None
+                if left is not None:  # no call may outlast the task's time
+                    impl.timeout = max(0.01, min(task.timeout, left))
+                if left is not None and left <= 0 and item.case is not None:
+                    results.append(CheckResult("time_limit", impl.name, item.case_label, Verdict.TIMEOUT,
+                                               f"not run: the time limit of {task.time_limit:g} s for all cases ran out"))
+                elif item.case is None:
                     if item.failed:
                         results.append(CheckResult("available", impl.name, item.case_label, Verdict.FAIL,
                                                    f"named explicitly but {item.skip}"))

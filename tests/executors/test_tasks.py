@@ -79,3 +79,21 @@ def test_an_unknown_worker_kind_is_refused():
 def test_a_lost_task_is_infra_error_and_not_ok():
     record = result_from_dict(infra_result("alice", "the executor lost the task")["runs"][0]["results"][0])
     assert record.verdict is Verdict.INFRA_ERROR and not record.ok
+
+
+def test_a_tasks_time_limit_cuts_short_its_remaining_cases():
+    from harness.checks import planner
+
+    # each step sleeps 0.4 s: the first case's calls use up the 1.5 s and the rest are not run
+    slow = MODULES["correct"][0].replace("def backprop(spec, params, x, y):\n",
+                                         "def backprop(spec, params, x, y):\n    import time\n\n    time.sleep(0.4)\n")
+    cases = tuple(planner.battery()[:4])
+    task = CheckTask(WorkerSpec(PYTHON, "slow:backprop", {"slow.py": slow.encode()}), cases=cases, timeout=30,
+                     time_limit=1.5)
+    runs = run_check_task(task)["runs"]
+    assert len(runs) == 4
+    verdicts = [{r["verdict"] for r in run["results"]} for run in runs]
+    assert "TIMEOUT" in verdicts[0] or "TIMEOUT" in verdicts[1]  # a call cut to the time left
+    last = runs[-1]["results"]
+    assert [r["check"] for r in last] == ["time_limit"] and last[0]["verdict"] == "TIMEOUT"
+    assert "time limit of 1.5 s for all cases ran out" in last[0]["message"]
