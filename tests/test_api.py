@@ -95,9 +95,50 @@ def test_importing_harness_imports_neither_torch_nor_pytest_nor_hypothesis():
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
+def test_check_takes_a_mapping_and_names_one_by_module_attr():
+    from harness.mappings import examples
+
+    results = harness.check(examples.relu, dtype="float32", seed=2)
+    assert results and all(r.ok for r in results) and {r.impl for r in results} == {"relu"}
+    assert any(r.check == "vjp_matches_oracle" and r.verdict.value == "PASS" for r in results)
+    by_name = harness.check("harness.mappings.examples:relu", dtype="float32", seed=2)
+    assert [(r.check, r.verdict) for r in by_name] == [(r.check, r.verdict) for r in results]
+    large = harness.check(examples.relu, dtype="float64", size=5000, probes=2)
+    assert {r.check: r.verdict.value for r in large}["vjp_matches_oracle"] == "SKIP"  # beyond every-element
+    assert {r.check: r.verdict.value for r in large}["vjp_probes"] == "PASS"
+
+
+def test_a_wrong_mapping_fails_through_the_api():
+    import numpy as np
+
+    wrong = harness.Mapping("wrong", np.tanh, lambda i, c: (c[0] * (1 - i[0] ** 2),), inputs=[harness.Input((4,))])
+    results = harness.check(wrong)
+    assert any(r.check == "vjp_matches_oracle" and r.verdict.value == "FAIL" for r in results)
+    case = harness.load_mapping_case(next(r.repro for r in results if r.repro).split("--case-file ")[1].split()[0])
+    assert any(not r.ok for r in harness.check(wrong, case))  # the case file reruns it
+
+
+def test_the_framework_adapters_are_imported_only_when_called():
+    code = "import sys, harness; harness.Mapping; harness.Input; assert 'torch' not in sys.modules and 'jax' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    torch = pytest.importorskip("torch")
+    m = harness.torch_mapping(torch.tanh, inputs=[harness.Input((3,))])
+    assert isinstance(m, harness.Mapping) and m.name == "tanh"
+
+
 def test_a_plug_in_that_exits_is_an_error_record_not_the_end_of_the_caller():
     from tests import fault_impls
 
     results = harness.check(fault_impls.exits_0, harness.make_case(corpus.RELU, 3))
     assert results and all(r.verdict is harness.Verdict.ERROR for r in results if r.verdict is not harness.Verdict.SKIP)
     assert "step raised SystemExit: 0" in results[0].message
+
+
+def test_a_mapping_whose_every_check_skipped_closes_with_an_inconclusive_record():
+    import numpy as np
+
+    # no vjp and no case at all (samples gives none): nothing was judged
+    forward_only = harness.Mapping("forward only", np.tanh, samples=lambda rng, dtype: [])
+    results = harness.check(forward_only)
+    assert results[-1].check == "judged" and results[-1].verdict.value == "INCONCLUSIVE"
+    assert not all(r.ok for r in results)

@@ -117,13 +117,14 @@ def _bisect(case, got, scales, radii, signs, dtype):
             disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, segments), dtype)
             return (t, start), disc, tol
         scored = []
-        for half in _split(segments, total // 2):
+        for half in split_segments(segments, total // 2):
             disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, half), dtype)
             scored.append((disc / tol, half))
         segments = max(scored, key=lambda s: s[0])[1]
 
 
-def _split(segments, count):
+def split_segments(segments, count):
+    """``(left, right)``: segments ``(tensor, start, stop)`` cut after ``count`` elements."""
     left, right, seen = [], [], 0
     for t, start, stop in segments:
         n = stop - start

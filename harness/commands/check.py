@@ -7,7 +7,7 @@ import argparse
 import shlex
 import threading
 
-from harness.commands import options
+from harness.commands import check_mapping, options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     g.add_argument("--logit-scale", type=options.positive_float, help="multiply the last layer (large logits)")
     g.add_argument("--case-file", metavar="FILE.npz", help="run exactly the case saved in FILE.npz")
     options.add_device(p)
-    p.add_argument("--probes", type=options.probes, default=4, help="random directional probes per case (default 4)")
+    p.add_argument("--probes", type=options.probes, default=None,
+                   help="random directional probes per case (default 4; 6 for a --mapping)")
     p.add_argument("--strict-determinism", action="store_true",
                    help="demand bitwise-equal answers to identical calls (by default a difference within rounding "
                         "passes, with a note)")
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
                         "for a cluster on this machine (pip install 'backprop-harness[dask]')")
     p.add_argument("--isolate", action="store_true",
                    help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
+    check_mapping.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -74,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
 
+    if args.mapping:
+        if args.scheduler:
+            raise UsageError("--scheduler applies to the MLP checks; a --mapping runs in this process")
+        return check_mapping.run(args)
+    if args.second_order or args.size:
+        raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")
     # Every input is checked before any work: options, output paths, the case, the
     # implementations and their devices.
     where = running.placement(args, jobs=True)
@@ -139,7 +147,7 @@ def _run_plan(plan, args, where, console):
 
     def check(payload):
         impl, item = payload
-        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
+        results = run_checks(impl, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed,
                              strict_determinism=args.strict_determinism)
         return Run(item.impl.name, item.case_label, results)
 
@@ -177,7 +185,7 @@ def _run_as_tasks(plan, args, where, console) -> dict:
             lanes.setdefault((id(item.impl), item.case.dtype if caps.compiles_per_shape else ""), []).append((index, item))
     lanes = list(lanes.values())
     tasks = [CheckTask(worker_spec(lane[0][1].impl), cases=tuple(item.case for _, item in lane), seed=args.seed,
-                       probes=args.probes, strict_determinism=args.strict_determinism, device=args.device,
+                       probes=args.probes or 4, strict_determinism=args.strict_determinism, device=args.device,
                        timeout=where.timeout, close_with_judged=False) for lane in lanes]
     with options.engine(args) as engine, \
             Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:

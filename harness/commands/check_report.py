@@ -114,7 +114,7 @@ def print_report(runs: list[Run], console: Console | None = None, *, detail: boo
     console.print(summary_table(runs))
     for run in runs:
         for r in run.results:
-            if detail and r.tensors and r.check == "gradients_match_reference":
+            if detail and r.tensors and r.check in ("gradients_match_reference", "vjp_matches_oracle"):
                 console.print(tensor_table(r))
             if not r.ok:
                 console.print(r.describe(), markup=False, highlight=False)

@@ -1,5 +1,6 @@
-"""The pytest plugin (entry point ``pytest11``): the ``--impl`` option and the
-``conformance_impl`` parameter of the conformance suite.
+"""The pytest plugin (entry point ``pytest11``): the ``--impl`` and ``--mapping``
+options and the ``conformance_impl`` and ``conformance_mapping`` parameters of the
+conformance suite.
 
 Loading it imports neither torch nor the harness: everything is imported in the
 hooks, and only when a collected test asks for ``conformance_impl``.
@@ -34,6 +35,14 @@ def pytest_addoption(parser):
         metavar="SECONDS",
         help="time limit for each call into a worker: loading, prepare, each step (default 300)",
     )
+    group.addoption(
+        "--mapping",
+        action="append",
+        default=[],
+        metavar="module:attr",
+        help="a harness.Mapping (or a function of no arguments returning one) to run the mapping checks on "
+        "(repeatable); with --mapping and no --impl, only the mappings are tested",
+    )
 
 
 def conformance_subjects(names, *, in_process: bool = False, timeout: float | None = None):
@@ -43,12 +52,16 @@ def conformance_subjects(names, *, in_process: bool = False, timeout: float | No
     import warnings
 
     from harness.conformance.property_tests import Subject, subject
-    from harness.core.registry import declared, implementations, load_failures
+    from harness.core.registry import declared, implementations, load_failures, registered_here
 
     if not in_process:
         if names:
             return [subject(name, explicit=True, timeout=timeout) for name in names]
-        return [subject(name, explicit=False, timeout=timeout, registered=True) for name in sorted(declared())]
+        entry_points = declared()
+        # what a conftest or script gave to register() exists only here: tested in process, not left out
+        here = {name: impl for name, impl in registered_here().items() if name not in entry_points}
+        return ([subject(name, explicit=False, timeout=timeout, registered=True) for name in sorted(entry_points)]
+                + [subject(impl, explicit=False, in_process=True) for _, impl in sorted(here.items())])
     if names:
         return [subject(name, explicit=True, in_process=True) for name in names]
     with warnings.catch_warnings():
@@ -73,9 +86,22 @@ def _subjects(config):
     return config._backprop_harness_subjects
 
 
+def _only_mappings(config) -> bool:
+    return bool(config.getoption("mapping")) and not config.getoption("impl")
+
+
 def pytest_generate_tests(metafunc):
+    if "conformance_mapping" in metafunc.fixturenames:
+        from harness.conformance.mapping_tests import mapping_subject
+
+        subjects = [mapping_subject(ref) for ref in metafunc.config.getoption("mapping")]
+        if subjects:  # none: deselected below, not an empty parameter set's skip
+            metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
+        return
     if "conformance_impl" not in metafunc.fixturenames:
         return
+    if _only_mappings(metafunc.config):
+        return  # deselected below
     subjects = _subjects(metafunc.config)
     params = [
         pytest.param(s, id=s.name, marks=[pytest.mark.xdist_group(s.name)]
@@ -94,3 +120,16 @@ def pytest_unconfigure(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): pytest-xdist --dist loadgroup keeps a group on one worker")
+
+
+def pytest_collection_modifyitems(config, items):
+    # The mapping tests with no --mapping, or the implementation tests when only
+    # mappings were asked for, test nothing: deselected (and counted as such), never
+    # collected as skips that look like tests.
+    unwanted = "conformance_impl" if _only_mappings(config) else None if config.getoption("mapping") else "conformance_mapping"
+    if unwanted is None:
+        return
+    dropped = [item for item in items if unwanted in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if unwanted not in getattr(item, "fixturenames", ())]

@@ -202,8 +202,9 @@ def parametrize_with_checks(impls, *, in_process: bool = False, timeout: float |
     """A pytest decorator: one test per (implementation, check) pair.
 
     ``impls`` are names, ``"module:attr"`` or ``"cmd:PROGRAM"`` strings,
-    Implementation classes or objects, or plain functions
-    ``f(spec, params, x, y) -> (loss, grads)``::
+    Implementation classes or objects, plain functions
+    ``f(spec, params, x, y) -> (loss, grads)``, or ``Mapping`` objects (one test per
+    mapping check, over the mapping's sample cases)::
 
         @harness.parametrize_with_checks([mine.backprop])
         def test_backprop(impl, check):
@@ -219,11 +220,14 @@ def parametrize_with_checks(impls, *, in_process: bool = False, timeout: float |
     import pytest
 
     from harness.checks import ALL_CHECKS
+    from harness.conformance.mapping_tests import mapping_params
+    from harness.core.mapping import Mapping
 
     if isinstance(impls, (str, bytes)) or not hasattr(impls, "__iter__"):
         raise TypeError(f"parametrize_with_checks: expected a list of implementations, got {impls!r}")
-    subjects = [subject(t, explicit=True, in_process=in_process, timeout=timeout) for t in impls]
-    params = []
+    impls = list(impls)
+    subjects = [subject(t, explicit=True, in_process=in_process, timeout=timeout) for t in impls if not isinstance(t, Mapping)]
+    params = mapping_params([t for t in impls if isinstance(t, Mapping)])
     for s in subjects:
         for check in ALL_CHECKS:
             bound = functools.partial(_check_subject, check)

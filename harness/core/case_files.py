@@ -60,7 +60,11 @@ def load_case(path) -> Case:
         raise ValueError(f"case file {path}: {exc}") from None  # a check's words, with the file
 
 
-def _load_case(path) -> Case:
+def read_arrays(path, what: str = "an .npz (np.savez) holding sizes, activations, loss, W0, b0, ..., x, y") -> dict:
+    """Every array of the ``.npz`` at ``path``, after checking that it is one (not a
+    folder, not a single ``.npy``, a zip whose members are plain arrays, their sizes read
+    from the directory and headers first and capped); ``ValueError`` naming the file
+    otherwise. ``what`` says what the file should hold."""
     where = f"case file {path}"
     if not os.path.exists(path):
         raise ValueError(f"{where}: no such file")
@@ -69,16 +73,20 @@ def _load_case(path) -> Case:
     with open(path, "rb") as fh:
         start = fh.read(6)
     if start == b"\x93NUMPY":
-        raise ValueError(f"{where}: a single .npy array, not a case; expected an .npz (np.savez) holding sizes, activations, "
-                         "loss, W0, b0, ..., x, y")
+        raise ValueError(f"{where}: a single .npy array, not a case; expected {what}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{where}: not an .npz (zip) file")
     try:
-        data = _read_members(path, where)
+        return _read_members(path, where)
     except ValueError:
         raise
     except Exception as exc:  # a corrupt directory or member: zipfile, zlib and numpy each have their own words
         raise ValueError(f"{where}: corrupt ({_kind(exc)}: {exc})") from None
+
+
+def _load_case(path) -> Case:
+    where = f"case file {path}"
+    data = read_arrays(path)
     missing = [k for k in ("sizes", "activations", "loss", "x", "y") if k not in data]
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}; expected sizes, activations, loss, W0, b0, ..., x, y")

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.checks.probes import _split, check_gradient_probes
+from harness.checks.probes import check_gradient_probes, split_segments
 from harness.checks.runner import run_check
 from harness.checks.trial import Trial
 from harness.core.cases import Case, make_case
@@ -80,9 +80,9 @@ def test_wrong_shapes_are_left_to_gradient_shapes():
 
 
 def test_split_halves_a_support_that_spans_tensors():
-    assert _split([(0, 0, 5), (1, 0, 3)], 4) == ([(0, 0, 4)], [(0, 4, 5), (1, 0, 3)])
-    assert _split([(0, 0, 5), (1, 0, 3)], 5) == ([(0, 0, 5)], [(1, 0, 3)])
-    assert _split([(2, 3, 4)], 0) == ([], [(2, 3, 4)])
+    assert split_segments([(0, 0, 5), (1, 0, 3)], 4) == ([(0, 0, 4)], [(0, 4, 5), (1, 0, 3)])
+    assert split_segments([(0, 0, 5), (1, 0, 3)], 5) == ([(0, 0, 5)], [(1, 0, 3)])
+    assert split_segments([(2, 3, 4)], 0) == ([], [(2, 3, 4)])
 
 
 def test_zero_probes_judge_nothing_and_never_pass():

@@ -32,3 +32,45 @@ def test_complex_step_sees_a_wrong_derivative():
     # the oracle is a real oracle: it disagrees with a wrong answer
     f, df, t = KNOWN[0]
     assert abs(complex_step(f, t) - 1.01 * df(t)) > 1e-3
+
+
+def test_extrapolate_takes_one_sided_quotients_to_high_order_with_an_honest_estimate():
+    from harness.core.finite_differences import ONE_SIDED, extrapolate
+
+    x = np.linspace(-2, 2, 101)
+    hs = [2.0**-7 / 2**i for i in range(5)]
+    value, err = extrapolate([(np.tanh(x + h) - np.tanh(x)) / h for h in hs], ONE_SIDED)
+    truth = 1 - np.tanh(x) ** 2
+    assert np.max(np.abs(value - truth)) < 1e-10
+    assert np.all(np.abs(value - truth) <= 10 * err + 1e-15)
+    plain = np.max(np.abs((np.tanh(x + hs[-1]) - np.tanh(x)) / hs[-1] - truth))
+    assert plain > 1e4 * np.max(np.abs(value - truth))  # the plain quotient is far worse
+
+
+def test_extrapolate_rows_are_separate_problems_and_a_domain_edge_is_unknown():
+    from harness.core.finite_differences import CENTRAL, extrapolate
+
+    hs = [0.1 / 2**i for i in range(4)]
+    rows = [np.stack([(np.sin(1 + h) - np.sin(1 - h)) / (2 * h), (np.exp(h) - np.exp(-h)) / (2 * h)]) for h in hs]
+    value, err = extrapolate(rows, CENTRAL, rows=True)
+    assert abs(value[0] - math.cos(1)) < 1e-12 and abs(value[1] - 1) < 1e-12
+    value, err = extrapolate([np.array([1.0, np.nan]), np.array([1.0, 2.0])], CENTRAL)
+    assert np.isnan(value[1]) and np.isinf(err[1]) and value[0] == 1.0
+
+
+def test_extrapolate_over_a_large_array_picks_its_entry_on_a_sample_with_the_same_result():
+    from harness.core.finite_differences import ONE_SIDED, extrapolate
+
+    x = np.linspace(-2, 2, 5000)  # above the 4096 elements where the entry is chosen on a sample
+    hs = [2.0**-7 / 2**i for i in range(5)]
+    quotients = [(np.tanh(x + h) - np.tanh(x)) / h for h in hs]
+    value, err = extrapolate(quotients, ONE_SIDED)
+    truth = 1 - np.tanh(x) ** 2
+    assert np.max(np.abs(value - truth)) < 1e-10
+    # the same entry as the full tableau over halves of the array, which it chooses the same way
+    halves = [extrapolate([q[k:k + 2500] for q in quotients], ONE_SIDED) for k in (0, 2500)]
+    assert np.array_equal(value, np.concatenate([h[0] for h in halves]))
+    assert np.array_equal(err, np.concatenate([h[1] for h in halves]))
+    broken = [np.where(np.arange(5000) == 7, np.nan, q) for q in quotients]  # a quotient off its domain
+    value, err = extrapolate(broken, ONE_SIDED)
+    assert np.isnan(value[7]) and np.isinf(err[7]) and np.isfinite(value[8])

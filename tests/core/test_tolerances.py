@@ -6,9 +6,19 @@ import math
 import numpy as np
 import pytest
 
-from harness.core.tolerances import FACTORS, coarser, eps, factor, tolerance
+from harness.core.tolerances import (
+    FACTORS,
+    REUSE_ROUNDINGS,
+    coarser,
+    eps,
+    factor,
+    mapping_scale,
+    reuse_allowance,
+    sensitivity_step,
+    tolerance,
+)
 
-COMPARISONS = ("loss", "gradient", "probe", "kink", "property")
+COMPARISONS = ("loss", "gradient", "probe", "kink", "property", "forward", "transpose")
 
 
 def test_every_comparison_has_a_factor_in_both_dtypes_and_nothing_else():
@@ -19,6 +29,7 @@ def test_every_comparison_has_a_factor_in_both_dtypes_and_nothing_else():
     # properties compare two rounded answers with each other: twice the single factor
     for dtype in ("float32", "float64"):
         assert factor(dtype, "property") == 2 * factor(dtype, "gradient")
+        assert factor(dtype, "transpose") == 2 * factor(dtype, "gradient")  # two rounded answers, likewise
 
 
 @pytest.mark.parametrize("dtype, comparison", [("float16", "gradient"), ("float64", "hessian")])
@@ -89,3 +100,33 @@ def test_coarser_is_the_less_precise_dtype_in_either_order(a, b):
 
 def test_coarser_of_one_dtype_is_that_dtype():
     assert coarser("float64", np.dtype("float64")) == "float64"
+
+
+def test_a_mapping_elements_scale_adds_its_sensitivity_and_its_tensors_largest_scale():
+    scale = mapping_scale(np.array([1.0, 0.0, 3.0]), np.array([0.0, 2.0, 0.0]))
+    np.testing.assert_array_equal(scale, [4.0, 5.0, 6.0])  # own + sensitivity + the tensor's largest (3)
+    assert mapping_scale(np.array([1.0, np.inf]))[0] == 2.0  # a non-finite element sets no floor
+    # the floor is the tensor's largest scale, never its size
+    assert mapping_scale(np.full(100_000, 2.0))[0] == mapping_scale(np.array([2.0]))[0] == 4.0
+
+
+def test_the_sensitivity_step_is_the_dtypes_rounding_or_what_richardson_resolves():
+    assert sensitivity_step("float32") == 4 * eps("float32")
+    assert sensitivity_step("float64") == 1e-8
+
+
+def test_the_allowance_for_reused_outputs_follows_the_derivation():
+    # tanh, computed from its rounded output as 1 - y^2: |D2| dy / |D| = 2 |y| * R eps |y|
+    x = np.array([0.5, 17.0])
+    y, d1 = np.tanh(x), 1 - np.tanh(x) ** 2
+    d2 = -2 * y * d1
+    allowance = reuse_allowance(d1, d2, y, "float64")
+    assert np.allclose(allowance, 2 * REUSE_ROUNDINGS * eps("float64") * y**2)
+    assert allowance[1] < d1[1]  # tanh'(17) = 6.8e-15 is still judged in float64
+    assert reuse_allowance(np.ones(2), np.zeros(2), np.ones(2), "float32").tolist() == [0.0, 0.0]  # linear: none
+    # at a stationary point (D = 0) the output must move by sqrt(2 dy / D2): the sqrt branch
+    at_top = reuse_allowance(np.zeros(1), np.ones(1), np.ones(1), "float32")
+    assert np.isclose(at_top[0], np.sqrt(2 * REUSE_ROUNDINGS * eps("float32")))
+    # float32 sigmoid at 17: s (1 - s) rounds to 0, which the allowance covers
+    s = 1 / (1 + np.exp(-17.0))
+    assert reuse_allowance(s * (1 - s), s * (1 - s) * (1 - 2 * s), s, "float32") > s * (1 - s)

@@ -1,0 +1,214 @@
+"""Beyond the VJP, where the framework offers them: the JVP against the oracle, the
+exact transpose identity between the implementation's own JVP and VJP, and (opt-in)
+the backward of the backward."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.checks.compare import failing, judged_elements, unjudged
+from harness.checks.mapping_probes import check_vjp_probes
+from harness.checks.mapping_trial import MappingTrial, judged_dtype
+from harness.checks.mapping_values import ELEMENTWISE_LIMIT, check_vjp_matches_oracle, unjudged_message, vjp_unusable
+from harness.core import mapping_hints
+from harness.core.mapping import NotOffered
+from harness.core.mapping_cases import MappingCase
+from harness.core.mapping_oracle import (
+    expected_jvp,
+    largest_change,
+    nearby,
+    probe,
+    refine_jvp,
+    reuse_along,
+    tangent_direction,
+)
+from harness.core.results import CheckResult, Verdict
+from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, mapping_scale, sensitivity_step
+
+# An oracle value uncertain by more than this fraction of its scale (its own size plus
+# its tensor's largest, as in the tolerance; e.g. its steps straddle a kink) is taken again
+# (complex step, brackets, smaller steps). Below it, its error widens the tolerance by at
+# most ORACLE_ERROR_FACTOR * 1e-6 of the scale, so a float64 JVP off by 1e-5 still fails
+# everywhere; Richardson's usual error (1e-7 relative with 3 levels, 1e-11 with 4) stays
+# under it, so a million elements are not taken again (20 forward evaluations) for nothing.
+BLURRED = 1e-6
+
+
+def _tangent_outputs(trial: MappingTrial):
+    """``(tangents out, why not)`` of the implementation's JVP along the trial's tangents."""
+    out, _, _, why = trial.first_jvp
+    if out is None:
+        return None, why
+    outputs = trial.oracle_outputs
+    if len(out) != len(outputs) or any(y is not None and y.dtype.kind == "f" and (t is None or np.shape(t) != y.shape)
+                                       for t, y in zip(out, outputs)):
+        return None, "the jvp's tangents are missing or misshapen (see gradient_shapes)"
+    return out, ""
+
+
+def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
+    """Every element of the JVP of a seeded random tangent agrees with the oracle's
+    directional derivative J u (brackets where an output is not differentiable)."""
+    name = "jvp_matches_oracle"
+    out, why = _tangent_outputs(trial)
+    if out is None:
+        return trial.result(name, Verdict.SKIP, why)
+    diff = trial.differentiator
+    small = trial.case.n_float_elements <= ELEMENTWISE_LIMIT  # the complex step is cheap there
+    # ... or already paid for: vjp_probes took it along this very direction
+    expected = expected_jvp(diff, trial.tangents, exact=small or diff.kept_complex(tangent_direction(diff, trial.tangents)[1]))
+    floats = diff.float_outputs
+    got = [np.asarray(out[i], np.float64) for i in floats]
+    names = [f"output {i}" for i in floats]
+    dtype = judged_dtype(trial, [out[i] for i in floats])
+
+    def compare():
+        """The reports, and per output the elements that fail or whose oracle value is too
+        uncertain to judge them (its steps straddle a kink: relu over 10^5 elements has a
+        few within them)."""
+        reports, picks = [], []
+        for label, g, c, r, s, v, e, a, u in zip(names, got, expected.center, expected.radius, expected.scale,
+                                                  expected.sensitivity, expected.error, expected.allowance,
+                                                  expected.unresolved):
+            # an element the oracle cannot differentiate: an infinite margin, so it cannot be judged
+            center, scale = np.where(u, 0.0, c), mapping_scale(s, v, floor_over=s)
+            report, failed = judged_elements(g, center, r, scale, dtype=dtype, comparison="gradient", name=label,
+                                             margin=np.where(u, np.inf, ORACLE_ERROR_FACTOR * e + a))
+            bad = failed | ~(e <= BLURRED * scale)
+            reports.append(report)
+            picks.append(np.flatnonzero(bad) if bad.any() else None)
+        return reports, picks
+
+    def take_exact(picks):
+        exact = expected_jvp(diff, trial.tangents, exact=True)
+        for o, p in enumerate(picks):
+            if p is not None:
+                for field in ("center", "scale", "error", "unresolved"):
+                    getattr(expected, field)[o].flat[p] = getattr(exact, field)[o].flat[p]
+
+    # Brackets and sensitivities only widen: computed for the elements that fail without
+    # them (or that the first oracle value cannot judge); first the complex step where the
+    # forward allows it (one evaluation, exact, also next to a kink that Richardson's
+    # steps cross; for blurred values before any comparison, which costs more than the
+    # evaluation over a million elements), then both sides' bracket, looked at again with
+    # smaller steps.
+    blurred = [np.flatnonzero(b) if b.any() else None for b in
+               (~(e <= BLURRED * mapping_scale(s, v, floor_over=s))
+                for e, s, v in zip(expected.error, expected.scale, expected.sensitivity))]
+    if any(p is not None for p in blurred) and not small and diff.complex_ok:
+        take_exact(blurred)
+    reports, picks = compare()
+    if any(p is not None for p in picks) and not small and diff.complex_ok:
+        take_exact(picks)
+        reports, picks = compare()
+    if any(p is not None for p in picks):
+        refine_jvp(diff, trial.tangents, expected, picks, trial.dtype, trial.seed, judged=dtype)
+        reports, _ = compare()
+    centers = [np.where(u, 0.0, c) for u, c in zip(expected.unresolved, expected.center)]
+    note = f"oracle: {expected.method}"
+    if expected.n_nondifferentiable:
+        note += f"; {expected.n_nondifferentiable} non-differentiable output elements judged by their bracket"
+    wrong = failing(reports)
+    if wrong:
+        return trial.result(name, Verdict.FAIL,
+                            f"{sum(t.n_failed for t in wrong)} JVP elements outside tolerance in "
+                            f"{', '.join(t.name for t in wrong)}; {note}",
+                            tensors=reports, hint=mapping_hints.vjp_hint(reports, got, centers, subject="the JVP's {}"))
+    if unjudged(reports):
+        return trial.result(name, Verdict.INCONCLUSIVE, f"{unjudged_message(reports, 'JVP')}; {note}", tensors=reports)
+    return trial.result(name, Verdict.PASS, f"all {sum(t.n_elements for t in reports)} JVP elements within tolerance; {note}",
+                        tensors=reports)
+
+
+def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
+    """The implementation's own JVP and VJP are transposes of each other:
+    <u, VJP(v)> = <JVP(u), v> to rounding, with no finite differences in the
+    comparison, so it sees inconsistencies far below any difference step."""
+    name = "jvp_vjp_transpose"
+    skip = vjp_unusable(trial)
+    if skip:
+        return trial.result(name, Verdict.SKIP, skip)
+    out, why = _tangent_outputs(trial)
+    if out is None:
+        return trial.result(name, Verdict.SKIP, why)
+    grads, u, v = trial.first.grads, trial.tangents, trial.cotangents
+    lhs_terms = [(np.asarray(t, np.float64), np.asarray(g, np.float64)) for t, g in zip(u, grads) if t is not None]
+    rhs_terms = [(np.asarray(w, np.float64), np.asarray(c, np.float64)) for w, c in zip(out, v) if c is not None]
+    lhs = math.fsum(float(np.sum(t * g)) for t, g in lhs_terms)
+    rhs = math.fsum(float(np.sum(w * c)) for w, c in rhs_terms)
+    dtype = judged_dtype(trial, list(grads) + list(out))
+    # Each answer element may carry eps times its tensor's largest value (the floor of
+    # harness.core.tolerances); over a sum these add like independent roundings.
+    spread = math.sqrt(math.fsum(_peak(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
+        math.sqrt(math.fsum(_peak(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
+    f = factor(dtype, "transpose")
+    tol = f * eps(dtype) * spread + f * float(np.finfo(dtype).smallest_normal)
+    if not abs(lhs - rhs) <= tol:  # the widenings can only widen: measured only when needed
+        tol += _transpose_widening(trial, dtype)
+    text = f"<u, VJP(v)> = {lhs:.12g}, <JVP(u), v> = {rhs:.12g}: off by {abs(lhs - rhs):.3g} (tolerance {tol:.3g})"
+    if not abs(lhs - rhs) <= tol:
+        return trial.result(name, Verdict.FAIL, text,
+                            hint="the JVP and the VJP are not transposes of each other: one of them is wrong "
+                                 "(jvp_matches_oracle and vjp_matches_oracle / vjp_probes say which)")
+    # Inner products below the underflow floor are zero to this dtype (as the
+    # oracle's own exact zeros are): judged, not "cannot be judged"
+    size = max(abs(lhs), abs(rhs))
+    if size <= f * float(np.finfo(dtype).smallest_normal):
+        size = 0.0
+    if not np.isfinite(tol) or (size > 0 and tol >= size):
+        return trial.result(name, Verdict.INCONCLUSIVE, f"cannot be judged in {dtype}: the tolerance is not below "
+                                                        f"the inner products it compares; {text}")
+    return trial.result(name, Verdict.PASS, text)
+
+
+def _peak(a) -> float:
+    return float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
+
+
+def _transpose_widening(trial: MappingTrial, dtype) -> float:
+    """How far <c, J u> may be off beyond the rounding of the inner products: its
+    rounding sensitivity (how far it moves when the inputs move by their rounding, per
+    unit of relative perturbation: what a backward-stable implementation may be off by)
+    times the tolerance's ``factor * eps``, plus the allowance for reused outputs."""
+    diff = trial.differentiator
+    unit, direction = tangent_direction(diff, trial.tangents)
+    exact = diff.complex_ok and trial.case.n_float_elements <= ELEMENTWISE_LIMIT
+    here, _ = probe(diff, trial.cotangents, direction, exact=exact)
+    there = [probe(other, trial.cotangents, direction, exact=exact)[0] / unit for other in nearby(diff, trial.dtype, trial.seed)]
+    moved = float(largest_change(there, here / unit, sensitivity_step(trial.dtype)))
+    return factor(dtype, "transpose") * eps(dtype) * moved + reuse_along(diff, trial.cotangents, direction, dtype) / unit
+
+
+def check_second_order(trial: MappingTrial) -> CheckResult:
+    """(Opt-in.) The backward of the backward: the map (inputs, cotangents) -> VJP,
+    checked as a mapping whose own VJP the framework supplies (torch double backward,
+    jax), against the float64 oracle of that map."""
+    name = "second_order"
+    if not trial.second_order:
+        return trial.result(name, Verdict.SKIP, "opt-in: harness.check(..., second_order=True) or --second-order")
+    if trial.mapping.second_order is None:
+        return trial.result(name, Verdict.SKIP, "the mapping gives no second-order backward")
+    if trial.case.label == "large":
+        # Far in an activation's tail a float64 first-order backward cancels (jax's
+        # gelu'' at x = 6 is 2e-6 relative off), and the oracle differentiates that very
+        # backward: neither side's rounding is bounded by the tolerance model here.
+        return trial.result(name, Verdict.SKIP, "not at large magnitudes: the float64 backward that the oracle "
+                                                "differentiates loses digits in activation tails")
+    try:
+        derived = trial.mapping.second_order(len(trial.case.inputs))
+    except NotOffered as exc:
+        return trial.result(name, Verdict.SKIP, f"the framework offers no second-order backward here: {exc}")
+    cotangents = [c for c in trial.cotangents if c is not None]
+    case = MappingCase(tuple(trial.case.inputs) + tuple(cotangents), dict(trial.case.params), trial.seed,
+                       f"{trial.case.label}, backward of the backward")
+    inner = MappingTrial(derived, case, probes=trial.probes)
+    inner.names = list(trial.names) + [f"cotangent {i}" for i in range(len(cotangents))]
+    check = check_vjp_matches_oracle if case.n_float_elements <= ELEMENTWISE_LIMIT else check_vjp_probes
+    result = check(inner)
+    return trial.result(name, result.verdict, f"the backward of the backward ({result.check}): {result.message}",
+                        tensors=result.tensors, hint=result.hint)
+
+
+JVP_CHECKS = (check_jvp_matches_oracle, check_jvp_vjp_transpose, check_second_order)

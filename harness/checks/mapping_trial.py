@@ -1,0 +1,230 @@
+"""A mapping trial: one mapping bound to one case, and what every mapping check shares
+(its first answers, the oracle, the cotangents, how to reproduce it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from harness.checks.trial import ImplementationRaised, summarise
+from harness.core.directional import Differentiator, ForwardFailed
+from harness.core.mapping import Mapping, NotOffered, align_gradients, as_outputs, reference_of
+from harness.core.mapping_cases import (
+    MappingCase,
+    case_path,
+    cotangents_for,
+    save_mapping_case,
+)
+from harness.core.results import CheckResult, Verdict
+
+PROBES = 6  # Rademacher directions for vjp_probes (plus the all-ones direction for small cases and the JVP tangent where there is a JVP): a miss bound of 2^-6
+
+
+@dataclass
+class Answer:
+    """What one call of the mapping gave: the forward's outputs, the VJP aligned to the
+    inputs (``grads``, or ``grads_problem`` saying why it could not be read), and the
+    working copies of the inputs and cotangents after the calls."""
+
+    outputs: tuple
+    grads: tuple | None
+    grads_problem: str
+    raw_grads: object
+    inputs: tuple
+    vjp_inputs: tuple
+    cotangents: tuple
+
+
+class MappingTrial:
+    """One mapping, one case: runs the mapping on fresh copies of the case (the pristine
+    case is never handed out) and caches the oracle."""
+
+    def __init__(self, mapping: Mapping, case: MappingCase, *, probes: int = PROBES, second_order: bool = False):
+        self.mapping = mapping
+        self.case = case
+        self.probes = probes
+        self.second_order = second_order
+
+    @property
+    def dtype(self) -> str:
+        return self.case.dtype
+
+    @property
+    def seed(self) -> int:
+        return self.case.seed
+
+    @cached_property
+    def names(self) -> list[str]:
+        specs = self.mapping.inputs if len(self.mapping.inputs) == len(self.case.inputs) else ()
+        return [(specs[i].name if specs and specs[i].name else f"input {i}") for i in range(len(self.case.inputs))]
+
+    @cached_property
+    def bounds(self):
+        specs = self.mapping.inputs
+        if len(specs) != len(self.case.inputs):
+            return None
+        return [(s.low, s.high) if s.differentiable else None for s in specs]
+
+    # --- the oracle ---------------------------------------------------------
+
+    @cached_property
+    def differentiator(self) -> Differentiator:
+        which = "reference" if self.mapping.reference else "forward"
+        try:
+            return Differentiator(self.mapping.oracle_forward, self.case.inputs, self.case.params, self.bounds)
+        except ForwardFailed as exc:
+            raise ImplementationRaised(f"{which} in float64 (the oracle's point): {exc}") from exc
+
+    @cached_property
+    def oracle_outputs(self) -> tuple:
+        """Every output of the oracle forward in float64 (integer outputs as they are)."""
+        outputs = self.differentiator.all_outputs
+        return tuple(np.asarray(y, np.float64) if y is not None and np.asarray(y).dtype.kind == "f" else y for y in outputs)
+
+    @cached_property
+    def cotangents(self) -> tuple:
+        return cotangents_for(self.oracle_outputs, self.dtype, self.seed)
+
+    @cached_property
+    def tangents(self) -> tuple:
+        """One per float input (``None`` for integer inputs), in the case's dtype: of unit
+        variance and continuous (``uniform_unit``; Rademacher signs would give a softmax's
+        rows the all-ones tangent, whose JVP is 0, a time in four), times the input's spread
+        over the smallest one (``tangent_unit``). ``unit * tangents`` is registered with the
+        differentiator, and vjp_probes probes along it too where there is a JVP, so the
+        oracle's evaluations along it serve both checks."""
+        from harness.core.mapping_oracle import tangent_unit
+        from harness.core.vectors import uniform_unit
+
+        diff = self.differentiator
+        unit = tangent_unit(diff)
+        rng = np.random.default_rng(self.seed + 11)
+        tangents = tuple(None if s is None else (uniform_unit(rng, s.shape) * (s / unit)).astype(x.dtype)
+                         for s, x in zip(diff.scales, self.case.inputs))
+        diff.share(tangents, [None if t is None else unit * t.astype(np.float64) for t in tangents])
+        return tangents
+
+    # --- calling the mapping ------------------------------------------------
+
+    def forward(self, inputs) -> tuple:
+        try:
+            return as_outputs(self.mapping.forward(*inputs, **self.case.params))
+        except Exception as exc:
+            raise ImplementationRaised(summarise(exc, "forward")) from exc
+
+    def vjp_raw(self, inputs, cotangents):
+        try:
+            return self.mapping.vjp(inputs, cotangents, **self.case.params)
+        except Exception as exc:
+            raise ImplementationRaised(summarise(exc, "vjp")) from exc
+
+    def vjp(self, inputs, cotangents) -> tuple:
+        """The VJP aligned to the inputs; a malformed answer raises ``ImplementationRaised``."""
+        try:
+            return align_gradients(self.vjp_raw(inputs, cotangents), self.case.differentiable)
+        except ValueError as exc:
+            raise ImplementationRaised(str(exc)) from exc
+
+    def jvp(self, inputs, tangents) -> tuple:
+        try:
+            return as_outputs(self.mapping.jvp(inputs, tangents, **self.case.params))
+        except NotOffered:
+            raise
+        except Exception as exc:
+            raise ImplementationRaised(summarise(exc, "jvp")) from exc
+
+    def call(self, case: MappingCase | None = None, cotangents=None) -> Answer:
+        """The forward and (where there is one) the VJP, each on its own copy of the case."""
+        case = case or self.case
+        cotangents = self.cotangents if cotangents is None else cotangents
+        working = case.copy()
+        outputs = self.forward(working.inputs)
+        if self.mapping.vjp is None:
+            return Answer(outputs, None, "the mapping gives no vjp", None, working.inputs, working.inputs, ())
+        vjp_case = case.copy()
+        cots = tuple(None if c is None else c.copy() for c in cotangents)
+        raw = self.vjp_raw(vjp_case.inputs, cots)
+        try:
+            grads, problem = align_gradients(raw, case.differentiable), ""
+        except ValueError as exc:
+            grads, problem = None, str(exc)
+        return Answer(outputs, grads, problem, raw, working.inputs, vjp_case.inputs, cots)
+
+    @cached_property
+    def first(self) -> Answer:
+        return self.call()
+
+    @cached_property
+    def first_jvp(self):
+        """``(tangents out, inputs after, tangents after, why not)`` of one JVP call on
+        copies: the answer, what the call left of its arguments, or why there is none
+        (no jvp, or the framework does not offer one: ``NotOffered``)."""
+        if self.mapping.jvp is None:
+            return None, (), (), "the mapping gives no jvp"
+        working = self.case.copy()
+        tangents = tuple(None if t is None else t.copy() for t in self.tangents)
+        try:
+            out = self.jvp(working.inputs, tangents)
+        except NotOffered as exc:
+            return None, (), (), f"the framework offers no JVP here: {exc}"
+        return out, working.inputs, tangents, ""
+
+    # --- results ------------------------------------------------------------
+
+    def case_file(self) -> tuple[str, str]:
+        """``(path, problem)``: the case file that stores this case, written on first
+        use (a case read from a file keeps its file)."""
+        if self.case.recipe.startswith("--case-file "):
+            return self.case.recipe.removeprefix("--case-file "), ""
+        path = case_path(self.mapping.name, self.case)
+        if not os.path.exists(path):
+            try:
+                save_mapping_case(self.case, path)
+            except (OSError, ValueError) as exc:
+                return "", f"case file not written: {exc}"
+        return path, ""
+
+    def repro(self, check: str) -> str:
+        path, problem = self.case_file()
+        where = f"--case-file {path}" if path else f"(the case, {self.case.label}; {problem})"
+        extra = " --second-order" if check == "second_order" else ""
+        return f"backprop-harness check --mapping {reference_of(self.mapping)} --seed {self.seed} {where}{extra}"
+
+    def result(self, check: str, verdict: Verdict, message: str = "", **kw) -> CheckResult:
+        return CheckResult(
+            check=check,
+            impl=self.mapping.name,
+            case=self.case.describe(),
+            verdict=verdict,
+            message=message,
+            seed=self.seed,
+            repro=self.repro(check) if not verdict.ok else "",
+            **kw,
+        )
+
+
+def float_grads(trial: MappingTrial, grads) -> list:
+    """The entries of ``grads`` for float inputs, as float64 (``None`` elsewhere)."""
+    return [np.asarray(g, np.float64) if d and g is not None else None for g, d in zip(grads, trial.case.differentiable)]
+
+
+def shapes_ok(trial: MappingTrial, grads) -> bool:
+    return grads is not None and all(
+        not d or (g is not None and g.shape == x.shape) for g, d, x in zip(grads, trial.case.differentiable, trial.case.inputs)
+    )
+
+
+def judged_dtype(trial: MappingTrial, arrays) -> str:
+    """The precision an answer is judged at: the coarser of the case's dtype and the float
+    dtypes returned (a float32 answer to float64 inputs is gradient_dtypes' failure,
+    not a value failure)."""
+    from harness.core.tolerances import coarser
+
+    dtype = trial.dtype
+    for a in arrays:
+        if a is not None and np.asarray(a).dtype.kind == "f" and np.asarray(a).dtype.itemsize >= 4:
+            dtype = coarser(dtype, np.asarray(a).dtype)
+    return dtype

@@ -1,0 +1,397 @@
+"""Float64 directional derivatives of any forward, without its backward.
+
+``Differentiator`` holds a forward at one point (float inputs in float64, whatever
+dtype the implementation runs in) and differentiates every float output along a
+direction ``w`` (one array per float input):
+
+- Richardson-extrapolated difference quotients (``harness.core.finite_differences``)
+  with an error estimate per output element: ``right`` (one-sided, f(x + h w)) and
+  ``sides`` (both one-sided derivatives and the central one from the same points).
+  Steps start at ``FIRST_STEP`` times each element's scale (the spread of its input),
+  kept inside declared bounds, and halve per level.
+- The complex step ``Im f(x + i h w) / h`` (no subtraction: exact to rounding) where
+  the forward is analytic on complex inputs. That is detected, never assumed: the
+  forward must run on complex inputs without dropping the imaginary part (NumPy's
+  ComplexWarning is an error), keep its real part, and agree with the right-hand
+  Richardson derivative along two random directions (through a random contraction of
+  the outputs) within that estimate's error.
+  NumPy orders complex numbers by real part first, so max, sort and ``x > 0`` stay
+  usable: at an exact kink or tie they give the right-hand derivative, which is what
+  the check compares against. Above ``CROSS_CHECK_ONE`` input elements the comparison
+  is made along one random direction, not two (a complex forward there costs 10 to 30
+  real ones).
+
+Where the one-sided derivatives of an output element disagree by more than their
+error estimates, it is not differentiable along ``w``: ``judge`` reports the bracket
+of the two one-sided values instead of a value.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.core.finite_differences import CENTRAL, ONE_SIDED, extrapolate
+from harness.core.vectors import COMPLEX_H, complex_point, inner, largest, signed, spread_of
+
+FIRST_STEP = 2.0**-9  # times an element's scale: the largest step of the tableau
+# Steps below the spacing of kinks along a direction over many elements (relu over a
+# million: about 1e-6 apart), where a piecewise-linear forward's quotient is exact but
+# for rounding; used when the usual tableau cannot resolve a probe. 2^-22: a kink falls
+# within it with probability about 0.2 at a million elements (then the two steps part
+# and the error estimate says so), while its rounding stays below float32's tolerance.
+SMALL_STEP = 2.0**-22
+# Above this many input elements the complex step is cross-checked along one direction,
+# not two: a complex forward there costs 10 to 30 real ones.
+CROSS_CHECK_ONE = 2**16
+LEVELS_SIDES = 4  # steps h, h/2, h/4, h/8 on both sides: 8 evaluations
+LEVELS_RIGHT = 4  # right-hand steps only: 4 evaluations, error O(h^4) before rounding
+# One-sided derivatives further apart than this many error estimates (plus rounding)
+# mark a kink: the estimates are conservative (they measure the lower-order entry).
+KINK_FACTOR = 4.0
+_EPS = float(np.finfo(np.float64).eps)
+
+
+class ForwardFailed(Exception):
+    """The forward raised (or gave no float output) at the point itself."""
+
+
+@dataclass
+class Derivative:
+    """Derivatives of every float output along one direction: the right-hand one, and
+    where computed the left-hand and central ones, each with an error estimate, and
+    the complex step's exact right-hand value."""
+
+    right: list
+    right_error: list
+    left: list | None = None
+    left_error: list | None = None
+    central: list | None = None
+    central_error: list | None = None
+    exact: list | None = None
+    noise: list | None = None  # rounding of the difference quotients at the smallest step
+
+
+@dataclass
+class Judged:
+    """Per float output element: the derivative (``center``), the half-width of the
+    bracket of valid values where it is not differentiable (``radius``), the
+    uncertainty of ``center`` (``error``) and where nothing could be said
+    (``unresolved``: the forward was not finite nearby)."""
+
+    center: list
+    radius: list
+    error: list
+    unresolved: list
+
+
+class Differentiator:
+    """A forward at one point, differentiated along any direction in float64."""
+
+    def __init__(self, forward, inputs, params, bounds=None):
+        self.forward = forward
+        self.params = dict(params)
+        self.inputs = [np.asarray(x, np.float64) if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
+        self.differentiable = [x.dtype.kind == "f" for x in self.inputs]
+        try:
+            outputs = self._call(self.inputs)
+        except Exception as exc:
+            raise ForwardFailed(f"the float64 forward raised {type(exc).__name__}: {exc}") from exc
+        self.all_outputs = outputs  # every output, integer ones too
+        self.float_outputs = [i for i, y in enumerate(outputs) if y is not None and y.dtype.kind in "fc"]
+        if not self.float_outputs:
+            raise ForwardFailed("the float64 forward returned no float output")
+        self.outputs = [np.asarray(outputs[i], np.float64) for i in self.float_outputs]
+        self.scales = [self._scale(x, b) for x, b in zip(self.inputs, bounds or [None] * len(self.inputs))]
+        self.evaluations = 0
+        self._complex = None
+        self._contractions = {}
+        self._shared = None  # (key, direction, {step or "complex": outputs}): see share
+
+    def _scale(self, x, bound):
+        """Each element's step unit: the spread of its input (so a step is small against
+        the data, whatever its offset), shrunk to stay inside declared bounds."""
+        if x.dtype.kind != "f":
+            return None
+        spread = spread_of(x)
+        if not spread > 0:
+            spread = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+        scale = np.full(x.shape, spread if spread > 0 else 1.0)
+        if bound is not None:
+            low, high = bound
+            if low is not None:
+                scale = np.minimum(scale, (x - low) / FIRST_STEP)
+            if high is not None:
+                scale = np.minimum(scale, (high - x) / FIRST_STEP)
+            scale = np.maximum(scale, 0.0)
+        return scale
+
+    def _call(self, arrays):
+        from harness.core.mapping import as_outputs
+
+        with np.errstate(all="ignore"):
+            return as_outputs(self.forward(*arrays, **self.params))
+
+    def at(self, direction, t, buffers=None) -> list:
+        """Every float output at ``x + t * direction`` (NaN where the forward raised);
+        ``buffers``, one per input, receive the moved inputs instead of new arrays."""
+        if buffers is None:
+            moved = [x if w is None else x + t * w for x, w in zip(self.inputs, direction)]
+        else:
+            moved = [x if w is None else np.add(x, np.multiply(w, t, out=b), out=b)
+                     for x, w, b in zip(self.inputs, direction, buffers)]
+        self.evaluations += 1
+        try:
+            out = self._call(moved)
+            return [np.asarray(out[i], np.float64) for i in self.float_outputs]
+        except Exception:
+            return [np.full(y.shape, np.nan) for y in self.outputs]
+
+    def steps(self, levels, first=FIRST_STEP):
+        return [first / 2**i for i in range(levels)]
+
+    def share(self, key, direction) -> None:
+        """Keep the outputs along ``direction`` (registered under ``key``): the JVP's
+        tangent is also a probe direction, so the evaluations one check makes along it
+        serve the other."""
+        self._shared = (key, direction, {})
+
+    def shared(self, key):
+        """The direction registered under ``key`` (by identity), or None."""
+        return self._shared[1] if self._shared is not None and self._shared[0] is key else None
+
+    def kept_complex(self, direction) -> bool:
+        """Whether the complex step along ``direction`` was taken and kept."""
+        kept = self._kept(direction)
+        return kept is not None and "complex" in kept
+
+    def _kept(self, direction):
+        return self._shared[2] if self._shared is not None and self._shared[1] is direction else None
+
+    def right(self, direction, levels: int | None = None) -> Derivative:
+        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson (``levels``
+        steps; by default as many as are kept for a shared direction, else LEVELS_RIGHT)."""
+        kept = self._kept(direction)
+        if levels is None:  # what a probe along it took (3 levels for float32), else the default
+            levels = 3 if kept and all(h in kept for h in self.steps(3)) and not all(
+                h in kept for h in self.steps(LEVELS_RIGHT)) else LEVELS_RIGHT
+        hs = self.steps(levels)
+        plus = [self._along(direction, h, kept) for h in hs]
+        values, errors, noise = [], [], []
+        for o, f0 in enumerate(self.outputs):
+            v, e = extrapolate([(p[o] - f0) / h for p, h in zip(plus, hs)], ONE_SIDED)
+            values.append(v)
+            errors.append(e)
+            # rounding at the smallest step, as in sides_many: 16 eps max|f| / h
+            peak = max([largest(f0)] + [largest(p[o]) for p in plus])
+            noise.append(np.where(np.isfinite(v), 16 * _EPS * peak / hs[-1], np.inf))
+        return Derivative(values, errors, noise=noise)
+
+    def contracted(self, direction, weights, levels: int = LEVELS_RIGHT, first_step: float = FIRST_STEP) -> tuple[float, float]:
+        """The right-hand derivative of ``<weights, f(x + t w)>`` (weights: one array per
+        float output) and its error estimate: the outputs are contracted before the
+        tableau, so a probe of any size costs ``levels`` forward evaluations and a dot
+        product each."""
+        hs = self.steps(levels, first_step)
+        quotients = []
+        kept = self._kept(direction)
+        buffers = [None if w is None else np.empty(x.shape) for x, w in zip(self.inputs, direction)]
+        # <c, f(x + h w)> - <c, f(x)> rather than <c, f(x + h w) - f(x)>: one pass less
+        # per step; the contraction's own rounding (about eps sqrt(n) |c f|) stays far
+        # below the noise term below
+        here, spread = self._contraction(weights)
+        for h in hs:
+            # x + h w into reused buffers: a million-element probe otherwise pays for
+            # fresh pages at every step; each output is consumed before the next step
+            moved = self._along(direction, h, kept, buffers)
+            quotients.append((sum(inner(c, m) for c, m in zip(weights, moved)) - here) / h)
+        value, error = extrapolate(quotients, ONE_SIDED)
+        # Rounding of each contracted difference at the smallest step: the outputs'
+        # own roundings (16 eps max|f| each, see sides_many; independent) weighted by c, over h.
+        noise = 16 * _EPS * spread / hs[-1]
+        if not (np.isfinite(value) and np.isfinite(noise)):
+            return float("nan"), float("inf")
+        return float(value), float(error) + noise
+
+    def _along(self, direction, h, kept, buffers=None) -> list:
+        """``at(direction, h)``, kept (or taken from what was kept) for a shared direction,
+        whose outputs must then not live in reused buffers."""
+        if kept is None:
+            return self.at(direction, h, buffers)
+        if h not in kept:
+            kept[h] = self.at(direction, h)
+        return kept[h]
+
+    def _contraction(self, weights) -> tuple[float, float]:
+        """``(<c, f(x)>, sqrt(sum_o max|f_o|^2 |c_o|^2))`` for weights c, computed once per
+        set of weights (every probe of a check shares its cotangent)."""
+        key = tuple(id(c) for c in weights)
+        kept = self._contractions.get(key)
+        if kept is None or any(a is not b for a, b in zip(kept[0], weights)):
+            here = sum(inner(c, f0) for c, f0 in zip(weights, self.outputs))
+            spread = math.sqrt(sum(largest(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
+            kept = self._contractions[key] = (list(weights), here, spread)
+        return kept[1], kept[2]
+
+    def sides(self, direction, levels: int = LEVELS_SIDES, exact: bool = True) -> Derivative:
+        """Right-hand, left-hand and central derivatives from the same points; with
+        ``exact`` also the complex step, where the forward allows it."""
+        d = self.sides_many([direction], levels, exact)
+        for name in ("right", "right_error", "left", "left_error", "central", "central_error", "exact", "noise"):
+            if getattr(d, name) is not None:
+                setattr(d, name, [a[0] for a in getattr(d, name)])
+        return d
+
+    def sides_many(self, directions, levels: int = LEVELS_SIDES, exact: bool = True, pick=None,
+                   first: float = FIRST_STEP) -> Derivative:
+        """``sides`` along several directions at once: every array gains a leading axis,
+        one row per direction (each row extrapolated on its own). ``pick``: per output,
+        flat indices of the only elements wanted (the evaluations are whole; the
+        tableaux, the costly part over a million outputs, are not). ``first``: the
+        largest step, times the direction."""
+        hs = self.steps(levels, first)
+        plus = [[self.at(direction, h) for direction in directions] for h in hs]  # [level][direction][output]
+        minus = [[self.at(direction, -h) for direction in directions] for h in hs]
+        d = Derivative([], [], [], [], [], [], noise=[])
+        for o, f0 in enumerate(self.outputs):
+            # Rounding of a quotient at the smallest step: 16 eps max|f| / h, the largest
+            # value of the output (per row), not each element's own: a float64 forward is
+            # accurate to eps times its intermediates, not its result (torch's gelu far in
+            # its tail, 0.5 x (1 + erf(x / sqrt 2)), is 1% off and smooth: no tableau sees it).
+            peak = max(largest(f0), 0.0)
+            peaks = np.array([max([peak] + [largest(level[k][o]) for level in plus + minus]) for k in range(len(directions))])
+            take = (lambda a: a) if pick is None else (lambda a, i=pick[o]: np.ravel(a)[i])
+            f0 = take(f0)
+            p = [np.stack([take(e[o]) for e in level]) for level in plus]
+            m = [np.stack([take(e[o]) for e in level]) for level in minus]
+            for values, errors, quotients, power in (
+                (d.right, d.right_error, [(pi - f0) / h for pi, h in zip(p, hs)], ONE_SIDED),
+                (d.left, d.left_error, [(f0 - mi) / h for mi, h in zip(m, hs)], ONE_SIDED),
+                (d.central, d.central_error, [(pi - mi) / (2 * h) for pi, mi, h in zip(p, m, hs)], CENTRAL),
+            ):
+                v, e = extrapolate(quotients, power, rows=True)
+                values.append(v)
+                errors.append(e)
+            with np.errstate(invalid="ignore"):
+                unknown = ~np.isfinite(np.stack(p + m)).all(axis=0)
+            noise = 16 * _EPS * peaks.reshape((-1,) + (1,) * (p[0].ndim - 1)) / hs[-1]
+            d.noise.append(np.where(unknown, np.inf, np.broadcast_to(noise, p[0].shape)))
+        if exact and self.complex_ok:
+            rows = [self.complex_right(direction) for direction in directions]
+            d.exact = [np.stack([r[o] if pick is None else np.ravel(r[o])[pick[o]] for r in rows])
+                       for o in range(len(self.outputs))]
+        return d
+
+    def complex_right(self, direction, shift: float = 0.0) -> list:
+        """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only
+        where ``complex_ok``)."""
+        kept = self._kept(direction) if shift == 0 else None
+        if kept is not None and "complex" in kept:
+            return kept["complex"]
+        moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
+        self.evaluations += 1
+        out = self._complex_call(moved)
+        derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
+        if kept is not None:
+            kept["complex"] = derivatives
+        return derivatives
+
+    @staticmethod
+    def _sparse_signs(rng, scale):
+        direction = np.zeros(scale.shape)
+        chosen = rng.choice(scale.size, 64, replace=False) if scale.size > 64 else np.arange(scale.size)
+        direction.flat[chosen] = scale.flat[chosen] * rng.choice(np.array([-1.0, 1.0]), chosen.size)
+        return direction
+
+    def _complex_call(self, arrays):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            return self._call(arrays)
+
+    @property
+    def complex_ok(self) -> bool:
+        if self._complex is None:
+            self._complex = self._detect_complex()
+        return self._complex[0]
+
+    @property
+    def method(self) -> str:
+        """How derivatives are taken here, in words (detecting the complex step if not yet done)."""
+        if self.complex_ok:
+            return f"complex step (checked against Richardson along {self._complex[2]} direction" + \
+                ("s)" if self._complex[2] > 1 else ")")
+        return f"Richardson-extrapolated differences ({self._complex[1]})"
+
+    def _detect_complex(self):
+        rng = np.random.default_rng(20240611)
+        count = 1 if sum(x.size for x, d in zip(self.inputs, self.differentiable) if d) > CROSS_CHECK_ONE else 2
+        for _ in range(count):
+            # Random signs on at most 64 elements of each input: few enough that kinks
+            # (relu over a million elements) rarely fall within Richardson's steps.
+            direction = [None if s is None else self._sparse_signs(rng, s) for s in self.scales]
+            moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
+            try:
+                out = self._complex_call(moved)
+            except Exception as exc:
+                return False, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}"
+            self.evaluations += 1
+            weights = [signed(rng, np.ones(f0.shape)) for f0 in self.outputs]
+            cs = 0.0
+            for o, i in enumerate(self.float_outputs):
+                y = out[i] if i < len(out) else None
+                if y is None or np.asarray(y).dtype.kind != "c":
+                    return False, f"output {i} comes back real on complex inputs (the imaginary part is dropped)"
+                y = np.asarray(y)
+                if y.shape != self.outputs[o].shape:
+                    return False, f"output {i} changes shape on complex inputs"
+                f0 = self.outputs[o]
+                peak = largest(f0)
+                with np.errstate(invalid="ignore"):
+                    if np.any(np.abs(y.real - f0) > 1e-9 * (peak + np.abs(f0))):
+                        return False, f"output {i}'s real part changes on complex inputs"
+                cs += inner(weights[o], y.imag) / COMPLEX_H
+            # Compared through a random contraction of the outputs: an element whose kink
+            # lies within Richardson's steps widens that estimate's error instead of
+            # failing the comparison, and a forward that is not analytic is off by the
+            # derivative itself (1e-7 of the contraction's scale is far below that).
+            # 3 levels resolve the comparison to about 1e-8 of its scale, below the 1e-7 it allows
+            value, err = self.contracted(direction, weights, levels=3)
+            scale = abs(value) + sum(inner(np.abs(w), np.abs(f0)) for w, f0 in zip(weights, self.outputs))
+            if np.isfinite(value) and abs(cs - value) > KINK_FACTOR * err + 1e-7 * scale:
+                return False, (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
+                               "random direction: the forward is not analytic")
+        return True, "", count
+
+
+def judge(d: Derivative) -> Judged:
+    """Per output element: where the right-hand, left-hand and central derivatives agree
+    within their error estimates (plus rounding), the derivative is the complex step's
+    (or the central one, with its error); where any two disagree, any value between
+    them is valid: the center and radius of that bracket. That covers a kink at the
+    point (the one-sided values differ) and one within the steps (an element a
+    millionth away from relu's kink: one side crosses it and its estimate is garbage,
+    whatever its error estimate says), where picking one value would be a guess."""
+    centers, radii, errors, unresolved = [], [], [], []
+    for o in range(len(d.right)):
+        r, le, c = d.right[o], d.left[o], d.central[o]
+        er, el, ec, noise = d.right_error[o], d.left_error[o], d.central_error[o], d.noise[o]
+        with np.errstate(invalid="ignore"):
+            unknown = ~(np.isfinite(r) & np.isfinite(le) & np.isfinite(c) & np.isfinite(noise))
+            allowance = KINK_FACTOR * (er + el + ec) + noise
+            low, high = np.minimum(np.minimum(r, le), c), np.maximum(np.maximum(r, le), c)
+            center, error = c, ec + noise
+            if d.exact is not None:
+                # The complex step passed detection; where it and the central value part
+                # grossly (one of them wrong), the bracket spans both.
+                x = np.where(np.isfinite(d.exact[o]), d.exact[o], c)
+                low, high = np.minimum(low, x), np.maximum(high, x)
+                center, error = x, np.zeros_like(x)
+            kink = (high - low > allowance + 1e-6 * np.abs(center)) & ~unknown
+        centers.append(np.where(kink, (low + high) / 2, np.where(unknown, 0.0, center)))
+        radii.append(np.where(kink, (high - low) / 2 + KINK_FACTOR * np.maximum(np.maximum(er, el), ec) + noise, 0.0))
+        errors.append(np.where(kink | unknown, 0.0, error))
+        unresolved.append(unknown)
+    return Judged(centers, radii, errors, unresolved)

@@ -1,0 +1,110 @@
+"""Beyond the VJP: the JVP against the oracle, the exact transpose identity between a
+mapping's own JVP and VJP, and (opt-in) the backward of the backward."""
+
+import numpy as np
+import pytest
+
+from harness.checks.mapping_jvp import check_jvp_matches_oracle, check_jvp_vjp_transpose, check_second_order
+from harness.checks.mapping_trial import MappingTrial
+from harness.core.mapping import Input, Mapping, NotOffered
+from harness.core.mapping_cases import sample_cases
+from harness.core.results import Verdict
+from harness.mappings import examples
+from tests.checks.mapping_helpers import case_of, trial_for, variant
+
+
+@pytest.mark.parametrize("mapping", [examples.relu, examples.softmax, examples.matmul], ids=lambda m: m.name)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_correct_jvps_pass_both_checks(mapping, dtype):
+    for label in ("random", "kinks", "large"):
+        try:
+            trial = trial_for(mapping, dtype, label)
+        except StopIteration:
+            continue
+        for check in (check_jvp_matches_oracle, check_jvp_vjp_transpose):
+            result = check(trial)
+            assert result.verdict is Verdict.PASS, result.describe()
+
+
+def test_a_wrong_jvp_fails_against_the_oracle_and_the_transpose_identity():
+    def diagonal_only(inputs, tangents):
+        (x,), (t,) = inputs, tangents
+        s = examples.softmax_forward(x)
+        return (s * (1 - s) * t,)
+
+    trial = trial_for(variant(examples.softmax, jvp=diagonal_only))
+    assert check_jvp_matches_oracle(trial).verdict is Verdict.FAIL
+    assert check_jvp_vjp_transpose(trial).verdict is Verdict.FAIL
+
+
+def test_the_transpose_identity_sees_an_inconsistency_far_below_any_difference_step():
+    # a relative error of 1e-9 in float64: a central difference's own error at its best
+    # step is about 1e-10 relative, Richardson's estimate here about 1e-12: both blurry;
+    # the identity has no step at all
+    off = variant(examples.matmul, jvp=lambda i, t: (examples.matmul_jvp(i, t)[0] * (1 + 1e-9),))
+    result = check_jvp_vjp_transpose(trial_for(off))
+    assert result.verdict is Verdict.FAIL and "off by" in result.message
+
+
+def test_the_jvp_checks_skip_without_a_jvp_or_where_the_framework_offers_none():
+    assert check_jvp_matches_oracle(trial_for(examples.absolute)).verdict is Verdict.SKIP
+
+    def refuses(inputs, tangents):
+        raise NotOffered("no forward-mode rule")
+
+    result = check_jvp_vjp_transpose(trial_for(variant(examples.relu, jvp=refuses)))
+    assert result.verdict is Verdict.SKIP and "no forward-mode rule" in result.message
+
+
+def test_second_order_is_opt_in_and_skips_without_a_second_order_backward():
+    assert "opt-in" in check_second_order(trial_for(examples.relu)).message
+    result = check_second_order(trial_for(examples.relu, second_order=True))
+    assert result.verdict is Verdict.SKIP and "gives no second-order backward" in result.message
+
+
+def max_of_everything(x):
+    return np.asarray(x.max())
+
+
+def first_tie_jvp(inputs, tangents):
+    (x,), (t,) = inputs, tangents
+    return (np.asarray(t.flat[np.argmax(x)]),)
+
+
+MAX = Mapping("max", max_of_everything, lambda i, c: (np.where(np.arange(i[0].size).reshape(i[0].shape) == np.argmax(i[0]),
+                                                                c[0], 0.0),),
+              first_tie_jvp, inputs=[Input((2, 3))])
+
+
+def test_a_max_over_everything_takes_any_tied_tangent_and_no_sum_of_them():
+    # a 0-d output: its bracket is [min, max] of the tied tangents (once lost to a NumPy scalar)
+    three = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 1.0]])
+    assert check_jvp_matches_oracle(case_of(MAX, three)).verdict is Verdict.PASS
+    # the tangents of every tied element summed: outside [min, max] of a pair's tangents
+    summed = variant(MAX, jvp=lambda i, t: (np.asarray(np.sum(t[0][i[0] == i[0].max()])),))
+    pair = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 0.5]])
+    assert check_jvp_matches_oracle(case_of(MAX, pair)).verdict is Verdict.PASS
+    assert check_jvp_matches_oracle(case_of(summed, pair)).verdict is Verdict.FAIL
+
+
+def test_a_relu_jvp_over_a_hundred_thousand_elements_passes_with_kinks_inside_the_steps():
+    # (x + |x|) / 2 has no complex step: Richardson's first steps straddle the kink for a
+    # few elements of 10^5, which are taken again with smaller steps
+    relu = Mapping("relu", lambda x: (x + np.abs(x)) / 2, examples.relu_vjp, examples.relu_jvp,
+                   inputs=[Input((100, 1000))])
+    trial = MappingTrial(relu, sample_cases(relu, "float64", size=10**5)[0])
+    result = check_jvp_matches_oracle(trial)
+    assert result.verdict is Verdict.PASS, result.describe()
+    halved = variant(relu, jvp=lambda i, t: (examples.relu_jvp(i, t)[0] * 0.5,))
+    assert check_jvp_matches_oracle(MappingTrial(halved, trial.case)).verdict is Verdict.FAIL
+
+
+def test_the_transpose_identity_cannot_judge_inner_products_below_its_tolerance():
+    # softmax over logits 1e4 and gaps of hundreds: every derivative is ~1e-196, while a
+    # correct backward rounds at eps |c|: the identity cannot tell right from wrong there
+    x = np.array([[1551.8, -12577.7, 2002.2, 420.5]])
+    result = check_jvp_vjp_transpose(case_of(examples.softmax, x))
+    assert result.verdict is Verdict.INCONCLUSIVE and "cannot be judged" in result.message
+    # all below the underflow floor, as the oracle's own zeros: judged (zero is right)
+    result = check_jvp_vjp_transpose(case_of(examples.softmax, np.array([[3000.0, -12577.7, 2002.2]])))
+    assert result.verdict is Verdict.PASS, result.describe()

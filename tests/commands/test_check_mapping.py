@@ -1,0 +1,74 @@
+"""``backprop-harness check --mapping module:attr``, in-process: a table of verdicts,
+exit 1 on a failure with the command that reruns it from its case file, and bad input
+as one line and exit 2."""
+
+import json
+import sys
+
+import pytest
+
+from harness.commands.main import main
+
+MAPS = '''
+import numpy as np
+import harness
+
+def tanh_vjp(inputs, cotangents):
+    (x,), (g,) = inputs, cotangents
+    return (g * (1 - np.tanh(x) ** 2),)
+
+def wrong_vjp(inputs, cotangents):
+    (x,), (g,) = inputs, cotangents
+    return (g * (1 - x ** 2),)  # the derivative at the input, not the output
+
+tanh = harness.Mapping("tanh", np.tanh, tanh_vjp, inputs=[harness.Input((3, 4))], dtypes=("float32", "float64"))
+wrong = harness.Mapping("wrong tanh", np.tanh, wrong_vjp, inputs=[harness.Input((3, 4))])
+'''
+
+
+@pytest.fixture
+def maps(tmp_path, monkeypatch):
+    (tmp_path / "climaps.py").write_text(MAPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "climaps", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    return tmp_path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_correct_mapping_passes_on_every_case_and_writes_json(maps, capsys):
+    code, out, _ = run(capsys, "check", "--mapping", "climaps:tanh", "--json", str(maps / "r.json"))
+    assert code == 0, out
+    data = json.loads((maps / "r.json").read_text())
+    assert data["ok"] and {r["impl"] for r in data["runs"]} == {"tanh"} and len(data["runs"]) == 2 * 4  # 2 dtypes x 4 cases
+
+
+def test_a_wrong_mapping_fails_with_the_command_that_reruns_its_case(maps, capsys):
+    code, out, _ = run(capsys, "check", "--mapping", "climaps:wrong", "--dtype", "float64", "--size", "200")
+    assert code == 1 and "vjp_matches_oracle FAIL" in out
+    repro = next(line.split("reproduce: ")[1] for line in out.splitlines() if "reproduce: " in line)
+    assert repro.startswith("backprop-harness check --mapping climaps:wrong --seed 0 --case-file ")
+    code, out, _ = run(capsys, *repro.split()[1:])
+    assert code == 1 and "vjp_matches_oracle FAIL" in out and "from " in out  # the case file's case
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--mapping", "climaps:tanh", "--impl", "numpy"], "--impl applies to MLP implementations, not to --mapping"),
+    (["--mapping", "climaps:nothing"], "has no attribute 'nothing'"),
+    (["--mapping", "climaps:tanh", "--size", "0"], "0 is not >= 1"),
+    (["--second-order"], "--second-order applies to --mapping only"),
+    (["--mapping", "climaps:tanh", "--case-file", "x.npz", "--size", "5"], "give one or the other"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(maps, capsys, argv, words):
+    code, out, err = run(capsys, "check", *argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_dtype_the_mapping_does_not_declare_fails_when_asked_for(maps, capsys):
+    code, out, _ = run(capsys, "check", "--mapping", "climaps:wrong", "--dtype", "float32")
+    assert code == 1 and "dtype float32 not declared" in out

@@ -1,0 +1,93 @@
+"""Float64 directional derivatives of any forward: the complex step where detected,
+Richardson with error estimates otherwise, brackets where one-sided derivatives part."""
+
+import numpy as np
+import pytest
+
+from harness.core.directional import Differentiator, ForwardFailed, judge
+from harness.core.vectors import inner
+
+
+def rng_input(n=12, seed=0):
+    return np.random.default_rng(seed).normal(size=n)
+
+
+@pytest.mark.parametrize("forward", [np.tanh, np.sort, lambda x: np.maximum(x, 0), lambda x: np.max(x), np.exp])
+def test_the_complex_step_is_used_where_the_forward_is_analytic(forward):
+    d = Differentiator(forward, [rng_input()], {})
+    assert d.complex_ok and d.method.startswith("complex step")
+
+
+@pytest.mark.parametrize("forward, words", [
+    (np.abs, "comes back real"),  # the imaginary part dropped
+    (lambda x: np.sign(x) * x, "not analytic"),  # runs, but the complex step is wrong
+    (lambda x: x * np.conj(x), "not analytic"),
+    (lambda x: np.logaddexp(x, 0), "does not run on complex inputs"),
+])
+def test_the_complex_step_is_refused_where_it_would_be_wrong(forward, words):
+    d = Differentiator(forward, [rng_input()], {})
+    assert not d.complex_ok and words in d.method
+
+
+def test_richardson_and_the_complex_step_agree_with_the_derivative():
+    x = rng_input()
+    d = Differentiator(np.tanh, [x], {})
+    w = [np.ones_like(x)]
+    truth = 1 - np.tanh(x) ** 2
+    right = d.right(w)
+    assert np.max(np.abs(right.right[0] - truth)) < 1e-9
+    assert np.all(np.abs(right.right[0] - truth) <= 4 * right.right_error[0] + right.noise[0])
+    assert np.max(np.abs(d.complex_right(w)[0] - truth)) < 1e-15
+    c = np.random.default_rng(1).normal(size=x.size)
+    value, err = d.contracted(w, [c])
+    assert abs(value - inner(c, truth)) <= 4 * err and err < 1e-8
+
+
+def test_one_sided_derivatives_that_part_give_a_bracket_not_a_value():
+    x = np.array([0.0, 1.5, -2.0])
+    d = Differentiator(lambda v: np.maximum(v, 0), [x], {})
+    j = judge(d.sides([np.array([1.0, 0.0, 0.0])]))
+    assert j.center[0][0] == pytest.approx(0.5) and j.radius[0][0] == pytest.approx(0.5, abs=1e-6)  # [0, 1]
+    j = judge(d.sides([np.array([0.0, 1.0, 0.0])]))
+    assert j.radius[0][1] == 0 and j.center[0][1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_kink_within_the_steps_is_a_bracket_too():
+    # a millionth from relu's kink: the right-hand steps cross it, the left-hand ones do not
+    x = np.array([-1e-6])
+    d = Differentiator(lambda v: np.maximum(v, 0), [x], {})
+    d._complex = (False, "forced off")
+    j = judge(d.sides([np.array([1.0])]))
+    assert j.radius[0][0] > 0 and j.center[0][0] - j.radius[0][0] <= 0.0 <= j.center[0][0] + j.radius[0][0]
+
+
+def test_sides_many_stacks_directions_and_picks_elements():
+    x = rng_input(5)
+    d = Differentiator(np.tanh, [x], {})
+    many = d.sides_many([[np.eye(5)[k]] for k in range(5)], pick=[np.array([0, 3])])
+    assert many.central[0].shape == (5, 2)
+    assert many.central[0][3, 1] == pytest.approx(1 - np.tanh(x[3]) ** 2, rel=1e-9) and many.central[0][0, 1] == 0
+
+
+def test_a_forward_that_leaves_its_domain_is_unresolved_not_judged():
+    d = Differentiator(np.log, [np.array([1e-6, 1.0])], {})
+    d._complex = (False, "forced off")
+    j = judge(d.sides([np.array([1.0, 1.0])]))
+    assert j.unresolved[0][0] and not j.unresolved[0][1]
+
+
+def test_scales_follow_the_spread_and_stay_inside_bounds():
+    x = np.array([1000.0, 1001.0, 999.0, 0.01])
+    d = Differentiator(np.log, [x], {}, bounds=[(0.0, None)])
+    assert d.scales[0][0] == pytest.approx(np.std(x)) and d.scales[0][3] <= 0.01 / 2**-9
+
+
+def test_a_forward_that_raises_at_the_point_is_reported():
+    def broken(x):
+        raise RuntimeError("nope")
+
+    with pytest.raises(ForwardFailed, match="the float64 forward raised RuntimeError: nope"):
+        Differentiator(broken, [np.ones(2)], {})
+    with pytest.raises(ForwardFailed, match="no float output"):
+        Differentiator(lambda x: np.arange(2), [np.ones(2)], {})
+
