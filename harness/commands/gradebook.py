@@ -60,10 +60,15 @@ def row(submission, result: dict, folder: str) -> dict:
 
 
 def _runnable(repro: str, submission, folder: str) -> str:
-    """The check's reproduce line, run where the submission's files are."""
+    """The check's reproduce line, run where the submission's files are (a module
+    imported under another name -- ``submission`` -- from a copy in a new folder)."""
     where = os.path.abspath(folder)
     if submission.kind == "command":
         where = os.path.join(where, submission.name)
+    module = submission.worker.target.partition(":")[0] if submission.worker else ""
+    if submission.kind == "module" and module and module != submission.name:
+        source = shlex.quote(os.path.join(where, submission.name + ".py"))
+        return f'cd "$(mktemp -d)" && cp {source} {module}.py && {repro}'
     return f"cd {shlex.quote(where)} && {repro}"
 
 

@@ -58,3 +58,15 @@ def test_the_out_folder_is_made_and_only_our_own_gradebook_replaced(tmp_path):
     (tmp_path / "plain").write_text("")
     with pytest.raises(UsageError, match="is not a folder"):
         gradebook.check_out_folder(str(tmp_path / "plain"))
+
+
+def test_a_module_imported_under_another_name_reproduces_from_a_copy(tmp_path):
+    from harness.commands.submissions import discover
+
+    (tmp_path / "numpy.py").write_text("")
+    (submission,) = discover(str(tmp_path), "backprop")
+    row = gradebook.row(submission, _result(CheckResult("a", "x", "c", Verdict.FAIL, "wrong",
+                                                        repro="backprop-harness check --impl submission:backprop")),
+                        str(tmp_path))
+    assert row["first_failure"]["repro"] == (f'cd "$(mktemp -d)" && cp {tmp_path}/numpy.py submission.py && '
+                                             "backprop-harness check --impl submission:backprop")
