@@ -74,7 +74,8 @@ def run_check_task(task: CheckTask) -> dict:
     from harness.core.protocol import ImplementationError
     from harness.workers.remote import WorkerImplementation
 
-    with tempfile.TemporaryDirectory(prefix="backprop-task-") as home:
+    # a submission may leave what it likes in its folder: it goes, whatever it is
+    with tempfile.TemporaryDirectory(prefix="backprop-task-", ignore_cleanup_errors=True) as home:
         impl = WorkerImplementation(_argv(task.worker), name=task.worker.name, label=task.worker.label or task.worker.target,
                                     timeout=task.timeout, env=_environment(home, task.threads), threads=task.threads,
                                     cwd=home, memory_limit=task.memory_limit)
