@@ -26,10 +26,12 @@ LAYERS = {
     "harness.workers": 2,  # worker processes: the wire protocol, process control, remote implementations
     "harness.speed": 2,  # timing
     "harness.training": 2,  # training
-    "harness.commands": 3,  # front end: the command line
-    "harness.conformance": 3,  # front end: the pytest plugin and conformance suite
-    "harness": 3,  # front end: the Python API (harness/__init__.py, __main__.py)
-    "benchmarks": 4,  # front end: the asv suite and speed scripts
+    # where tasks run (local pool processes or Dask): a task checks in a worker, so above both
+    "harness.executors": 3,
+    "harness.commands": 4,  # front end: the command line
+    "harness.conformance": 4,  # front end: the pytest plugin and conformance suite
+    "harness": 4,  # front end: the Python API (harness/__init__.py, __main__.py)
+    "benchmarks": 5,  # front end: the asv suite and speed scripts
 }
 
 

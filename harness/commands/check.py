@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON (strict: NaN and infinities as null)")
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
     options.add_workers(p, jobs=True)
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
+                   help="run the implementation x case lanes on Dask as plain tasks: a scheduler's address, or 'local' "
+                        "for a cluster on this machine (pip install 'backprop-harness[dask]')")
     p.add_argument("--isolate", action="store_true",
                    help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
     check_mapping.add_arguments(p)
@@ -74,12 +77,16 @@ def run(args: argparse.Namespace) -> int:
     from harness.workers.pool import default_jobs
 
     if args.mapping:
+        if args.scheduler:
+            raise UsageError("--scheduler applies to the MLP checks; a --mapping runs in this process")
         return check_mapping.run(args)
     if args.second_order or args.size:
         raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")
     # Every input is checked before any work: options, output paths, the case, the
     # implementations and their devices.
     where = running.placement(args, jobs=True)
+    if args.scheduler and args.in_process:
+        raise UsageError("--scheduler and --in-process contradict each other (tasks run their implementations in workers)")
     if args.save_case and not (args.case_file or args.sizes or args.activations or args.loss or args.batch or args.kinks
                                or args.logit_scale):
         raise UsageError("--save-case needs one selected case (--sizes ... or --case-file)")
@@ -144,6 +151,10 @@ def _run_plan(plan, args, where, console):
                              strict_determinism=args.strict_determinism)
         return Run(item.impl.name, item.case_label, results)
 
+    if args.scheduler:
+        for index, run in _run_as_tasks(plan, args, where, console).items():
+            runs[index] = run
+        return runs
     lanes, clones = _lanes([(i, item) for i, item in enumerate(plan) if item.case is not None])
     try:
         # the plug-ins' own output goes straight through, never held by the progress display
@@ -156,6 +167,47 @@ def _run_plan(plan, args, where, console):
     for index, run in done.items():
         runs[index] = run
     return runs
+
+
+def _run_as_tasks(plan, args, where, console) -> dict:
+    """The planned runs as plain tasks through the executor (``--scheduler``): one task
+    per lane -- an implementation's cases, or those of one dtype for one that compiles
+    per shape -- which starts the implementation's worker where it runs."""
+    from rich.progress import Progress
+
+    from harness.executors.engine import run_tasks
+    from harness.executors.tasks import CheckTask, run_check_task, worker_spec
+
+    lanes = {}
+    for index, item in enumerate(plan):
+        if item.case is not None:
+            caps = item.impl.capabilities
+            lanes.setdefault((id(item.impl), item.case.dtype if caps.compiles_per_shape else ""), []).append((index, item))
+    lanes = list(lanes.values())
+    tasks = [CheckTask(worker_spec(lane[0][1].impl), cases=tuple(item.case for _, item in lane), seed=args.seed,
+                       probes=args.probes or 4, strict_determinism=args.strict_determinism, device=args.device,
+                       timeout=where.timeout, close_with_judged=False) for lane in lanes]
+    with options.engine(args) as engine, \
+            Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
+        bar = progress.add_task("checking", total=len(tasks))
+        results = run_tasks(engine, run_check_task, tasks, [lane[0][1].impl.name for lane in lanes],
+                            on_done=lambda *_: progress.advance(bar))
+    return {index: _run_from(item, task_runs) for lane, result in zip(lanes, results)
+            for (index, item), task_runs in zip(lane, _per_case(result, len(lane)))}
+
+
+def _per_case(result: dict, n: int) -> list:
+    """A task's runs, one per case; a task that stopped before its cases (its worker
+    did not start, or the executor lost it) gives its one record to each."""
+    runs = result["runs"]
+    return runs if len(runs) == n else [runs[0]] * n
+
+
+def _run_from(item, task_run: dict):
+    from harness.commands.check_report import Run
+    from harness.executors.tasks import result_from_dict
+
+    return Run(item.impl.name, item.case_label, [result_from_dict(r) for r in task_run["results"]])
 
 
 COMPILE, COMPILER_START = 3.5, 15.0  # seconds: a network compiled on two cores, a compiler's first start

@@ -19,6 +19,7 @@ STYLE = {
     Verdict.CRASHED: "bold red",
     Verdict.SKIP: "yellow",
     Verdict.INCONCLUSIVE: "yellow",
+    Verdict.INFRA_ERROR: "bold magenta",
 }
 
 
@@ -35,7 +36,7 @@ class Run:
     def verdict(self) -> Verdict:
         if not self.results:
             return Verdict.SKIP
-        for v in (Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL, Verdict.INCONCLUSIVE):
+        for v in (Verdict.INFRA_ERROR, Verdict.CRASHED, Verdict.TIMEOUT, Verdict.ERROR, Verdict.FAIL, Verdict.INCONCLUSIVE):
             if any(r.verdict is v for r in self.results):
                 return v
         if all(r.verdict is Verdict.SKIP for r in self.results):

@@ -8,12 +8,12 @@ import argparse
 import os
 import sys
 
-from harness.commands import bench, check, listing, train
+from harness.commands import bench, check, grade, listing, train
 from harness.commands.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from harness.core.containment import watching_interrupts
 from harness.core.protocol import ImplementationError
 
-SUBCOMMANDS = (listing, check, bench, train)
+SUBCOMMANDS = (listing, check, bench, train, grade)
 
 
 class _Parser(argparse.ArgumentParser):

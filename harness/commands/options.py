@@ -142,6 +142,28 @@ def add_workers(parser, *, jobs: bool = False) -> None:
                             help="workers running at once (default: the number of cores)")
 
 
+def add_executor(parser) -> None:
+    """Where tasks run: local pool processes (``-j``), or Dask (``--scheduler``)."""
+    parser.add_argument("-j", "--jobs", type=positive_int, metavar="N",
+                        help="tasks running at once (default: the number of cores; with --scheduler local, the "
+                             "cluster's workers; a remote cluster has its own)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
+                        help="run the tasks on Dask: a scheduler's address, or 'local' for a cluster on this machine "
+                             "(pip install 'backprop-harness[dask]')")
+
+
+def engine(args):
+    """The executor ``add_executor``'s options ask for (a context manager); a
+    scheduler that cannot be used is a ``UsageError``."""
+    from harness.executors.engine import SchedulerError, open_engine
+    from harness.workers.pool import default_jobs
+
+    try:
+        return open_engine(args.jobs or default_jobs(), args.scheduler)
+    except SchedulerError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def refuse_undeclared_device(impls, named: bool, device: str | None) -> None:
     """An implementation named with ``--impl`` must declare ``--device`` (one only
     discovered is left out instead, with the reason, by the planner)."""

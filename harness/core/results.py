@@ -17,6 +17,9 @@ class Verdict(str, enum.Enum):
     # not finite, or not smaller than the values it judges (a wrong answer would pass).
     # Not ok: a run that judged nothing must not exit 0.
     INCONCLUSIVE = "INCONCLUSIVE"
+    # The executor lost the task (a Dask worker died under it twice, a broken pool):
+    # a fault of the engine, not of the implementation. Not ok, and never CRASHED.
+    INFRA_ERROR = "INFRA_ERROR"
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -95,15 +96,32 @@ def describe_exit(returncode: int | None) -> str:
     return f"exit status {returncode}"
 
 
-class WorkerProcess:
-    """One running worker: ``request`` sends a message and waits for the answer."""
+# Sets the address-space limit, then becomes the worker (exec keeps the limit). A
+# small interpreter of its own rather than Popen's preexec_fn, which is not safe in
+# a harness with threads (the child could deadlock before exec).
+_LIMIT_THEN_EXEC = ("import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_AS, (n, n)); "
+                    "os.execvp(sys.argv[2], sys.argv[2:])")
 
-    def __init__(self, argv, *, env=None, cwd=None):
+
+def memory_limited(argv, limit: int) -> list[str]:
+    """``argv`` run with its address space (RLIMIT_AS) limited to ``limit`` bytes: an
+    allocation past it fails in the worker (Python's MemoryError), and so do its
+    children's (the limit is inherited)."""
+    if not (isinstance(limit, int) and limit > 0):
+        raise ValueError(f"memory limit {limit!r}: expected a number of bytes > 0")
+    return [sys.executable, "-I", "-S", "-c", _LIMIT_THEN_EXEC, str(limit), *argv]
+
+
+class WorkerProcess:
+    """One running worker: ``request`` sends a message and waits for the answer.
+    ``memory_limit``: bytes of address space (``memory_limited``)."""
+
+    def __init__(self, argv, *, env=None, cwd=None, memory_limit: int | None = None):
         self.argv = list(argv)
         if _STOPPING.is_set():
             raise ImplementationGone(Verdict.CRASHED, "not started: the harness is stopping")
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            self.proc = subprocess.Popen(memory_limited(self.argv, memory_limit) if memory_limit else self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          bufsize=0, env=env, cwd=cwd, start_new_session=True, close_fds=True)
         except OSError as exc:
             raise ImplementationGone(Verdict.ERROR, f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from None

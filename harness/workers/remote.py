@@ -90,7 +90,8 @@ class WorkerImplementation(Implementation):
     starts on first use (``start``), which tells its name and capabilities."""
 
     def __init__(self, argv, *, name: str = "", timeout: float = DEFAULT_TIMEOUT, env=None, threads: int | None = None,
-                 pin: bool = False, shared_memory: bool = False, label: str = "", return_inputs: bool = True):
+                 pin: bool = False, shared_memory: bool = False, label: str = "", return_inputs: bool = True,
+                 cwd: str | None = None, memory_limit: int | None = None):
         if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise ValueError(f"timeout={timeout!r}: expected a finite number of seconds > 0")
         # threads: every BLAS/OpenMP pool of the worker limited to that many (environment);
@@ -101,6 +102,8 @@ class WorkerImplementation(Implementation):
         # until the worker says its name (start), the text that named it stands in
         self.name, self._name_given = name or self.label, bool(name)
         self.shared_memory = shared_memory
+        # cwd: where the worker runs; memory_limit: its address space in bytes (RLIMIT_AS)
+        self.cwd, self.memory_limit = cwd, memory_limit
         # Each step's inputs sent back and copied over the caller's (what inputs_not_mutated
         # needs); bench and train, which do not judge inputs, leave it off.
         self.return_inputs = return_inputs
@@ -134,7 +137,7 @@ class WorkerImplementation(Implementation):
         """Another worker process for the same implementation (for a parallel lane)."""
         twin = WorkerImplementation(self.argv, name=self.name, timeout=self.timeout, env=self.env, threads=self.threads,
                                     pin=self.pin, shared_memory=self.shared_memory, label=self.label,
-                                    return_inputs=self.return_inputs)
+                                    return_inputs=self.return_inputs, cwd=self.cwd, memory_limit=self.memory_limit)
         twin._declared, twin.description, twin.name, twin._name_given = self._declared, self.description, self.name, True
         return twin
 
@@ -146,7 +149,7 @@ class WorkerImplementation(Implementation):
             if self._worker is not None and self._worker.alive():
                 return
             self._stop()
-            self._worker = process.WorkerProcess(self.argv, env=self.env)
+            self._worker = process.WorkerProcess(self.argv, env=self.env, cwd=self.cwd, memory_limit=self.memory_limit)
             self._generation += 1
             config = {"protocol": wire.PROTOCOL, "arrays": list(wire.ARRAY_FORMS),
                       "threads": self.threads if self.pin else None}

@@ -149,3 +149,18 @@ def test_a_closed_worker_is_reaped_not_left_a_zombie():
     w = worker("import time; time.sleep(0.2)")
     w.close()
     assert not os.path.exists(f"/proc/{w.pid}")
+
+
+def test_memory_limited_sets_the_address_space_limit_of_the_worker_and_its_children():
+    import subprocess
+    import sys
+
+    from harness.workers.process import memory_limited
+
+    probe = "import resource, subprocess, sys; print(resource.getrlimit(resource.RLIMIT_AS)[0]); sys.stdout.flush(); " \
+            "subprocess.run([sys.executable, '-c', 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])'])"
+    out = subprocess.run(memory_limited([sys.executable, "-c", probe], 3 << 30), capture_output=True, text=True,
+                         timeout=60).stdout.split()
+    assert out == [str(3 << 30)] * 2
+    with pytest.raises(ValueError, match="expected a number of bytes > 0"):
+        memory_limited(["x"], 0)
