@@ -73,7 +73,7 @@ def test_operator_graph_renders_in_chromium(dashboard):
                                                       ("p-provider", "'numpy'"), ("p-dtype", "'float32'")])
     page = render(f"{base}#{OPS_BENCHMARKS[0]}?{query}", "dashboard-ops-relu.png")
     assert 'class="flot-base"' in page and OPS_BENCHMARKS[0] in page
-    assert "operator-relu; provider-numpy; dtype-float32" in page, "no relu line in the operator graph"
+    assert "dtype-float32; operator-relu; provider-numpy" in page, "no relu line in the operator graph"
 
 
 @pytest.mark.parametrize("implementation", ["numpy", "torch", "c-mlp"])  # c-mlp: a worker program in C
