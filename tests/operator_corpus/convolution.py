@@ -1,17 +1,8 @@
-"""conv1d and conv2d (cross-correlation, as torch) with stride, zero padding and dilation,
-written the two ways people write them, each with the mistakes that way invites:
-
-- conv1d by im2col: gather the windows with an index array, contract, and scatter the
-  window gradients back with ``np.add.at`` (col2im).
-- conv2d by the textbook derivation: the input gradient is a *full* convolution of the
-  stride-dilated output gradient with the kernel rotated 180 degrees, cropped by the
-  padding; the weight gradient correlates the padded input with the output gradient.
-
-Samples: stride < kernel (overlapping windows), stride > 1, padding, dilation > 1,
-non-square inputs and kernels, random (non-symmetric) kernels, batch 1, one channel.
-
-The correct operators and their samples are the NumPy provider's, in harness/ops/numpy_convolution.py;
-this module holds the bugs and variants that subclass them.
+"""The realistic backward bugs of conv1d (im2col, col2im by ``np.add.at``) and conv2d (the
+textbook derivation: the input gradient a full convolution of the stride-dilated output
+gradient with the kernel rotated 180 degrees, cropped by the padding): the mistakes each
+way of writing it invites. The correct operators, how they are written and their samples
+are the NumPy provider's, in harness/ops/numpy_convolution.py; the bugs subclass them.
 """
 
 from __future__ import annotations
