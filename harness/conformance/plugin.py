@@ -68,12 +68,16 @@ def conformance_subjects(names, *, in_process: bool = False, timeout: float | No
     import warnings
 
     from harness.conformance.property_tests import Subject, subject
-    from harness.core.registry import declared, implementations, load_failures
+    from harness.core.registry import declared, implementations, load_failures, registered_here
 
     if not in_process:
         if names:
             return [subject(name, explicit=True, timeout=timeout) for name in names]
-        return [subject(name, explicit=False, timeout=timeout, registered=True) for name in sorted(declared())]
+        entry_points = declared()
+        # what a conftest or script gave to register() exists only here: tested in process, not left out
+        here = {name: impl for name, impl in registered_here().items() if name not in entry_points}
+        return ([subject(name, explicit=False, timeout=timeout, registered=True) for name in sorted(entry_points)]
+                + [subject(impl, explicit=False, in_process=True) for _, impl in sorted(here.items())])
     if names:
         return [subject(name, explicit=True, in_process=True) for name in names]
     with warnings.catch_warnings():
@@ -98,19 +102,31 @@ def _subjects(config):
     return config._backprop_harness_subjects
 
 
+def _asks_for_mappings(config) -> bool:
+    return bool(config.getoption("mapping") or config.getoption("op"))
+
+
+def _mapping_targets(config) -> list[str]:
+    """``--mapping`` references, then ``harness.ops:OP@PROVIDER`` for each ``--op``."""
+    return config.getoption("mapping") + (operator_targets(config.getoption("op")) if config.getoption("op") else [])
+
+
+def _only_mappings(config) -> bool:
+    return _asks_for_mappings(config) and not config.getoption("impl")
+
+
 def pytest_generate_tests(metafunc):
     if "conformance_mapping" in metafunc.fixturenames:
         from harness.conformance.mapping_tests import mapping_subject
 
-        targets = metafunc.config.getoption("mapping") + operator_targets(metafunc.config.getoption("op"))
-        subjects = [mapping_subject(ref) for ref in targets]
-        metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
+        subjects = [mapping_subject(ref) for ref in _mapping_targets(metafunc.config)]
+        if subjects:  # none: deselected below, not an empty parameter set's skip
+            metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
         return
     if "conformance_impl" not in metafunc.fixturenames:
         return
-    if (metafunc.config.getoption("mapping") or metafunc.config.getoption("op")) and not metafunc.config.getoption("impl"):
-        metafunc.parametrize("conformance_impl", [])  # only the mappings asked for
-        return
+    if _only_mappings(metafunc.config):
+        return  # deselected below
     subjects = _subjects(metafunc.config)
     params = [
         pytest.param(s, id=s.name, marks=[pytest.mark.xdist_group(s.name)]
@@ -129,3 +145,16 @@ def pytest_unconfigure(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): pytest-xdist --dist loadgroup keeps a group on one worker")
+
+
+def pytest_collection_modifyitems(config, items):
+    # The mapping tests with no --mapping, or the implementation tests when only
+    # mappings were asked for, test nothing: deselected (and counted as such), never
+    # collected as skips that look like tests.
+    unwanted = "conformance_impl" if _only_mappings(config) else None if _asks_for_mappings(config) else "conformance_mapping"
+    if unwanted is None:
+        return
+    dropped = [item for item in items if unwanted in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if unwanted not in getattr(item, "fixturenames", ())]

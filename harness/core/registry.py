@@ -76,6 +76,12 @@ def declared() -> dict[str, str]:
     return found
 
 
+def registered_here() -> dict[str, Implementation]:
+    """The implementations given to ``register`` in this process (a conftest, a
+    script), which no worker process can load: they run in this one."""
+    return {name: impl for name, impl in _REGISTRY.items() if name not in _FROM_ENTRY_POINTS}
+
+
 def load_one(name: str) -> Implementation:
     """The implementation of the entry point ``name``, loading that entry point alone
     (a worker process asked for one plug-in does not import the others); a name given

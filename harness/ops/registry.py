@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from harness.core.containment import described, user_interrupted
 from harness.core.mapping import Mapping
 from harness.ops.catalog import NUMPY_OPERATORS, RECORDS
+from harness.ops.pure_python_ops import PURE_PYTHON_OPERATORS
 from harness.ops.records import OpRecord
+from harness.ops.torch_ops import TORCH_OPERATORS  # imports no torch: that happens when an operator is built
 
 ENTRY_POINT_GROUP = "backprop_harness.ops"
 
@@ -51,14 +53,10 @@ def _torch_available() -> str:
 
 
 def _torch_provider() -> Provider:
-    from harness.ops.torch_ops import TORCH_OPERATORS
-
     return Provider("torch", dict(TORCH_OPERATORS), "PyTorch autograd (harness/ops/torch_ops.py)", _torch_available)
 
 
 def _pure_python_provider() -> Provider:
-    from harness.ops.pure_python_ops import PURE_PYTHON_OPERATORS
-
     return Provider("pure-python", dict(PURE_PYTHON_OPERATORS), "lists of floats (harness/ops/pure_python_ops.py)")
 
 
@@ -82,7 +80,7 @@ def _load() -> None:
     for name, build in _BUILT_INS.items():
         try:
             _PROVIDERS[name] = build()
-        except ImportError as exc:  # an optional module of a built-in missing here: listed as unavailable
+        except ImportError as exc:  # a built-in that cannot be built here: listed as failed, not fatal
             _LOAD_FAILURES[name] = described(exc)
     from importlib.metadata import entry_points
 

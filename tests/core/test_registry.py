@@ -142,6 +142,15 @@ def test_register_adds_replaces_and_available_leaves_out_the_unavailable(monkeyp
     assert "registry-test-double" in registry.available()
 
 
+def test_registered_here_is_what_register_added_and_no_entry_point(monkeypatch):
+    registry.implementations()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    double = registry.register(_Named())
+    here = registry.registered_here()
+    assert here["registry-test-double"] is double
+    assert not set(here) & set(registry.declared())  # numpy and the other entry points are not here
+
+
 def test_resolve_passes_objects_through_as_implementations():
     impl = _Named()
     assert resolve(impl) is impl
