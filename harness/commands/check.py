@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
 
-    if args.mapping:
+    if args.mapping or args.op or args.provider:
         if args.scheduler:
-            raise UsageError("--scheduler applies to the MLP checks; a --mapping runs in this process")
+            raise UsageError("--scheduler applies to the MLP checks; a --mapping or --op runs in this process")
         return check_mapping.run(args)
     if args.second_order or args.size:
         raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")

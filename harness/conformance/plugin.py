@@ -43,6 +43,22 @@ def pytest_addoption(parser):
         help="a harness.Mapping (or a function of no arguments returning one) to run the mapping checks on "
         "(repeatable); with --mapping and no --impl, only the mappings are tested",
     )
+    group.addoption(
+        "--op",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an operator of the database (backprop-harness ops): the mapping checks on it for every provider "
+        "that offers it and can run here, plug-ins included (repeatable); like --mapping, it leaves out --impl's",
+    )
+
+
+def operator_targets(names) -> list[str]:
+    """``harness.ops:OP@PROVIDER`` for every provider of each operator that can run here."""
+    from harness import ops
+
+    return [f"harness.ops:{name}@{provider}" for name in names for provider in ops.providers_of(name)
+            if not ops.provider(provider).available()]
 
 
 def conformance_subjects(names, *, in_process: bool = False, timeout: float | None = None):
@@ -86,15 +102,24 @@ def _subjects(config):
     return config._backprop_harness_subjects
 
 
+def _asks_for_mappings(config) -> bool:
+    return bool(config.getoption("mapping") or config.getoption("op"))
+
+
+def _mapping_targets(config) -> list[str]:
+    """``--mapping`` references, then ``harness.ops:OP@PROVIDER`` for each ``--op``."""
+    return config.getoption("mapping") + (operator_targets(config.getoption("op")) if config.getoption("op") else [])
+
+
 def _only_mappings(config) -> bool:
-    return bool(config.getoption("mapping")) and not config.getoption("impl")
+    return _asks_for_mappings(config) and not config.getoption("impl")
 
 
 def pytest_generate_tests(metafunc):
     if "conformance_mapping" in metafunc.fixturenames:
         from harness.conformance.mapping_tests import mapping_subject
 
-        subjects = [mapping_subject(ref) for ref in metafunc.config.getoption("mapping")]
+        subjects = [mapping_subject(ref) for ref in _mapping_targets(metafunc.config)]
         if subjects:  # none: deselected below, not an empty parameter set's skip
             metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
         return
@@ -126,7 +151,7 @@ def pytest_collection_modifyitems(config, items):
     # The mapping tests with no --mapping, or the implementation tests when only
     # mappings were asked for, test nothing: deselected (and counted as such), never
     # collected as skips that look like tests.
-    unwanted = "conformance_impl" if _only_mappings(config) else None if config.getoption("mapping") else "conformance_mapping"
+    unwanted = "conformance_impl" if _only_mappings(config) else None if _asks_for_mappings(config) else "conformance_mapping"
     if unwanted is None:
         return
     dropped = [item for item in items if unwanted in getattr(item, "fixturenames", ())]
