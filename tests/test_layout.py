@@ -26,6 +26,7 @@ LAYERS = {
     "harness.workers": 2,  # worker processes: the wire protocol, process control, remote implementations
     "harness.speed": 2,  # timing
     "harness.training": 2,  # training
+    "harness.networks": 2,  # networks as chains of operators, checked end to end and node by node
     "harness.commands": 3,  # front end: the command line
     "harness.conformance": 3,  # front end: the pytest plugin and conformance suite
     "harness": 3,  # front end: the Python API (harness/__init__.py, __main__.py)
