@@ -7,7 +7,7 @@ import argparse
 import shlex
 import threading
 
-from harness.commands import check_mapping, options
+from harness.commands import check_mapping, check_network, options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -38,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--isolate", action="store_true",
                    help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
     check_mapping.add_arguments(p)
+    check_network.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
 
+    if args.model:
+        return check_network.run(args)
     if args.mapping:
         return check_mapping.run(args)
     if args.second_order or args.size:

@@ -41,8 +41,8 @@ def cnn(channels: int = CHANNELS, image: int = IMAGE, classes: int = CLASSES) ->
 MODELS = {"cnn": cnn}
 
 
-def model(name: str) -> Network:
-    """The built-in network called ``name`` (``--model``)."""
+def model(name: str, **sizes) -> Network:
+    """The built-in network called ``name`` (``--model``), for inputs of ``sizes``."""
     if name not in MODELS:
         raise ValueError(f"--model {name!r}: expected one of {', '.join(MODELS)}")
-    return MODELS[name]()
+    return MODELS[name](**sizes)

@@ -306,9 +306,16 @@ def _train_and_compare(impls, dataset, config, on_step, on_start):
             on_start(impl.name)
         reference = runs[0] if runs else None
         runs.append(train(impl, dataset, config, reference=reference, on_step=on_step))
-    reference, twin = runs[0], runs[1]
     if not named:
-        reference.note = "reference for the divergence"
+        runs[0].note = "reference for the divergence"
+    return judged_by_twin(runs)
+
+
+def judged_by_twin(runs: list[TrainingRun]) -> list[TrainingRun]:
+    """``runs`` = [reference, its rounding twin, others...]: mark the twin, and judge
+    the others' divergence only for the epochs before the twin left TWIN_GATE of the
+    tolerance."""
+    twin = runs[1]
     twin.is_twin = True
     judged = next((e for e, (d, t) in enumerate(zip(twin.divergence, twin.tolerance)) if not d <= TWIN_GATE * t), None)
     if twin.error is not None:

@@ -1,0 +1,61 @@
+"""The operator providers of ``harness.ops`` as a network sees them: ``{op name:
+harness.Mapping}``, each mapping built on first use; and which providers can run a
+given network (they provide every operator in it)."""
+
+from __future__ import annotations
+
+from harness.core.mapping import Mapping
+from harness.networks.chain import Network
+
+
+class OpsProvider:
+    """``harness.ops`` provider ``name``'s operators, indexable by operator name."""
+
+    def __init__(self, name: str):
+        from harness import ops
+
+        self.name = name
+        self.operators = ops.provider(name).operators
+        self._mappings: dict[str, Mapping] = {}
+
+    def __contains__(self, op: str) -> bool:
+        return op in self.operators
+
+    def __getitem__(self, op: str) -> Mapping:
+        if op not in self._mappings:
+            from harness import ops
+
+            if op not in self.operators:
+                raise KeyError(op)
+            self._mappings[op] = ops.mapping(op, self.name)
+        return self._mappings[op]
+
+    def __repr__(self):
+        return f"<operators of provider {self.name!r}>"
+
+
+def missing(network: Network, provider) -> list[str]:
+    """The operators of ``network`` that ``provider`` does not provide."""
+    return [op for op in dict.fromkeys(n.op for n in network.nodes) if op not in provider]
+
+
+def network_providers(network: Network, names=None) -> tuple[dict, dict]:
+    """``({name: OpsProvider}, {name: why left out})``: every registered provider (or the
+    ``names`` asked for) that provides all of ``network``'s operators. A name asked for
+    that is unknown or incomplete is a ValueError naming what it lacks."""
+    from harness import ops
+
+    known = list(ops.providers())
+    chosen, left_out = {}, {}
+    for name in names or known:
+        if name not in known:
+            raise ValueError(f"--impl {name!r}: no operator provider of that name (known: {', '.join(known)})")
+        provider = OpsProvider(name)
+        lacking = missing(network, provider)
+        if lacking and names:
+            raise ValueError(f"--impl {name}: provides no {', '.join(lacking)}, which {network.name} needs")
+        if lacking:
+            left_out[name] = f"provides no {', '.join(lacking)}"
+        else:
+            chosen[name] = provider
+    return chosen, left_out
