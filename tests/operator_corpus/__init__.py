@@ -1,4 +1,5 @@
-"""An operator backward-bug corpus (issue 11, item 9): correct NumPy operators written as
+"""An operator backward-bug corpus (issue 11, item 9): correct NumPy operators (since issue
+12 the NumPy provider of harness/ops) written as
 mappings (forward, VJP, JVP where cheap, adversarial samples), realistic buggy variants,
 each naming the checks that must flag it, and correct variants no check may flag.
 

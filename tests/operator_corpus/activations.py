@@ -8,149 +8,29 @@ variants take the other valid values (1, 1/2, jax's 1 for abs and leaky_relu).
 Not a bug here: the memo's #48, sigmoid's ``s*(1-s)`` rounding to 0 at large |x|. It is
 torch's own formula, and the error it makes is below the rounding of the output
 (``|error| < eps * |cotangent|``); ``SigmoidSaturated`` is a correct variant for that reason.
+
+The correct operators and their samples are the NumPy provider's, in harness/ops/numpy_activations.py;
+this module holds the bugs and variants that subclass them.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from scipy.special import erf
 
-from tests.operator_corpus.operator import In, Operator, grid, normal, single
-
-SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
-GELU_TANH_C = 0.044715
-
-
-def sigmoid(x):
-    e = np.exp(-np.abs(x))  # never overflows
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-class Elementwise(Operator):
-    """y = f(x); the VJP and JVP multiply by f'(x)."""
-
-    inputs = (In((4, 5)),)
-    kinks: tuple = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "kinks" in cls.__dict__:
-            cls.inputs = (In((4, 5), kinks=cls.kinks),)
-
-    def derivative(self, x, **params):
-        raise NotImplementedError
-
-    def vjp(self, inputs, cotangents, **params):
-        (x,) = inputs
-        return (single(cotangents) * self.derivative(x, **params),)
-
-    def jvp(self, inputs, tangents, **params):
-        (x,) = inputs
-        (t,) = tangents
-        return (self.derivative(x, **params) * t,)
-
-    def samples(self, rng, dtype):
-        params = dict(self.params)
-        return [
-            ((normal(rng, (4, 5), dtype, scale=2.0),), params, "normal 4x5, scale 2"),
-            ((grid(rng, (3, 4), dtype, values=(-1.5, -0.5, 0.0, 0.0, 0.5, 2.5)),), params, "exact zeros among levels"),
-            ((normal(rng, (1, 1), dtype),), params, "a single element"),
-            ((normal(rng, (2, 3, 4), dtype, scale=3.0),), params, "rank 3, scale 3"),
-        ]
-
-
-class Relu(Elementwise, correct=True):
-    """relu, relu'(0) = 0 (torch.relu)."""
-
-    name = "relu"
-    kinks = (0.0,)
-
-    def forward(self, x):
-        return np.maximum(x, 0)
-
-    def derivative(self, x):
-        return (x > 0).astype(x.dtype)
-
-
-class LeakyRelu(Elementwise, correct=True):
-    """leaky_relu, slope at 0 (torch)."""
-
-    name = "leaky_relu"
-    kinks = (0.0,)
-    params = {"negative_slope": 0.01}
-
-    def forward(self, x, negative_slope=0.01):
-        return np.where(x > 0, x, negative_slope * x)
-
-    def derivative(self, x, negative_slope=0.01):
-        return np.where(x > 0, 1.0, negative_slope).astype(x.dtype)
-
-
-class Abs(Elementwise, correct=True):
-    """abs, abs'(0) = 0 (torch)."""
-
-    name = "abs"
-    kinks = (0.0,)
-
-    def forward(self, x):
-        return np.abs(x)
-
-    def derivative(self, x):
-        return np.sign(x)
-
-
-class Gelu(Elementwise, correct=True):
-    """gelu, exact (erf) form: x * Phi(x)."""
-
-    name = "gelu"
-
-    def forward(self, x):
-        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
-
-    def derivative(self, x):
-        return 0.5 * (1 + erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-class Silu(Elementwise, correct=True):
-    """silu (swish): x * sigmoid(x)."""
-
-    name = "silu"
-
-    def forward(self, x):
-        return x * sigmoid(x)
-
-    def derivative(self, x):
-        s = sigmoid(x)
-        return s * (1 + x * (1 - s))
-
-
-class Sigmoid(Elementwise, correct=True):
-    """sigmoid, differentiated from its output as torch does: s * (1 - s)."""
-
-    name = "sigmoid"
-
-    def forward(self, x):
-        return sigmoid(x)
-
-    def derivative(self, x):
-        s = sigmoid(x)
-        return s * (1 - s)
-
-
-class Tanh(Elementwise, correct=True):
-    """tanh, differentiated from its output: 1 - t^2."""
-
-    name = "tanh"
-
-    def forward(self, x):
-        return np.tanh(x)
-
-    def derivative(self, x):
-        t = np.tanh(x)
-        return 1 - t * t
-
+from harness.ops.numpy_activations import (
+    GELU_TANH_C,
+    SQRT_2_OVER_PI,
+    Abs,
+    Elementwise,
+    Gelu,
+    LeakyRelu,
+    Relu,
+    Sigmoid,
+    Silu,
+    Tanh,
+    sigmoid,
+)
+from harness.ops.numpy_operator import normal
 
 # --- bugs ------------------------------------------------------------------------------------
 

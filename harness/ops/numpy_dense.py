@@ -1,0 +1,118 @@
+"""Dense layers: linear (y = x W^T + b, any leading axes), batched matmul with a
+broadcast weight, embedding lookup (their bugs are in tests/operator_corpus/dense.py).
+
+Samples use non-square, non-symmetric weights (a transposed gradient then has the wrong
+shape) and also square ones (then it has the right shape and wrong values), rank-3
+inputs, a single sample, width 1, and repeated embedding indices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.ops.numpy_operator import In, Operator, normal, single
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the gradient of broadcasting an operand to g's shape."""
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    return g.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1), keepdims=True)
+
+
+class Linear(Operator, correct=True):
+    """linear: y = x W^T + b, x of shape (..., in), W (out, in), b (out,)."""
+
+    name = "linear"
+    inputs = (In((4, 3)), In((5, 3)), In((5,)))
+
+    def forward(self, x, W, b):
+        return x @ W.T + b
+
+    def vjp(self, inputs, cotangents):
+        x, W, _ = inputs
+        g = single(cotangents)
+        g2, x2 = g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1])
+        return g @ W, g2.T @ x2, g2.sum(axis=0)
+
+    def jvp(self, inputs, tangents):
+        x, W, _ = inputs
+        dx, dW, db = tangents
+        return (dx @ W.T + x @ dW.T + db,)
+
+    def samples(self, rng, dtype):
+        def case(x_shape, out, label, scale=1.0):
+            n_in = x_shape[-1]
+            return ((normal(rng, x_shape, dtype, scale), normal(rng, (out, n_in), dtype), normal(rng, (out,), dtype)),
+                    {}, label)
+
+        return [
+            case((4, 3), 5, "non-square W (5, 3)"),
+            case((4, 3), 3, "square, non-symmetric W"),
+            case((2, 3, 4), 5, "rank-3 input (2, 3, 4)"),
+            case((1, 3), 2, "a single sample"),
+            case((3, 1), 1, "width 1 in and out"),
+            case((4, 3), 2, "large magnitudes (x ~ 1e3)", scale=1e3),
+        ]
+
+
+class Matmul(Operator, correct=True):
+    """batched matmul a @ b with b broadcast over the batch: (B, n, k) @ (k, m)."""
+
+    name = "matmul"
+    inputs = (In((3, 4, 2)), In((2, 5)))
+
+    def forward(self, a, b):
+        return a @ b
+
+    def vjp(self, inputs, cotangents):
+        a, b = inputs
+        g = single(cotangents)
+        return unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape), unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape)
+
+    def jvp(self, inputs, tangents):
+        a, b = inputs
+        da, db = tangents
+        return (da @ b + a @ db,)
+
+    def samples(self, rng, dtype):
+        return [
+            ((normal(rng, (3, 4, 2), dtype), normal(rng, (2, 5), dtype)), {}, "(3, 4, 2) @ (2, 5)"),
+            ((normal(rng, (2, 3, 3), dtype), normal(rng, (3, 3), dtype)), {}, "square (2, 3, 3) @ (3, 3)"),
+            ((normal(rng, (1, 1, 4), dtype), normal(rng, (4, 1), dtype)), {}, "batch 1, width 1"),
+        ]
+
+
+class Embedding(Operator, correct=True):
+    """embedding: rows of W picked by integer indices; the gradient scatter-adds (np.add.at)."""
+
+    name = "embedding"
+    inputs = (In((3, 4), kind="int", low=0, high=3), In((6, 2)))  # high 3 << 12 lookups: repeats
+
+    def forward(self, indices, W):
+        return W[indices]
+
+    def vjp(self, inputs, cotangents):
+        indices, W = inputs
+        dW = np.zeros_like(W)
+        self.scatter(dW, indices, single(cotangents))
+        return None, dW
+
+    def scatter(self, dW, indices, g):
+        """Add each looked-up row's gradient into its row of dW; a repeated index adds again."""
+        np.add.at(dW, indices, g)
+
+    def jvp(self, inputs, tangents):
+        indices, _ = inputs
+        _, dW = tangents
+        return (dW[indices],)
+
+    def samples(self, rng, dtype):
+        def case(indices, vocab, dim, label):
+            return (np.asarray(indices, dtype=np.int64), normal(rng, (vocab, dim), dtype)), {}, label
+
+        return [
+            case(rng.integers(0, 3, size=(3, 4)), 6, 2, "12 lookups among 3 rows: repeats"),
+            case([[1, 1, 1, 1]], 4, 3, "one row looked up four times"),
+            case([[0, 2], [4, 3]], 5, 2, "distinct indices"),
+            case([[2]], 3, 1, "a single lookup, width 1"),
+        ]

@@ -1,0 +1,92 @@
+"""Losses: mean squared error and cross entropy (integer labels, ignore_index, label
+smoothing, mean over the rows that count, as torch.nn.functional.cross_entropy) (bugs in
+tests/operator_corpus/losses.py). Both return a 0-d array; the cotangent is a scalar that
+is not 1 in the engine's cases, so a backward that assumes 1 is visible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.ops.numpy_operator import In, Operator, normal, single
+
+
+class Mse(Operator, correct=True):
+    """mse: mean((y - t)^2) over every element; both y and t get a gradient."""
+
+    name = "mse"
+    inputs = (In((4, 3)), In((4, 3)))
+
+    def forward(self, y, t):
+        return np.asarray(np.mean((y - t) ** 2))
+
+    def vjp(self, inputs, cotangents):
+        y, t = inputs
+        d = 2 * (y - t) / y.size * single(cotangents)
+        return d, -d
+
+    def jvp(self, inputs, tangents):
+        y, t = inputs
+        dy, dt = tangents
+        return (np.asarray(2 * np.mean((y - t) * (dy - dt))),)
+
+    def samples(self, rng, dtype):
+        def case(shape, label, scale=1.0):
+            return (normal(rng, shape, dtype, scale), normal(rng, shape, dtype, scale)), {}, label
+
+        return [case((4, 3), "4x3"), case((1, 1), "a single element"), case((2, 3, 2), "rank 3"),
+                case((5, 2), "large magnitudes (1e3)", scale=1e3)]
+
+
+def log_softmax_rows(z):
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class CrossEntropy(Operator, correct=True):
+    """cross entropy of logits (N, C) and integer labels (N,), ignore_index rows left out of
+    both the loss and the mean, label smoothing eps/C as torch."""
+
+    name = "cross_entropy"
+    inputs = (In((4, 5)), In((4,), kind="int", low=0, high=5))
+    params = {"ignore_index": -100, "label_smoothing": 0.0}
+
+    def parts(self, logits, labels, ignore_index, label_smoothing):
+        """log-probabilities, the rows that count, and the smoothed one-hot targets."""
+        logp = log_softmax_rows(logits)
+        valid = (labels != ignore_index).astype(logits.dtype)
+        onehot = np.zeros_like(logits)
+        onehot[np.arange(len(labels)), np.where(labels != ignore_index, labels, 0)] = 1
+        target = (1 - label_smoothing) * onehot + label_smoothing / logits.shape[-1]
+        return logp, valid, target
+
+    def forward(self, logits, labels, ignore_index=-100, label_smoothing=0.0):
+        logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
+        return np.asarray(-(target * logp).sum(axis=-1) @ valid / valid.sum())
+
+    def vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
+        logits, labels = inputs
+        logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
+        d = (np.exp(logp) - target) * valid[:, None] / valid.sum() * single(cotangents)
+        return d, None
+
+    def jvp(self, inputs, tangents, ignore_index=-100, label_smoothing=0.0):
+        logits, labels = inputs
+        dlogits, _ = tangents
+        logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
+        return (np.asarray(((np.exp(logp) - target) * dlogits).sum(axis=-1) @ valid / valid.sum()),)
+
+    def samples(self, rng, dtype):
+        def case(labels, n_classes, label, scale=1.0, **params):
+            labels = np.asarray(labels, dtype=np.int64)
+            params = {"ignore_index": -100, "label_smoothing": 0.0, **params}
+            return (normal(rng, (len(labels), n_classes), dtype, scale), labels), params, label
+
+        return [
+            case(rng.integers(0, 5, size=4), 5, "4 rows, 5 classes"),
+            case([2, -100, 0, -100, 4], 5, "two ignore_index rows"),
+            case([1, -100, 3, 0], 4, "label smoothing 0.1 with an ignored row", label_smoothing=0.1),
+            case([0, 3, 3], 4, "ignore_index = 3 (a real class id)", ignore_index=3),
+            case([2], 3, "a single row"),
+            case([1, 0, 2], 3, "large logits (scale 100)", scale=100.0),
+        ]

@@ -1,0 +1,117 @@
+"""layer_norm and batch_norm (training statistics), (bugs and
+correct variants in tests/operator_corpus/normalization.py).
+
+Samples use rank-3 inputs, gamma != 1, H = 1, a single row, small batches (an O(1/m)
+error shows) and offsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.ops.numpy_operator import In, Operator, normal, single
+
+
+def lead_axes(x, axis_kept):
+    return tuple(i for i in range(x.ndim) if i != axis_kept % x.ndim)
+
+
+class LayerNorm(Operator, correct=True):
+    """layer_norm over the last axis with gamma and beta, biased variance (torch)."""
+
+    name = "layer_norm"
+    inputs = (In((3, 5)), In((5,)), In((5,)))
+    params = {"eps": 1e-5}
+    ddof = 0  # the variance's divisor is H - ddof
+
+    def normalized(self, x, eps):
+        xc = x - x.mean(axis=-1, keepdims=True)
+        rstd = 1 / np.sqrt((xc * xc).sum(axis=-1, keepdims=True) / (x.shape[-1] - self.ddof) + eps)
+        return xc * rstd, rstd
+
+    def forward(self, x, gamma, beta, eps=1e-5):
+        return self.normalized(x, eps)[0] * gamma + beta
+
+    def vjp(self, inputs, cotangents, eps=1e-5):
+        x, gamma, _ = inputs
+        g = single(cotangents)
+        xhat, rstd = self.normalized(x, eps)
+        gh = g * gamma
+        n = x.shape[-1] - self.ddof
+        dx = rstd * (gh - gh.mean(axis=-1, keepdims=True) - xhat * (gh * xhat).sum(axis=-1, keepdims=True) / n)
+        lead = tuple(range(x.ndim - 1))
+        return dx, (g * xhat).sum(axis=lead), g.sum(axis=lead)
+
+    def jvp(self, inputs, tangents, eps=1e-5):
+        x, gamma, _ = inputs
+        dx, dgamma, dbeta = tangents
+        xhat, rstd = self.normalized(x, eps)
+        dxc = dx - dx.mean(axis=-1, keepdims=True)
+        n = x.shape[-1] - self.ddof
+        dxhat = rstd * (dxc - xhat * (xhat * dxc).sum(axis=-1, keepdims=True) / n)
+        return (dxhat * gamma + xhat * dgamma + dbeta,)
+
+    def samples(self, rng, dtype):
+        def case(shape, label, offset=0.0, scale=1.0):
+            h = shape[-1]
+            x = normal(rng, shape, dtype, scale, offset)
+            return (x, normal(rng, (h,), dtype, 0.5, 1.0), normal(rng, (h,), dtype)), {"eps": 1e-5}, label
+
+        return [case((3, 5), "3x5"), case((2, 3, 4), "rank 3 (2, 3, 4)"), case((4, 1), "H = 1: output is beta"),
+                case((1, 6), "a single row"), case((3, 4), "offset 10, scale 3", offset=10.0, scale=3.0)]
+
+
+class BatchNorm(Operator, correct=True):
+    """batch_norm in training mode: batch statistics over every axis but 1 (channels),
+    biased variance, gamma and beta per channel; the textbook backward with every term."""
+
+    name = "batch_norm"
+    inputs = (In((4, 3)), In((3,)), In((3,)))
+    params = {"eps": 1e-5}
+
+    @staticmethod
+    def per_channel(v, x):
+        return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+    def normalized(self, x, eps):
+        axes = lead_axes(x, 1)
+        xc = x - x.mean(axis=axes, keepdims=True)
+        rstd = 1 / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+        return xc, rstd, axes
+
+    def forward(self, x, gamma, beta, eps=1e-5):
+        xc, rstd, _ = self.normalized(x, eps)
+        return xc * rstd * self.per_channel(gamma, x) + self.per_channel(beta, x)
+
+    def vjp(self, inputs, cotangents, eps=1e-5):
+        x, gamma, _ = inputs
+        g = single(cotangents)
+        xc, rstd, axes = self.normalized(x, eps)
+        m = x.size // x.shape[1]
+        gh = g * self.per_channel(gamma, x)
+        dvar = (gh * xc).sum(axis=axes, keepdims=True) * -0.5 * rstd**3
+        dmean = (-gh * rstd).sum(axis=axes, keepdims=True) + dvar * (-2 * xc).mean(axis=axes, keepdims=True)
+        dx = gh * rstd + dvar * 2 * xc / self.variance_count(m) + dmean / m
+        return dx, (g * xc * rstd).sum(axis=axes), g.sum(axis=axes)
+
+    def variance_count(self, m):
+        """The number the batch variance divides by: m (biased, as the forward)."""
+        return m
+
+    def jvp(self, inputs, tangents, eps=1e-5):
+        x, gamma, _ = inputs
+        dx, dgamma, dbeta = tangents
+        xc, rstd, axes = self.normalized(x, eps)
+        xhat = xc * rstd
+        dxc = dx - dx.mean(axis=axes, keepdims=True)
+        dxhat = rstd * (dxc - xhat * (xhat * dxc).mean(axis=axes, keepdims=True))
+        return (dxhat * self.per_channel(gamma, x) + xhat * self.per_channel(dgamma, x) + self.per_channel(dbeta, x),)
+
+    def samples(self, rng, dtype):
+        def case(shape, label, offset=0.0):
+            c = shape[1]
+            x = normal(rng, shape, dtype, 2.0, offset)
+            return (x, normal(rng, (c,), dtype, 0.5, 1.0), normal(rng, (c,), dtype)), {"eps": 1e-5}, label
+
+        return [case((4, 3), "(4, 3), gamma != 1"), case((2, 3, 5), "(2, 3, 5): statistics over N and L"),
+                case((2, 2), "a batch of 2"), case((3, 1, 4), "one channel"), case((5, 2), "offset 100", 100.0)]
