@@ -6,7 +6,7 @@ from harness.checks.localisation import QUICK_CHECKS, check_chain, localise
 from harness.core.mapping_cases import sample_cases
 from harness.networks.cnn import cnn
 from harness.networks.end_to_end import network_mapping, node_cases
-from tests.networks.providers import corpus_provider
+from tests.networks.providers import numpy_provider
 from tests.operator_corpus import convolution as conv
 from tests.operator_corpus import pooling as pool
 
@@ -26,7 +26,7 @@ def small_cnn():
 
 
 def chain_check(*swapped, dtype="float64", label="torch's initialisation, pixels in [0, 1)"):
-    net, provider = small_cnn(), corpus_provider(*swapped)
+    net, provider = small_cnn(), numpy_provider(*swapped)
     mapping = network_mapping(net, provider)
     case = next(c for c in sample_cases(mapping, dtype) if c.label == label)
     return check_chain(mapping, lambda c: node_cases(net, provider, c), case)
@@ -53,7 +53,7 @@ def test_a_correct_chain_is_not_localised():
 
 def test_a_wrong_chain_of_correct_links_says_the_joins_are_wrong():
     """The chain's own backward doubles the gradient: no link is to blame, and the report says so."""
-    net, provider = small_cnn(), corpus_provider()
+    net, provider = small_cnn(), numpy_provider()
     mapping = network_mapping(net, provider)
     doubled = dataclasses.replace(mapping, vjp=lambda inputs, ct: tuple(None if g is None else 2 * g
                                                                         for g in mapping.vjp(inputs, ct)))
@@ -66,7 +66,7 @@ def test_a_wrong_chain_of_correct_links_says_the_joins_are_wrong():
 
 
 def test_localise_runs_every_check_only_on_links_the_quick_checks_flag():
-    net, provider = small_cnn(), corpus_provider(conv.Conv2dWeightGradReversed)
+    net, provider = small_cnn(), numpy_provider(conv.Conv2dWeightGradReversed)
     mapping = network_mapping(net, provider)
     case = next(c for c in sample_cases(mapping, "float64") if c.label.endswith("pixels in [0, 1)"))
     found = localise(node_cases(net, provider, case))

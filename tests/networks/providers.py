@@ -1,29 +1,36 @@
-"""Operator providers for the network tests: the operator corpus's correct NumPy
-operators (with a plain reshape), optionally with one operator swapped for a bug."""
+"""Operator providers for the network tests: harness.ops's NumPy provider, optionally
+with operators swapped for bugs (the corpus's, or ones written in a test)."""
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+import dataclasses
 
-from harness.core.mapping import Input, Mapping
-from tests.operator_corpus import entries
-from tests.operator_corpus.operator import mapping, single
-
-
-def reshape() -> Mapping:
-    def vjp(inputs, cotangents, shape):
-        return (np.reshape(single(cotangents), inputs[0].shape),)
-
-    return Mapping("reshape", lambda x, shape: np.reshape(x, shape), vjp, inputs=[Input((2, 3, 4))],
-                   params={"shape": (2, 12)}, dtypes=("float32", "float64"))
+from harness import ops
+from harness.networks.providers import OpsProvider
 
 
-def corpus_provider(*swapped) -> dict:
-    """``{op name: Mapping}`` of the corpus's correct operators; each operator class in
-    ``swapped`` (a corpus bug, or a bug written in a test) replaces the correct
-    operator it derives from."""
-    provider = {cls.name: mapping(cls()) for cls in entries.OPERATORS}
-    provider["reshape"] = reshape()
+def numpy_provider(*swapped) -> dict | OpsProvider:
+    """The NumPy provider's operators; each operator class in ``swapped`` (a subclass of a
+    harness.ops NumPy operator that gets one thing wrong) replaces the operator it derives from."""
+    provider = OpsProvider("numpy")
+    if not swapped:
+        return provider
+    operators = {op: provider[op] for op in provider.operators}
     for cls in swapped:
-        provider[cls.reference_class.name] = mapping(cls())
-    return provider
+        bug = cls()
+        op = cls.reference_class.name
+        operators[op] = dataclasses.replace(operators[op], name=f"{op}[{cls.__name__}]", forward=bug.forward,
+                                            vjp=bug.vjp, jvp=bug.jvp)
+    return operators
+
+
+@contextlib.contextmanager
+def registered(name, *swapped):
+    """The NumPy provider with ``swapped`` operators, registered as provider ``name`` in the block."""
+    base = ops.provider("numpy").operators
+    ops.register_provider(ops.Provider(name, {**base, **{cls.reference_class.name: cls for cls in swapped}}))
+    try:
+        yield name
+    finally:
+        ops.unregister_provider(name)

@@ -3,7 +3,7 @@ import pytest
 
 from harness.networks.chain import Network, Node, backward, forward, loss_and_gradients, predictions
 from harness.networks.cnn import cnn
-from tests.networks.providers import corpus_provider
+from tests.networks.providers import numpy_provider
 from tests.operator_corpus import convolution as conv
 
 
@@ -18,7 +18,7 @@ def test_backward_matches_torch_autograd_of_the_same_cnn():
     net = cnn()
     params = net.initial_parameters(3)
     x, y = batch(net)
-    loss, grads = loss_and_gradients(net, corpus_provider(), params, x, y)
+    loss, grads = loss_and_gradients(net, numpy_provider(), params, x, y)
 
     (cw, cb), (lw, lb) = [tuple(torch.tensor(p, requires_grad=True) for p in group) for group in params]
     h = F.max_pool2d(F.relu(F.conv2d(torch.tensor(x), cw, cb, padding=1)), 2)
@@ -31,7 +31,7 @@ def test_backward_matches_torch_autograd_of_the_same_cnn():
 
 def test_backward_agrees_with_a_central_difference_along_a_random_direction():
     net = cnn()
-    provider = corpus_provider()
+    provider = numpy_provider()
     params = net.initial_parameters(1)
     x, y = batch(net, seed=1)
     _, grads = loss_and_gradients(net, provider, params, x, y)
@@ -52,8 +52,8 @@ def test_a_wrong_operator_backward_changes_the_chain_gradient_and_nothing_else()
     net = cnn()
     params = net.initial_parameters(0)
     x, y = batch(net)
-    loss, good = loss_and_gradients(net, corpus_provider(), params, x, y)
-    bad_loss, bad = loss_and_gradients(net, corpus_provider(conv.Conv2dWeightGradReversed), params, x, y)
+    loss, good = loss_and_gradients(net, numpy_provider(), params, x, y)
+    bad_loss, bad = loss_and_gradients(net, numpy_provider(conv.Conv2dWeightGradReversed), params, x, y)
     assert bad_loss == loss
     assert not np.allclose(bad[0][0], good[0][0])  # conv2d W: the kernel comes out reversed
     np.testing.assert_array_equal(bad[1][0], good[1][0])  # the linear layer's gradient does not depend on it
@@ -61,7 +61,7 @@ def test_a_wrong_operator_backward_changes_the_chain_gradient_and_nothing_else()
 
 def test_forward_keeps_what_flowed_into_every_node_and_the_reference_gives_the_same_loss():
     net = cnn()
-    provider = corpus_provider()
+    provider = numpy_provider()
     params = net.initial_parameters(0)
     x, y = batch(net, n=2)
     flow = forward(net, provider, params, x, y)

@@ -6,7 +6,7 @@ from harness.core.mapping_cases import sample_cases
 from harness.networks.chain import forward
 from harness.networks.cnn import cnn
 from harness.networks.end_to_end import network_mapping, node_cases
-from tests.networks.providers import corpus_provider
+from tests.networks.providers import numpy_provider
 from tests.operator_corpus import convolution as conv
 
 
@@ -15,7 +15,7 @@ def case_labelled(mapping, dtype, label):
 
 
 def test_the_cnn_mapping_names_its_inputs_and_draws_realistic_cases():
-    mapping = network_mapping(cnn(), corpus_provider(), provider_name="corpus")
+    mapping = network_mapping(cnn(), numpy_provider(), provider_name="corpus")
     assert mapping.name == "cnn[corpus]"
     assert [i.name for i in mapping.inputs] == ["conv2d W", "conv2d b", "linear W", "linear b", "x", "labels"]
     labels = [c.label for c in sample_cases(mapping, "float32")]
@@ -28,7 +28,7 @@ def test_the_cnn_mapping_names_its_inputs_and_draws_realistic_cases():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_correct_cnn_passes_every_check_end_to_end(dtype):
-    mapping = network_mapping(cnn(), corpus_provider())
+    mapping = network_mapping(cnn(), numpy_provider())
     results = check_mapping(mapping, case_labelled(mapping, dtype, "torch's initialisation, a single"))
     assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
     judged = {r.check for r in results if r.verdict.value == "PASS"}
@@ -36,7 +36,7 @@ def test_the_correct_cnn_passes_every_check_end_to_end(dtype):
 
 
 def test_a_wrong_conv2d_weight_gradient_fails_end_to_end_on_that_tensor():
-    mapping = network_mapping(cnn(channels=2, image=4), corpus_provider(conv.Conv2dWeightGradReversed))
+    mapping = network_mapping(cnn(channels=2, image=4), numpy_provider(conv.Conv2dWeightGradReversed))
     results = check_mapping(mapping, case_labelled(mapping, "float64", "torch's initialisation, pixels"))
     vjp = next(r for r in results if r.check == "vjp_matches_oracle")
     assert vjp.verdict.value == "FAIL"
@@ -45,7 +45,7 @@ def test_a_wrong_conv2d_weight_gradient_fails_end_to_end_on_that_tensor():
 
 def test_node_cases_hold_what_flowed_into_each_node():
     net = cnn()
-    provider = corpus_provider()
+    provider = numpy_provider()
     mapping = network_mapping(net, provider)
     case = case_labelled(mapping, "float32", "torch's initialisation, pixels")
     parts = node_cases(net, provider, case)
