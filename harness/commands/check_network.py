@@ -49,13 +49,13 @@ def run(args) -> int:
                 continue
             checked = check_chain(mapping, lambda c, p=provider: node_cases(network, p, c), case,
                                   probes=args.probes or PROBES)
-            for r in checked.results:
-                r.repro = _reproduce(args, name, dtype)
+            culprits = checked.localisation.culprits if checked.localisation is not None else []
+            for r in checked.results + [r for link in culprits for r in link.results]:
+                r.repro = _reproduce(args, name, dtype)  # a node's case is rebuilt by rerunning the network's
             runs.append(Run(mapping.name, case.describe(), checked.results))
             if checked.localisation is not None:
                 found.append(f"{mapping.name} on {case.describe()}: {checked.localisation.summary()}")
-                runs.extend(Run(f"{link.label} [{name}]", f"{case.label}, as it flowed", link.results)
-                            for link in checked.localisation.culprits)
+                runs.extend(Run(f"{link.label} [{name}]", f"{case.label}, as it flowed", link.results) for link in culprits)
     for name, why in left_out.items():
         runs.append(Run(f"{network.name}[{name}]", "", note=f"left out: {why}"))
     print_report(runs, console, detail=args.detail)
