@@ -50,6 +50,12 @@ def network_providers(network: Network, names=None) -> tuple[dict, dict]:
     for name in names or known:
         if name not in known:
             raise ValueError(f"--impl {name!r}: no operator provider of that name (known: {', '.join(known)})")
+        unavailable = ops.provider(name).available()
+        if unavailable:
+            if names:
+                raise ValueError(f"--impl {name}: not available here: {unavailable}")
+            left_out[name] = f"not available here: {unavailable}"
+            continue
         provider = OpsProvider(name)
         lacking = missing(network, provider)
         if lacking and names:

@@ -34,3 +34,16 @@ def test_a_registered_provider_with_a_planted_bug_is_found_by_name():
     with registered("numpy-planted", conv.Conv2dWeightGradReversed) as name:
         chosen, _ = network_providers(cnn(), [name])
         assert isinstance(chosen[name]["conv2d"].vjp.__self__, conv.Conv2dWeightGradReversed)
+
+
+def test_a_provider_unavailable_here_is_left_out_with_its_reason():
+    from harness import ops
+
+    ops.register_provider(ops.Provider("elsewhere", dict(ops.provider("numpy").operators), available=lambda: "needs a GPU"))
+    try:
+        chosen, left_out = network_providers(cnn())
+        assert "elsewhere" not in chosen and left_out["elsewhere"] == "not available here: needs a GPU"
+        with pytest.raises(ValueError, match="--impl elsewhere: not available here: needs a GPU"):
+            network_providers(cnn(), ["elsewhere"])
+    finally:
+        ops.unregister_provider("elsewhere")
