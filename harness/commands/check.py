@@ -65,11 +65,10 @@ def selected_case(args, dtype_default="float64"):
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
 
     from harness.checks import planner
     from harness.commands import running
-    from harness.commands.check_report import make_console, nothing_judged, print_report, write_json
+    from harness.commands.check_report import conclude, make_console, print_report
     from harness.core.case_files import save_case
     from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
@@ -105,13 +104,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         running.close(impls)
     print_report(runs, console, detail=args.detail or case is not None)
-    reason = nothing_judged(runs, [impl.name for impl in impls])
-    ok = not reason and all(r.ok for r in runs)
-    if args.json:
-        write_json(runs, args.json, ok=ok, reason=reason)
-    if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK if conclude(runs, [impl.name for impl in impls], args.json) else EXIT_FAILED
 
 
 def _could_not_start(impl, verdict, message):

@@ -3,8 +3,6 @@ mapping's sample cases (or on one case file), reported like the MLP's."""
 
 from __future__ import annotations
 
-import sys
-
 from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -31,7 +29,7 @@ def _size(text) -> int:
 def run(args) -> int:
     from harness.checks.mapping_runner import check_mapping, mapping_cases
     from harness.checks.mapping_trial import PROBES
-    from harness.commands.check_report import Run, make_console, nothing_judged, print_report, write_json
+    from harness.commands.check_report import Run, conclude, make_console, print_report
     from harness.core.mapping import load_mapping
     from harness.core.mapping_cases import load_mapping_case
     from harness.core.results import CheckResult, Verdict
@@ -65,10 +63,4 @@ def run(args) -> int:
                                                                           second_order=args.second_order)))
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
-    reason = nothing_judged(runs, [m.name for m in mappings])
-    ok = not reason and all(r.ok for r in runs)
-    if args.json:
-        write_json(runs, args.json, ok=ok, reason=reason)
-    if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK if conclude(runs, [m.name for m in mappings], args.json) else EXIT_FAILED

@@ -5,8 +5,6 @@ that case, and the node whose own forward or backward is wrong named."""
 
 from __future__ import annotations
 
-import sys
-
 from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -27,7 +25,7 @@ def run(args) -> int:
     from harness.checks.localisation import check_chain
     from harness.checks.mapping_runner import mapping_cases
     from harness.checks.mapping_trial import PROBES
-    from harness.commands.check_report import Run, make_console, nothing_judged, print_report, write_json
+    from harness.commands.check_report import Run, conclude, make_console, print_report
     from harness.core.results import CheckResult, Verdict
     from harness.networks.cnn import model
     from harness.networks.end_to_end import network_mapping, node_cases
@@ -61,13 +59,7 @@ def run(args) -> int:
     print_report(runs, console, detail=args.detail)
     for line in found:
         console.print(line, style="bold red", markup=False, highlight=False, soft_wrap=True)
-    reason = nothing_judged(runs, [f"{network.name}[{name}]" for name in providers])
-    ok = not reason and all(r.ok for r in runs)
-    if args.json:
-        write_json(runs, args.json, ok=ok, reason=reason)
-    if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK if conclude(runs, [f"{network.name}[{name}]" for name in providers], args.json) else EXIT_FAILED
 
 
 def _reproduce(args, provider: str, dtype: str) -> str:

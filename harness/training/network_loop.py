@@ -9,7 +9,6 @@ reference on each batch's rows reversed) stays within TWIN_GATE of it.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.core.containment import described, restoring_global_state, user_interrupted, watching_interrupts
-from harness.training.loop import TrainConfig, TrainingDiverged, TrainingRun, epoch_order, judged_by_twin
+from harness.training.loop import TrainConfig, TrainingRun, epoch_order, judged_by_twin
 from harness.training.sgd import SGD
-from harness.training.trajectory import relative_divergence, trajectory_tolerance
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def train_step_function(trainee: Trainee, dataset, setup: NetworkTraining, *, re
     try:
         for epoch in range(setup.epochs):
             batches = epoch_order(len(x_train), setup.batch_size, epoch, setup.seed)
-            epoch_loss, step_time = 0.0, 0.0
+            step_time = 0.0
             started = time.perf_counter()
             for i, index in enumerate(batches):
                 with restoring_global_state():  # the trainee's calls; what they change is put back
@@ -80,24 +78,12 @@ def train_step_function(trainee: Trainee, dataset, setup: NetworkTraining, *, re
                     loss, grads = trainee.step([tuple(p.copy() for p in group) for group in params],
                                                x_train[index], dataset.y_train[index])
                     step_time += time.perf_counter() - t0
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(f"loss is {loss} at epoch {epoch + 1}, step {i + 1}: training blew up (try a lower --lr)")
+                run.add_step(float(loss), epoch, i)
                 optimizer.step([tuple(np.asarray(g, dtype) for g in group) for group in grads])
-                run.losses.append(loss)
-                epoch_loss += loss
-                run.steps += 1
                 if on_step is not None:
                     on_step(run, epoch, i + 1, len(batches))
-            run.epoch_seconds.append(time.perf_counter() - started)
-            run.step_seconds.append(step_time)
-            run.epoch_losses.append(epoch_loss / len(batches))
-            run.test_accuracy.append(setup.accuracy(params, dataset.x_test.astype(dtype), dataset.y_test))
-            if reference is None:
-                run.snapshots.append([tuple(p.copy() for p in group) for group in params])
-            elif epoch < len(reference.snapshots):
-                run.divergence.append(relative_divergence(params, reference.snapshots[epoch]))
-                run.tolerance.append(trajectory_tolerance(dtype, run.steps))
+            run.end_epoch(epoch, params, reference, seconds=time.perf_counter() - started, step_seconds=step_time,
+                          n_batches=len(batches), accuracy=setup.accuracy(params, dataset.x_test.astype(dtype), dataset.y_test))
     except BaseException as exc:  # a broken trainee -- even one that exits -- must not stop the others
         if user_interrupted(exc):
             raise
