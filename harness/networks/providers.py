@@ -4,6 +4,8 @@ given network (they provide every operator in it)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness.core.mapping import Mapping
 from harness.networks.chain import Network
 
@@ -27,7 +29,13 @@ class OpsProvider:
 
             if op not in self.operators:
                 raise KeyError(op)
-            self._mappings[op] = ops.mapping(op, self.name)
+            mapping = ops.mapping(op, self.name)
+            names = ops.operator(op).input_names
+            if len(names) == len(mapping.inputs) and not any(i.name for i in mapping.inputs):
+                # a node's report then says "w", not "input 1"
+                mapping = dataclasses.replace(mapping, inputs=[dataclasses.replace(i, name=n)
+                                                               for i, n in zip(mapping.inputs, names)])
+            self._mappings[op] = mapping
         return self._mappings[op]
 
     def __repr__(self):

@@ -37,6 +37,8 @@ def test_a_wrong_conv2d_weight_gradient_is_localised_to_conv2d():
     assert not checked.ok
     assert [link.label for link in checked.localisation.culprits] == ["conv2d (node 0 of cnn)"]
     assert "vjp_matches_oracle" in checked.localisation.culprits[0].failed_checks
+    vjp = next(r for r in checked.localisation.culprits[0].results if r.check == "vjp_matches_oracle")
+    assert [t.name for t in vjp.tensors if t.verdict.value == "FAIL"] == ["w"]  # the weight gradient, not x's or b's
     assert checked.localisation.summary().startswith("localised to conv2d (node 0 of cnn): vjp_matches_oracle")
 
 

@@ -10,6 +10,7 @@ def test_the_numpy_provider_gives_each_operator_as_a_mapping_once():
     provider = OpsProvider("numpy")
     assert "conv2d" in provider and "no_such_op" not in provider
     assert provider["conv2d"] is provider["conv2d"] and provider["conv2d"].name == "conv2d[numpy]"
+    assert [i.name for i in provider["conv2d"].inputs] == ["x", "w", "b"]
     with pytest.raises(KeyError):
         provider["no_such_op"]
     assert missing(cnn(), provider) == []
