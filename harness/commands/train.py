@@ -4,7 +4,6 @@ trajectory tolerance, 1 when one errs or drifts, 2 on bad input."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 from harness.commands import options
@@ -101,7 +100,14 @@ def run(args) -> int:
     from harness.speed.timing import pin_threads
     from harness.training.datasets import load_dataset
     from harness.training.loop import TrainingRun, train_and_compare
-    from harness.training.report import plot_curves, problems, summary_table, write_json
+    from harness.training.report import (
+        plot_curves,
+        problems,
+        summary_table,
+        training_progress,
+        wide_console,
+        write_json,
+    )
 
     if args.model:
         from harness.commands import train_network
@@ -148,36 +154,6 @@ def run(args) -> int:
     if args.plot:
         plot_curves(runs, args.plot, title=f"{spec.describe()} on {dataset.name}, {args.dtype}")
     return EXIT_OK if all(r.ok for r in runs) else EXIT_FAILED
-
-
-def wide_console():
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # a file or a pipe: room for the whole table
-        console = Console(width=max(console.width, 132))
-    return console
-
-
-@contextlib.contextmanager
-def training_progress(console, epochs: int, steps_per_epoch: int):
-    """A progress bar per run: yields ``(on_start(name), on_step(run, epoch, step, steps))``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                  TimeElapsedColumn(), console=console, redirect_stdout=False, redirect_stderr=False) as progress:
-        tasks = {}
-
-        def on_start(name):
-            tasks[name] = progress.add_task(name, total=steps_per_epoch, status="")
-
-        def on_step(run, epoch, step, steps):
-            task = tasks[run.name]
-            if step == 1:
-                progress.reset(task, total=steps, description=f"{run.name} epoch {epoch + 1}/{epochs}")
-            progress.update(task, completed=step, status=f"loss {run.losses[-1]:.4f}")
-
-        yield on_start, on_step
 
 
 def _config_record(args, spec, dataset):

@@ -50,12 +50,18 @@ def run(args) -> int:
 
     from threadpoolctl import threadpool_limits
 
-    from harness.commands.train import training_progress, wide_console
     from harness.networks.cnn import model
     from harness.networks.steps import chain_accuracy
     from harness.training.datasets import load_dataset
     from harness.training.network_loop import NetworkTraining, train_side_by_side
-    from harness.training.report import plot_curves, problems, summary_table, write_json
+    from harness.training.report import (
+        plot_curves,
+        problems,
+        summary_table,
+        training_progress,
+        wide_console,
+        write_json,
+    )
 
     given = [flag for attr, (flag, default) in _MLP_ONLY.items() if getattr(args, attr, None) != default]
     if given:
