@@ -8,16 +8,17 @@ import sys
 from harness.core import registry
 
 
-def install(tmp_path, monkeypatch, entry_points: dict, modules: dict, name: str = "test-plugins") -> None:
-    """Entry points ``{name: "module:attr"}`` in the group ``backprop_harness.impls``,
-    and ``{module: source}`` beside them; undone by ``monkeypatch``."""
+def install(tmp_path, monkeypatch, entry_points: dict, modules: dict, name: str = "test-plugins",
+            group: str = registry.ENTRY_POINT_GROUP) -> None:
+    """Entry points ``{name: "module:attr"}`` in ``group`` (``backprop_harness.impls`` by
+    default), and ``{module: source}`` beside them; undone by ``monkeypatch``."""
     for module, source in modules.items():
         (tmp_path / f"{module}.py").write_text(source)
     dist = tmp_path / f"{name.replace('-', '_')}-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
     lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
-    (dist / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{lines}")
+    (dist / "entry_points.txt").write_text(f"[{group}]\n{lines}")
     monkeypatch.syspath_prepend(str(tmp_path))
     for module in modules:
         monkeypatch.delitem(sys.modules, module, raising=False)

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.model:
         return check_network.run(args)
-    if args.mapping:
+    if args.mapping or args.op or args.provider:
         return check_mapping.run(args)
     if args.second_order or args.size:
         raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")
@@ -136,7 +136,7 @@ def _run_plan(plan, args, where, console):
 
     def check(payload):
         impl, item = payload
-        results = run_checks(impl, item.case, device=args.device, probes=args.probes, probe_seed=args.seed,
+        results = run_checks(impl, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed,
                              strict_determinism=args.strict_determinism)
         return Run(item.impl.name, item.case_label, results)
 

@@ -1,5 +1,7 @@
-"""``backprop-harness check --mapping module:attr``: every mapping check on the
-mapping's sample cases (or on one case file), reported like the MLP's."""
+"""``backprop-harness check --mapping module:attr`` and ``check --op NAME``: every
+mapping check on the mapping's sample cases (or on one case file), reported like the
+MLP's. An operator is checked for every provider that offers it (plug-ins included),
+or for those ``--provider`` names."""
 
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ def add_arguments(parser) -> None:
                    help="a harness.Mapping, or a function of no arguments returning one (repeatable)")
     g.add_argument("--size", type=_size, metavar="N", help="one random case with about N elements in the first input")
     g.add_argument("--second-order", action="store_true", help="also check the backward of the backward")
+    g.add_argument("--op", action="append", metavar="NAME",
+                   help="an operator (backprop-harness ops), checked for every provider offering it (repeatable)")
+    g.add_argument("--provider", action="append", metavar="NAME",
+                   help="with --op: only this provider (repeatable); one that cannot run here then FAILS")
 
 
 def _size(text) -> int:
@@ -40,14 +46,22 @@ def run(args) -> int:
     if args.case_file and args.size:
         raise UsageError("--case-file runs exactly that case; --size draws a new one: give one or the other")
     options.checked_outputs(args)
-    mappings = [load_mapping(ref) for ref in dict.fromkeys(args.mapping)]
+    if args.provider and not args.op:
+        raise UsageError("--provider chooses who computes an --op; give --op NAME")
+    mappings = [load_mapping(ref) for ref in dict.fromkeys(args.mapping or ())]
+    unavailable = []
+    for op_name in dict.fromkeys(args.op or ()):
+        found, missing = operator_mappings(op_name, args.provider)
+        mappings += found
+        unavailable += missing
     case = load_mapping_case(args.case_file) if args.case_file else None
     if case is not None:
         if args.dtype and args.dtype != case.dtype:
             raise UsageError(f"--dtype {args.dtype}: the case file's float inputs are {case.dtype}; a case file runs in its own dtype")
         if args.seed:
             case.seed = args.seed  # the seed draws the cotangents and probes
-    runs = []
+    runs = [Run(name, "-", [CheckResult("applicable", name, "-", verdict, why)], note=why)
+            for name, verdict, why in unavailable]
     for mapping in mappings:
         if case is not None:
             runs.append(Run(mapping.name, case.describe(), check_mapping(mapping, case, probes=args.probes or PROBES,
@@ -63,4 +77,32 @@ def run(args) -> int:
                                                                           second_order=args.second_order)))
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
-    return EXIT_OK if conclude(runs, [m.name for m in mappings], args.json) else EXIT_FAILED
+    asked_for = [m.name for m in mappings] + [name for name, _, _ in unavailable]
+    return EXIT_OK if conclude(runs, asked_for, args.json) else EXIT_FAILED
+
+
+def operator_mappings(op_name: str, chosen=None):
+    """The mappings of ``op_name`` for every provider offering it (or the ``chosen``
+    ones), and ``[(name, verdict, why)]`` for those that cannot run here: SKIP for one
+    only discovered, FAIL for one chosen. An unknown operator or provider, or one
+    chosen that does not offer the operator, is a usage error."""
+    from harness import ops
+    from harness.core.results import Verdict
+
+    ops.operator(op_name)  # ValueError naming the known operators
+    names = list(dict.fromkeys(chosen)) if chosen else ops.providers_of(op_name)
+    found, missing = [], []
+    for name in names:
+        provider = ops.provider(name)
+        if op_name not in provider.operators:
+            raise UsageError(f"--provider {name}: it does not offer operator {op_name!r} "
+                             f"(providers of {op_name}: {', '.join(ops.providers_of(op_name))})")
+        why = provider.available()
+        if why:
+            missing.append((f"{op_name}[{name}]", Verdict.FAIL if chosen else Verdict.SKIP, f"cannot run here: {why}"))
+            continue
+        try:
+            found.append(ops.mapping(op_name, name))
+        except Exception as exc:  # a plug-in's factory that raises: its failure, not the run's
+            missing.append((f"{op_name}[{name}]", Verdict.ERROR, f"its factory raised {type(exc).__name__}: {exc}"))
+    return found, missing

@@ -1,5 +1,6 @@
 """``backprop-harness check --model cnn``: a built-in network checked end to end, once
-per operator provider that has all its operators, and -- where a case fails --
+per operator provider that has all its operators (``--provider`` narrows them), and --
+where a case fails --
 localised: every node checked on the activations that flowed through the network for
 that case, and the node whose own forward or backward is wrong named."""
 
@@ -12,12 +13,13 @@ from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 _NOT_FOR_MODELS = {"sizes": "--sizes", "activations": "--activations", "loss": "--loss", "batch": "--batch",
                    "kinks": "--kinks", "logit_scale": "--logit-scale", "case_file": "--case-file",
                    "save_case": "--save-case", "isolate": "--isolate", "device": "--device", "timeout": "--timeout",
-                   "jobs": "--jobs", "mapping": "--mapping", "size": "--size", "second_order": "--second-order"}
+                   "jobs": "--jobs", "mapping": "--mapping", "op": "--op", "size": "--size", "second_order": "--second-order",
+                   "impl": "--impl (--model takes --provider)"}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", metavar="NAME",
-                        help="check a built-in network end to end, per operator provider (--impl narrows them), "
+                        help="check a built-in network end to end, per operator provider (--provider narrows them), "
                              "and name the operator whose backward is wrong: cnn")
 
 
@@ -36,7 +38,7 @@ def run(args) -> int:
         raise UsageError(f"{given[0]} does not apply to --model")
     options.checked_outputs(args)
     network = model(args.model)
-    providers, left_out = network_providers(network, list(dict.fromkeys(args.impl)) if args.impl else None)
+    providers, left_out = network_providers(network, list(dict.fromkeys(args.provider)) if args.provider else None)
     console = make_console()
     runs, found = [], []
     for name, provider in providers.items():
@@ -63,4 +65,4 @@ def run(args) -> int:
 
 
 def _reproduce(args, provider: str, dtype: str) -> str:
-    return f"backprop-harness check --model {args.model} --impl {provider} --dtype {dtype} --seed {args.seed}"
+    return f"backprop-harness check --model {args.model} --provider {provider} --dtype {dtype} --seed {args.seed}"

@@ -1,5 +1,5 @@
-"""The ``backprop-harness`` command. Each subcommand (``list``, ``check``, ``bench``,
-``train``) lives in its own module, declares its arguments and calls a plain
+"""The ``backprop-harness`` command. Each subcommand (``list``, ``ops``, ``check``,
+``bench``, ``train``) lives in its own module, declares its arguments and calls a plain
 function; a user error becomes one line on stderr and exit 2."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import argparse
 import os
 import sys
 
-from harness.commands import bench, check, listing, train
+from harness.commands import bench, check, listing, operators, train
 from harness.commands.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from harness.core.containment import watching_interrupts
 from harness.core.protocol import ImplementationError
 
-SUBCOMMANDS = (listing, check, bench, train)
+SUBCOMMANDS = (listing, operators, check, bench, train)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -29,7 +29,8 @@ def trainees(network, names, threads: int):
     wanted = list(dict.fromkeys(names)) if names else None
     has_torch = importlib.util.find_spec("torch") is not None
     chain_names = None if wanted is None else [n for n in wanted if n != TORCH_CNN]
-    providers, left_out = network_providers(network, sorted({REFERENCE, *chain_names}) if chain_names is not None else None)
+    providers, left_out = network_providers(network, sorted({REFERENCE, *chain_names}) if chain_names is not None else None,
+                                            flag="--impl")
     if REFERENCE not in providers:
         raise ValueError(f"the reference provider {REFERENCE!r} cannot run {network.name}: {left_out.get(REFERENCE, 'not registered')}")
     chosen = [Trainee(REFERENCE, chain_step(network, providers[REFERENCE]))]

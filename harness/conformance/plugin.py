@@ -43,6 +43,22 @@ def pytest_addoption(parser):
         help="a harness.Mapping (or a function of no arguments returning one) to run the mapping checks on "
         "(repeatable); with --mapping and no --impl, only the mappings are tested",
     )
+    group.addoption(
+        "--op",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an operator of the database (backprop-harness ops): the mapping checks on it for every provider "
+        "that offers it and can run here, plug-ins included (repeatable); like --mapping, it leaves out --impl's",
+    )
+
+
+def operator_targets(names) -> list[str]:
+    """``harness.ops:OP@PROVIDER`` for every provider of each operator that can run here."""
+    from harness import ops
+
+    return [f"harness.ops:{name}@{provider}" for name in names for provider in ops.providers_of(name)
+            if not ops.provider(provider).available()]
 
 
 def conformance_subjects(names, *, in_process: bool = False, timeout: float | None = None):
@@ -86,12 +102,13 @@ def pytest_generate_tests(metafunc):
     if "conformance_mapping" in metafunc.fixturenames:
         from harness.conformance.mapping_tests import mapping_subject
 
-        subjects = [mapping_subject(ref) for ref in metafunc.config.getoption("mapping")]
+        targets = metafunc.config.getoption("mapping") + operator_targets(metafunc.config.getoption("op"))
+        subjects = [mapping_subject(ref) for ref in targets]
         metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
         return
     if "conformance_impl" not in metafunc.fixturenames:
         return
-    if metafunc.config.getoption("mapping") and not metafunc.config.getoption("impl"):
+    if (metafunc.config.getoption("mapping") or metafunc.config.getoption("op")) and not metafunc.config.getoption("impl"):
         metafunc.parametrize("conformance_impl", [])  # only the mappings asked for
         return
     subjects = _subjects(metafunc.config)

@@ -1,7 +1,8 @@
 """One test per check, each parametrised over implementations (the plugin's
 ``conformance_impl``): for every drawn case within the implementation's declared
 capabilities, the check passes. And one test per mapping check, parametrised over the
-mappings named with ``--mapping`` (``conformance_mapping``): on every sample case, the
+mappings named with ``--mapping`` and the operators named with ``--op`` (each provider of
+it) (``conformance_mapping``): on every sample case, the
 check holds."""
 
 from harness.checks import ALL_CHECKS, check_name

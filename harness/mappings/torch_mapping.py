@@ -69,7 +69,11 @@ def _module_call(module, n_given, names):
 def _tensor(array, grad=False):
     import torch
 
-    t = torch.from_numpy(np.ascontiguousarray(array)) if array.flags.c_contiguous or array.size == 0 else torch.tensor(array)
+    if array.flags.c_contiguous or array.size == 0:
+        # reshape: ascontiguousarray turns a 0-d array (a loss's cotangent) into shape (1,)
+        t = torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
+    else:
+        t = torch.tensor(array)
     if grad and (t.is_floating_point() or t.is_complex()):
         t.requires_grad_(True)
     return t

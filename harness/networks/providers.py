@@ -47,27 +47,27 @@ def missing(network: Network, provider) -> list[str]:
     return [op for op in dict.fromkeys(n.op for n in network.nodes) if op not in provider]
 
 
-def network_providers(network: Network, names=None) -> tuple[dict, dict]:
+def network_providers(network: Network, names=None, flag: str = "--provider") -> tuple[dict, dict]:
     """``({name: OpsProvider}, {name: why left out})``: every registered provider (or the
     ``names`` asked for) that provides all of ``network``'s operators. A name asked for
-    that is unknown or incomplete is a ValueError naming what it lacks."""
+    that is unknown or incomplete is a ValueError naming it (as given with ``flag``) and what it lacks."""
     from harness import ops
 
     known = list(ops.providers())
     chosen, left_out = {}, {}
     for name in names or known:
         if name not in known:
-            raise ValueError(f"--impl {name!r}: no operator provider of that name (known: {', '.join(known)})")
+            raise ValueError(f"{flag} {name!r}: no operator provider of that name (known: {', '.join(known)})")
         unavailable = ops.provider(name).available()
         if unavailable:
             if names:
-                raise ValueError(f"--impl {name}: not available here: {unavailable}")
+                raise ValueError(f"{flag} {name}: not available here: {unavailable}")
             left_out[name] = f"not available here: {unavailable}"
             continue
         provider = OpsProvider(name)
         lacking = missing(network, provider)
         if lacking and names:
-            raise ValueError(f"--impl {name}: provides no {', '.join(lacking)}, which {network.name} needs")
+            raise ValueError(f"{flag} {name}: provides no {', '.join(lacking)}, which {network.name} needs")
         if lacking:
             left_out[name] = f"provides no {', '.join(lacking)}"
         else:

@@ -1,7 +1,8 @@
 """The built-in operators: one record each, in the order ``backprop-harness ops`` lists
 them. The inputs and hand-made sample cases are those written beside the NumPy operator
-(``harness.ops.numpy_*``: ``samples`` and ``inputs`` of each class); the reference is the
-class's forward evaluated in float64.
+(``harness.ops.numpy_*``: ``samples`` and ``inputs`` of each class). The reference is the
+plain float64 forward of ``harness.ops.references`` where there is one (dense, convolution,
+pooling, losses, normalisation, attention), else the NumPy class's forward in float64.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from harness.ops import numpy_pooling as pool
 from harness.ops import numpy_shape_ops as shp
 from harness.ops import numpy_softmax as sm
 from harness.ops.records import OpRecord
+from harness.ops.references import REFERENCES
 
 # (NumPy class, input names, one-line summary)
 _TABLE = (
@@ -53,7 +55,8 @@ _TABLE = (
 
 def _record(cls, input_names, summary) -> OpRecord:
     operator = cls()
-    return OpRecord(cls.name, summary, operator.reference, tuple(cls.inputs), operator.samples, input_names,
+    reference = REFERENCES.get(cls.name, operator.reference)
+    return OpRecord(cls.name, summary, reference, tuple(cls.inputs), operator.samples, input_names,
                     dict(cls.params))
 
 

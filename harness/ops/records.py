@@ -2,7 +2,7 @@
 computes, its float64 reference forward, how sample inputs are drawn and its hand-made
 hard cases, the dtypes it is checked in, which inputs get no gradient, and its default
 parameters. Who computes the forward and backward is a provider's business
-(``harness.ops.providers``): a record says what any of them must agree with.
+(``harness.ops.registry``): a record says what any of them must agree with.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ tox ``bench`` env sets it, so CI cannot skip it silently).
 """
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -26,7 +27,11 @@ from tests.benchmarks.dashboard_support import (
 
 MACHINE = "dashboard-test"
 # One combination per implementation: enough for a graph, quick enough for CI.
-SELECTION = r"TimeStep\.time_step\('(numpy|torch|c-mlp)', 'small', 64, 'float32'\)"  # c-mlp: workers.json
+SELECTION = (r"TimeStep\.time_step\('(numpy|torch|c-mlp)', 'small', 64, 'float32'\)"  # c-mlp: workers.json
+             # the operator database: one operator's backward per provider, and the checker's cost on one
+             r"|TimeOperatorVjp\.time_vjp\('relu', '(numpy|torch|pure-python)', 'float32'\)"
+             r"|TimeOperatorCheck\.time_check\('relu', 'numpy'\)")
+OPS_BENCHMARKS = ("ops.TimeOperatorVjp.time_vjp", "ops.TimeOperatorCheck.time_check")
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +54,26 @@ def test_published_results_hold_the_step_benchmark(dashboard):
     # Each graph file holds [revision, [value per parameter combination]] points.
     values = [v for g in graphs for _, per_param in json.loads(g.read_text()) for v in (per_param or [])]
     assert sum(v is not None for v in values) >= 3, f"expected numpy, torch and C worker timings, got {values}"
+
+
+def test_published_results_hold_the_operator_benchmarks(dashboard):
+    _, html = dashboard
+    index = json.loads((html / "index.json").read_text())
+    for name in OPS_BENCHMARKS:
+        assert name in index["benchmarks"], name
+        graphs = [g for g in (html / "graphs").rglob(f"{name}.json") if "summary" not in g.parts]
+        values = [v for g in graphs for _, per_param in json.loads(g.read_text()) for v in (per_param or [])]
+        expected = 3 if name.endswith("time_vjp") else 1  # relu's VJP from numpy, torch, pure-python
+        assert sum(v is not None for v in values) >= expected, f"{name}: {values}"
+
+
+def test_operator_graph_renders_in_chromium(dashboard):
+    base, _ = dashboard
+    query = "&".join(f"{k}={quote(v)}" for k, v in [("machine", MACHINE), ("p-operator", "'relu'"),
+                                                      ("p-provider", "'numpy'"), ("p-dtype", "'float32'")])
+    page = render(f"{base}#{OPS_BENCHMARKS[0]}?{query}", "dashboard-ops-relu.png")
+    assert 'class="flot-base"' in page and OPS_BENCHMARKS[0] in page
+    assert "operator-relu; provider-numpy; dtype-float32" in page, "no relu line in the operator graph"
 
 
 @pytest.mark.parametrize("implementation", ["numpy", "torch", "c-mlp"])  # c-mlp: a worker program in C

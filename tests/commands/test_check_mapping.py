@@ -72,3 +72,32 @@ def test_bad_arguments_are_one_line_and_exit_2(maps, capsys, argv, words):
 def test_a_dtype_the_mapping_does_not_declare_fails_when_asked_for(maps, capsys):
     code, out, _ = run(capsys, "check", "--mapping", "climaps:wrong", "--dtype", "float32")
     assert code == 1 and "dtype float32 not declared" in out
+
+
+def test_check_op_checks_every_provider_and_catches_a_plugin_s_wrong_backward(capsys, monkeypatch, tmp_path):
+    from tests.ops import plugins
+
+    monkeypatch.setenv("COLUMNS", "250")
+    plugins.install(tmp_path, monkeypatch, "wrong-relu", plugins.WRONG_RELU)
+    code, out, _ = run(capsys, "check", "--op", "relu", "--dtype", "float64")
+    assert code == 1
+    rows = [line for line in out.splitlines() if line.startswith("│ relu[")]
+    verdicts = {(line.split("│")[1].strip(), line.split("│")[3].strip()) for line in rows}
+    assert {v for p, v in verdicts if p != "relu[wrong-relu]"} == {"PASS"}
+    assert {p for p, _ in verdicts} == {"relu[numpy]", "relu[torch]", "relu[pure-python]", "relu[wrong-relu]"}
+    assert ("relu[wrong-relu]", "FAIL") in verdicts and "vjp_matches_oracle FAIL" in out
+    repro = next(line.split("reproduce: ")[1] for line in out.splitlines() if "reproduce: " in line)
+    assert repro.startswith("backprop-harness check --mapping harness.ops:relu@wrong-relu --seed 0 --case-file ")
+    code, out, _ = run(capsys, *repro.split()[1:])
+    assert code == 1 and "vjp_matches_oracle FAIL" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--op", "conv3d"], "operator 'conv3d' is not known; expected one of: linear"),
+    (["--op", "conv2d", "--provider", "pure-python"], "--provider pure-python: it does not offer operator 'conv2d'"),
+    (["--op", "relu", "--provider", "cupy"], "provider 'cupy' is not known"),
+    (["--provider", "numpy"], "--provider chooses who computes an --op; give --op NAME"),
+])
+def test_bad_op_arguments_are_one_line_and_exit_2(capsys, argv, words):
+    code, out, err = run(capsys, "check", *argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1

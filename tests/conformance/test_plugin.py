@@ -3,10 +3,12 @@ explicit-but-unavailable FAILS, discovered-but-unavailable is skipped, a broken
 implementation fails with the command that reproduces its minimal case, and pytest-xdist
 gives the serial run's results."""
 
+import os
 import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +145,17 @@ def test_in_process_subjects_are_every_registered_one_with_broken_plug_ins_faili
     assert not any(s.explicit for s in found[:-1])
     broken = found[-1]
     assert broken.explicit and broken.problem == "entry point 'broken-plugin' failed to load: ImportError: gone"
+
+
+def test_op_runs_the_mapping_checks_for_every_provider_and_fails_a_plugin_s_wrong_backward(suite, pytester,
+                                                                                           monkeypatch):
+    from tests.ops import plugins
+
+    plugins.install(pytester.path / "plugin", monkeypatch, "wrong-relu", plugins.WRONG_RELU)
+    root = str(Path(__file__).resolve().parents[2])  # this checkout's harness in the child, not an installed one
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ["PYTHONPATH"]]))
+    result = suite("--op", "relu", "-k", "vjp_matches_oracle", "-v")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*test_mapping_vjp_matches_oracle?relu?wrong-relu?? FAILED*"])
+    for provider in ("numpy", "torch", "pure-python"):
+        result.stdout.fnmatch_lines([f"*test_mapping_vjp_matches_oracle?relu?{provider}?? PASSED*"])

@@ -86,3 +86,12 @@ def test_second_order_checks_double_backward():
     bad = torch_mapping(DetachedSquare.apply, inputs=[Input((2, 3))], name="detached square")
     results = check_mapping(bad, dtype="float64", second_order=True)
     assert "second_order" in failing(results) and "vjp_matches_oracle" not in failing(results)
+
+
+def test_a_function_with_a_0_d_output_takes_a_0_d_cotangent():
+    # np.ascontiguousarray makes a 0-d cotangent (1,), which autograd refused for a 0-d loss
+    m = torch_mapping(lambda x: (x * x).sum(), inputs=[Input((3, 2))], name="sum of squares")
+    x = np.arange(6.0).reshape(3, 2)
+    (dx,) = m.vjp((x,), (np.asarray(0.5),))
+    assert np.array_equal(dx, x)
+    assert not failing(check_mapping(m, dtype="float64"))

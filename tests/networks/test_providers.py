@@ -23,11 +23,11 @@ def test_providers_lacking_an_operator_are_left_out_or_refused_when_named():
     try:
         chosen, left_out = network_providers(cnn())
         assert "numpy" in chosen and left_out["relu-only"].startswith("provides no conv2d, max_pool2d")
-        with pytest.raises(ValueError, match="--impl relu-only: provides no conv2d"):
+        with pytest.raises(ValueError, match="--provider relu-only: provides no conv2d"):
             network_providers(cnn(), ["relu-only"])
     finally:
         ops.unregister_provider("relu-only")
-    with pytest.raises(ValueError, match="--impl 'nope': no operator provider of that name"):
+    with pytest.raises(ValueError, match="--provider 'nope': no operator provider of that name"):
         network_providers(cnn(), ["nope"])
 
 
@@ -44,7 +44,7 @@ def test_a_provider_unavailable_here_is_left_out_with_its_reason():
     try:
         chosen, left_out = network_providers(cnn())
         assert "elsewhere" not in chosen and left_out["elsewhere"] == "not available here: needs a GPU"
-        with pytest.raises(ValueError, match="--impl elsewhere: not available here: needs a GPU"):
+        with pytest.raises(ValueError, match="--provider elsewhere: not available here: needs a GPU"):
             network_providers(cnn(), ["elsewhere"])
     finally:
         ops.unregister_provider("elsewhere")

@@ -13,6 +13,7 @@ object with ``forward(*inputs, **params)`` and ``vjp(inputs, cotangents, **param
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,27 @@ def _numpy_provider() -> Provider:
     return Provider("numpy", dict(NUMPY_OPERATORS), "hand-written vectorised NumPy (harness/ops/numpy_*.py)")
 
 
-_BUILT_INS = {"numpy": _numpy_provider}
+def _torch_available() -> str:
+    try:
+        importlib.import_module("torch")
+    except Exception as exc:
+        return f"torch cannot be imported: {described(exc)}"
+    return ""
+
+
+def _torch_provider() -> Provider:
+    from harness.ops.torch_ops import TORCH_OPERATORS
+
+    return Provider("torch", dict(TORCH_OPERATORS), "PyTorch autograd (harness/ops/torch_ops.py)", _torch_available)
+
+
+def _pure_python_provider() -> Provider:
+    from harness.ops.pure_python_ops import PURE_PYTHON_OPERATORS
+
+    return Provider("pure-python", dict(PURE_PYTHON_OPERATORS), "lists of floats (harness/ops/pure_python_ops.py)")
+
+
+_BUILT_INS = {"numpy": _numpy_provider, "torch": _torch_provider, "pure-python": _pure_python_provider}
 _PROVIDERS: dict[str, Provider] = {}
 _LOAD_FAILURES: dict[str, str] = {}
 
@@ -139,9 +160,20 @@ def mapping(op_name: str, provider_name: str = "numpy", dtypes=None, **params) -
     if unknown:
         raise ValueError(f"operator {op_name!r} has no parameter {sorted(unknown)[0]!r}; "
                          f"its parameters: {', '.join(record.params) or 'none'}")
+    why_not = source.available()
+    if why_not:
+        raise ValueError(f"provider {provider_name!r} cannot run here: {why_not}")
     implementation = source.operators[op_name]()
+    for attr in ("forward", "vjp"):
+        if not callable(getattr(implementation, attr, None)):
+            raise ValueError(f"provider {provider_name!r}, operator {op_name!r}: its factory returned "
+                             f"{type(implementation).__name__} without a callable {attr}; expected an object with "
+                             "forward(*inputs, **params) and vjp(inputs, cotangents, **params), or a harness.Mapping")
     dtypes = record.dtypes if dtypes is None else ((dtypes,) if isinstance(dtypes, str) else tuple(dtypes))
-    return Mapping(f"{op_name}[{provider_name}]", implementation.forward, vjp=implementation.vjp,
+    built = Mapping(f"{op_name}[{provider_name}]", implementation.forward, vjp=implementation.vjp,
                    jvp=getattr(implementation, "jvp", None), inputs=record.inputs,
                    params={**record.params, **params}, samples=record.samples, reference=record.reference,
-                   dtypes=dtypes)
+                   dtypes=dtypes, second_order=getattr(implementation, "second_order", None))
+    if not params and dtypes == record.dtypes:
+        built.ref = f"harness.ops:{op_name}@{provider_name}"  # what reproduce commands name it by
+    return built

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from harness import ops
+from tests.ops import plugins
 
 
 def test_mapping_on_arbitrary_inputs_with_overridden_params():
@@ -33,3 +34,25 @@ def test_a_registered_provider_is_offered_and_listed():
         assert ops.mapping("relu", "test-only").name == "relu[test-only]"
     finally:
         ops.unregister_provider("test-only")
+
+
+def test_a_plugin_provider_is_found_by_entry_point_and_its_wrong_backward_caught(tmp_path, monkeypatch):
+    import harness
+
+    plugins.install(tmp_path, monkeypatch, "wrong-relu", plugins.WRONG_RELU)
+    assert ops.providers()["wrong-relu"].plugin and "wrong-relu" in ops.providers_of("relu")
+    results = harness.check(ops.mapping("relu", "wrong-relu"), dtype="float64")
+    failed = {r.check for r in results if not r.ok}
+    assert "vjp_matches_oracle" in failed, failed
+
+
+def test_a_plugin_that_cannot_load_is_reported_not_fatal(tmp_path, monkeypatch):
+    from harness.ops.registry import load_failures
+
+    plugins.install(tmp_path, monkeypatch, "broken-ops", plugins.BROKEN)
+    with pytest.warns(UserWarning, match="broken-ops.*failed to load.*cannot load"):
+        found = ops.providers()
+    assert "broken-ops" not in found and "numpy" in found
+    assert "cannot load" in load_failures()["broken-ops"]
+    with pytest.raises(ValueError, match="provider 'broken-ops' failed to load: .*cannot load"):
+        ops.mapping("relu", "broken-ops")
