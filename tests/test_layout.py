@@ -29,6 +29,7 @@ LAYERS = {
     "harness.workers": 2,  # worker processes: the wire protocol, process control, remote implementations
     "harness.speed": 2,  # timing
     "harness.training": 2,  # training
+    "harness.networks": 2,  # networks as chains of operators, checked end to end and node by node
     # where tasks run (local pool processes or Dask): a task checks in a worker, so above both
     "harness.executors": 3,
     "harness.commands": 4,  # front end: the command line

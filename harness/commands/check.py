@@ -7,7 +7,7 @@ import argparse
 import shlex
 import threading
 
-from harness.commands import check_mapping, options
+from harness.commands import check_mapping, check_network, options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -41,6 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--isolate", action="store_true",
                    help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
     check_mapping.add_arguments(p)
+    check_network.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -67,15 +68,16 @@ def selected_case(args, dtype_default="float64"):
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
 
     from harness.checks import planner
     from harness.commands import running
-    from harness.commands.check_report import make_console, nothing_judged, print_report, write_json
+    from harness.commands.check_report import conclude, make_console, print_report
     from harness.core.case_files import save_case
     from harness.core.memory import check_bytes, require
     from harness.workers.pool import default_jobs
 
+    if args.model:
+        return check_network.run(args)
     if args.mapping or args.op or args.provider:
         if args.scheduler:
             raise UsageError("--scheduler applies to the MLP checks; a --mapping or --op runs in this process")
@@ -109,13 +111,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         running.close(impls)
     print_report(runs, console, detail=args.detail or case is not None)
-    reason = nothing_judged(runs, [impl.name for impl in impls])
-    ok = not reason and all(r.ok for r in runs)
-    if args.json:
-        write_json(runs, args.json, ok=ok, reason=reason)
-    if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK if conclude(runs, [impl.name for impl in impls], args.json) else EXIT_FAILED
 
 
 def _could_not_start(impl, verdict, message):

@@ -5,8 +5,6 @@ or for those ``--provider`` names."""
 
 from __future__ import annotations
 
-import sys
-
 from harness.commands import options
 from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -37,7 +35,7 @@ def _size(text) -> int:
 def run(args) -> int:
     from harness.checks.mapping_runner import check_mapping, mapping_cases
     from harness.checks.mapping_trial import PROBES
-    from harness.commands.check_report import Run, make_console, nothing_judged, print_report, write_json
+    from harness.commands.check_report import Run, conclude, make_console, print_report
     from harness.core.mapping import load_mapping
     from harness.core.mapping_cases import load_mapping_case
     from harness.core.results import CheckResult, Verdict
@@ -79,13 +77,8 @@ def run(args) -> int:
                                                                           second_order=args.second_order)))
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
-    reason = nothing_judged(runs, [m.name for m in mappings] + [name for name, _, _ in unavailable])
-    ok = not reason and all(r.ok for r in runs)
-    if args.json:
-        write_json(runs, args.json, ok=ok, reason=reason)
-    if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    asked_for = [m.name for m in mappings] + [name for name, _, _ in unavailable]
+    return EXIT_OK if conclude(runs, asked_for, args.json) else EXIT_FAILED
 
 
 def operator_mappings(op_name: str, chosen=None):

@@ -146,3 +146,17 @@ def write_json(runs: list[Run], path: str, *, ok: bool, reason: str = "") -> Non
     from harness.core.output_files import write_json as write_strict
 
     write_strict(path, {"ok": ok, "reason": reason or None, "runs": [r.to_dict() for r in runs]})
+
+
+def conclude(runs: list[Run], asked_for, json_path: str | None) -> bool:
+    """Whether the runs passed (and judged something of everything ``asked_for``); the
+    JSON report written where asked, and why nothing was judged, if so, on stderr."""
+    import sys
+
+    reason = nothing_judged(runs, asked_for)
+    ok = not reason and all(r.ok for r in runs)
+    if json_path:
+        write_json(runs, json_path, ok=ok, reason=reason)
+    if reason:
+        print(f"backprop-harness: {reason}", file=sys.stderr)
+    return ok

@@ -23,6 +23,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train implementations with SGD and compare their trajectories with numpy's")
     options.add_impl(p, help="repeatable; default every available one whose step is within its declared max_multiply_adds "
                             "(pure-python is left out)")
+    p.add_argument("--model", metavar="NAME", help="train a built-in network instead of the MLP: cnn (conv2d, relu, "
+                   "max_pool2d, linear, cross_entropy), with every operator provider side by side")
     p.add_argument("--data", default="digits", help="digits (8x8, inside scikit-learn; default) or mnist (needs --data-dir)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with MNIST's four IDX files (plain or .gz)")
     p.add_argument("--hidden", default=DEFAULTS["hidden"], help="hidden layer widths, e.g. 500 or 256,128 (default 500)")
@@ -94,15 +96,23 @@ def selected_implementations(names, spec, dtype, device, batch_size, where=None,
 def run(args) -> int:
     import sys
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from harness.core.memory import require, train_bytes
     from harness.speed.timing import pin_threads
     from harness.training.datasets import load_dataset
     from harness.training.loop import TrainingRun, train_and_compare
-    from harness.training.report import plot_curves, problems, summary_table, write_json
+    from harness.training.report import (
+        plot_curves,
+        problems,
+        summary_table,
+        training_progress,
+        wide_console,
+        write_json,
+    )
 
+    if args.model:
+        from harness.commands import train_network
+
+        return train_network.run(args)
     options.checked_outputs(args)
     dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
     n_train = len(dataset.y_train)
@@ -125,25 +135,11 @@ def run(args) -> int:
         return EXIT_FAILED
     pin_threads(args.threads)  # the reference trains here, and the harness judges here
 
-    console = Console()
-    if not console.is_terminal:  # a file or a pipe: room for the whole table
-        console = Console(width=max(console.width, 132))
+    console = wide_console()
     title = (f"train {spec.describe()} on {dataset.describe()}; SGD lr {args.lr} momentum {args.momentum}, "
              f"{args.epochs} epochs of {config.steps_per_epoch(n_train)} batches of {args.batch_size}, {args.dtype}, seed {args.seed}")
     console.print(title)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                  TimeElapsedColumn(), console=console, redirect_stdout=False, redirect_stderr=False) as progress:
-        tasks = {}
-
-        def on_start(name):
-            tasks[name] = progress.add_task(name, total=config.steps_per_epoch(n_train), status="")
-
-        def on_step(run, epoch, step, steps):
-            task = tasks[run.name]
-            if step == 1:
-                progress.reset(task, total=steps, description=f"{run.name} epoch {epoch + 1}/{config.epochs}")
-            progress.update(task, completed=step, status=f"loss {run.losses[-1]:.4f}")
-
+    with training_progress(console, config.epochs, config.steps_per_epoch(n_train)) as (on_start, on_step):
         try:
             runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
         finally:

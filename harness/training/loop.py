@@ -189,6 +189,27 @@ class TrainingRun:
         total = sum(self.step_seconds)
         return self.steps / total if total > 0 else math.nan
 
+    def add_step(self, loss: float, epoch: int, step: int) -> None:
+        """Record one step's loss; a NaN or infinite one ends the run."""
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"loss is {loss} at epoch {epoch + 1}, step {step + 1}: training blew up (try a lower --lr)")
+        self.losses.append(loss)
+        self.steps += 1
+
+    def end_epoch(self, epoch: int, params, reference: TrainingRun | None, *, seconds: float, step_seconds: float,
+                  n_batches: int, accuracy: float) -> None:
+        """Record an epoch: its times, mean loss and test accuracy, and either the
+        parameters (the reference keeps them) or the divergence from the reference's."""
+        self.epoch_seconds.append(seconds)
+        self.step_seconds.append(step_seconds)
+        self.epoch_losses.append(sum(self.losses[-n_batches:]) / n_batches)
+        self.test_accuracy.append(accuracy)
+        if reference is None:
+            self.snapshots.append([tuple(p.copy() for p in group) for group in params])
+        elif epoch < len(reference.snapshots):
+            self.divergence.append(relative_divergence(params, reference.snapshots[epoch]))
+            self.tolerance.append(trajectory_tolerance(self.dtype, self.steps))
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -239,7 +260,7 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
             prepared = prepare(impl, spec, params, dtype=dtype, device=config.device)
         for epoch in range(config.epochs):
             batches = epoch_order(len(x_train), config.batch_size, epoch, config.seed)
-            epoch_loss, step_time = 0.0, 0.0
+            step_time = 0.0
             started = time.perf_counter()
             for i, index in enumerate(batches):
                 with restoring_global_state():  # the implementation's calls; what they change is put back
@@ -253,25 +274,14 @@ def train(impl, dataset, config: TrainConfig, *, reference: TrainingRun | None =
                     out = prepared.to_numpy(result)
                     loss = float(out.loss)
                     grads = [(np.asarray(dW, dtype), np.asarray(db, dtype)) for dW, db in out.grads]
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(f"loss is {loss} at epoch {epoch + 1}, step {i + 1}: training blew up (try a lower --lr)")
+                run.add_step(loss, epoch, i)
                 optimizer.step(grads)
                 with restoring_global_state():
                     prepared.set_params(params)
-                run.losses.append(loss)
-                epoch_loss += loss
-                run.steps += 1
                 if on_step is not None:
                     on_step(run, epoch, i + 1, len(batches))
-            run.epoch_seconds.append(time.perf_counter() - started)
-            run.step_seconds.append(step_time)
-            run.epoch_losses.append(epoch_loss / len(batches))
-            run.test_accuracy.append(accuracy(spec, params, dataset.x_test, dataset.y_test))
-            if reference is None:
-                run.snapshots.append([(W.copy(), b.copy()) for W, b in params])
-            elif epoch < len(reference.snapshots):
-                run.divergence.append(relative_divergence(params, reference.snapshots[epoch]))
-                run.tolerance.append(trajectory_tolerance(dtype, run.steps))
+            run.end_epoch(epoch, params, reference, seconds=time.perf_counter() - started, step_seconds=step_time,
+                          n_batches=len(batches), accuracy=accuracy(spec, params, dataset.x_test, dataset.y_test))
     except ImplementationGone as exc:  # its worker died or hung
         run.error = f"{exc.verdict.value}: {exc}"
     except RemoteError as exc:  # it raised in its worker, which said what and where
@@ -306,9 +316,16 @@ def _train_and_compare(impls, dataset, config, on_step, on_start):
             on_start(impl.name)
         reference = runs[0] if runs else None
         runs.append(train(impl, dataset, config, reference=reference, on_step=on_step))
-    reference, twin = runs[0], runs[1]
     if not named:
-        reference.note = "reference for the divergence"
+        runs[0].note = "reference for the divergence"
+    return judged_by_twin(runs)
+
+
+def judged_by_twin(runs: list[TrainingRun]) -> list[TrainingRun]:
+    """``runs`` = [reference, its rounding twin, others...]: mark the twin, and judge
+    the others' divergence only for the epochs before the twin left TWIN_GATE of the
+    tolerance."""
+    twin = runs[1]
     twin.is_twin = True
     judged = next((e for e, (d, t) in enumerate(zip(twin.divergence, twin.tolerance)) if not d <= TWIN_GATE * t), None)
     if twin.error is not None:

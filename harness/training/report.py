@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from rich import box
@@ -115,3 +116,33 @@ def plot_curves(runs: list[TrainingRun], path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
+
+
+def wide_console():
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: room for the whole table
+        console = Console(width=max(console.width, 132))
+    return console
+
+
+@contextlib.contextmanager
+def training_progress(console, epochs: int, steps_per_epoch: int):
+    """A progress bar per run: yields ``(on_start(name), on_step(run, epoch, step, steps))``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                  TimeElapsedColumn(), console=console, redirect_stdout=False, redirect_stderr=False) as progress:
+        tasks = {}
+
+        def on_start(name):
+            tasks[name] = progress.add_task(name, total=steps_per_epoch, status="")
+
+        def on_step(run, epoch, step, steps):
+            task = tasks[run.name]
+            if step == 1:
+                progress.reset(task, total=steps, description=f"{run.name} epoch {epoch + 1}/{epochs}")
+            progress.update(task, completed=step, status=f"loss {run.losses[-1]:.4f}")
+
+        yield on_start, on_step

@@ -71,3 +71,16 @@ def test_the_chart_is_a_png_and_runs_without_losses_are_left_out(tmp_path):
     path = tmp_path / "curves.png"
     plot_curves([REFERENCE, GOOD, BROKEN], path, title="digits")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_progress_tracks_each_run_by_name():
+    from harness.training.loop import TrainingRun
+    from harness.training.report import training_progress, wide_console
+
+    console = wide_console()
+    with training_progress(console, epochs=2, steps_per_epoch=3) as (on_start, on_step):
+        on_start("numpy")
+        run = TrainingRun("numpy", "float64", losses=[0.5])
+        on_step(run, 0, 1, 3)
+        on_step(run, 1, 3, 3)
+    assert console.width >= 132 or console.is_terminal

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from harness.commands.main import main
+from harness.commands.train_network import TORCH_CNN, trainees
+from harness.networks.cnn import cnn
+
+
+def run_cli(capsys, *argv):
+    code = main(["train", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cnn_reaches_97_percent_with_the_default_settings_numpy_and_torch_side_by_side(capsys, tmp_path):
+    """Issue 12's bar, on seed 0 (seeds 0-4 give 97.8-98.9 %); its time is measured, not
+    asserted (README, "train --model cnn")."""
+    pytest.importorskip("torch")
+    path = tmp_path / "train.json"
+    code, out, err = run_cli(capsys, "--model", "cnn", "--json", str(path))
+    assert code == 0, out + err
+    record = json.loads(path.read_text())
+    runs = record["implementations"]
+    assert list(runs)[:2] == ["numpy", "numpy (batch reversed)"] and TORCH_CNN in runs
+    assert all(run["test_accuracy"] >= 0.97 for run in runs.values()), {n: r["test_accuracy"] for n, r in runs.items()}
+    assert not runs[TORCH_CNN]["diverged"] and runs[TORCH_CNN]["judged_epochs"] == 20
+    assert runs[TORCH_CNN]["max_divergence"] < 1e-3 * runs[TORCH_CNN]["tolerance_per_epoch"][-1]
+    assert record["config"] == {"data": "digits: 1437 train, 360 test, 64 features", "network": "cnn", "lr": 0.1,
+                                "momentum": 0.9, "epochs": 20, "batch_size": 32, "dtype": "float64", "seed": 0}
+
+
+def test_the_reference_trains_even_when_only_another_is_named():
+    pytest.importorskip("torch")
+    chosen, _, reference = trainees(cnn(), [TORCH_CNN], threads=1)
+    assert [t.name for t in chosen] == ["numpy", TORCH_CNN] and reference.name == "numpy"
+
+
+def test_mlp_arguments_and_unknown_providers_are_refused(capsys):
+    code, _, err = run_cli(capsys, "--model", "cnn", "--hidden", "100")
+    assert code == 2 and err.strip() == "backprop-harness: error: --hidden applies to the MLP, not to --model cnn"
+    code, _, err = run_cli(capsys, "--model", "cnn", "--impl", "nope")
+    assert code == 2 and "--impl 'nope': no operator provider of that name" in err
+    code, _, err = run_cli(capsys, "--model", "cnn", "--batch-size", "5000")
+    assert code == 2 and "--batch-size 5000: larger than the 1437 training samples" in err

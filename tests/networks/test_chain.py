@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from harness.networks.chain import Network, Node, backward, forward, loss_and_gradients, predictions
+from harness.networks.cnn import cnn
+from tests.networks.providers import numpy_provider
+from tests.operator_corpus import convolution as conv
+
+
+def batch(network, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (n, *network.input_shape)), rng.integers(0, network.n_classes, n)
+
+
+def test_backward_matches_torch_autograd_of_the_same_cnn():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    net = cnn()
+    params = net.initial_parameters(3)
+    x, y = batch(net)
+    loss, grads = loss_and_gradients(net, numpy_provider(), params, x, y)
+
+    (cw, cb), (lw, lb) = [tuple(torch.tensor(p, requires_grad=True) for p in group) for group in params]
+    h = F.max_pool2d(F.relu(F.conv2d(torch.tensor(x), cw, cb, padding=1)), 2)
+    expected = F.cross_entropy(F.linear(h.reshape(len(y), -1), lw, lb), torch.tensor(y))
+    expected.backward()
+    assert loss == pytest.approx(expected.item(), rel=1e-12)
+    for got, want in zip([g for group in grads for g in group], [cw, cb, lw, lb]):
+        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_backward_agrees_with_a_central_difference_along_a_random_direction():
+    net = cnn()
+    provider = numpy_provider()
+    params = net.initial_parameters(1)
+    x, y = batch(net, seed=1)
+    _, grads = loss_and_gradients(net, provider, params, x, y)
+    rng = np.random.default_rng(2)
+    direction = [tuple(rng.standard_normal(p.shape) for p in group) for group in params]
+    h = 1e-6
+
+    def loss_at(t):
+        moved = [tuple(p + t * d for p, d in zip(group, dgroup)) for group, dgroup in zip(params, direction)]
+        return float(forward(net, provider, moved, x, y).loss)
+
+    numeric = (loss_at(h) - loss_at(-h)) / (2 * h)
+    analytic = sum(float(np.sum(g * d)) for group, dgroup in zip(grads, direction) for g, d in zip(group, dgroup))
+    assert analytic == pytest.approx(numeric, rel=1e-6)
+
+
+def test_a_wrong_operator_backward_changes_the_chain_gradient_and_nothing_else():
+    net = cnn()
+    params = net.initial_parameters(0)
+    x, y = batch(net)
+    loss, good = loss_and_gradients(net, numpy_provider(), params, x, y)
+    bad_loss, bad = loss_and_gradients(net, numpy_provider(conv.Conv2dWeightGradReversed), params, x, y)
+    assert bad_loss == loss
+    assert not np.allclose(bad[0][0], good[0][0])  # conv2d W: the kernel comes out reversed
+    np.testing.assert_array_equal(bad[1][0], good[1][0])  # the linear layer's gradient does not depend on it
+
+
+def test_forward_keeps_what_flowed_into_every_node_and_the_reference_gives_the_same_loss():
+    net = cnn()
+    provider = numpy_provider()
+    params = net.initial_parameters(0)
+    x, y = batch(net, n=2)
+    flow = forward(net, provider, params, x, y)
+    assert [tuple(np.shape(a) for a in args) for args in flow.inputs] == [
+        ((2, 1, 8, 8), (8, 1, 3, 3), (8,)), ((2, 8, 8, 8),), ((2, 8, 8, 8),), ((2, 8, 4, 4),),
+        ((2, 128), (10, 128), (10,)), ((2, 10), (2,))]
+    assert float(forward(net, provider, params, x, y, reference=True).loss) == pytest.approx(float(flow.loss), rel=1e-14)
+    grads, dx = backward(net, provider, flow)
+    assert dx.shape == x.shape and [tuple(g.shape for g in group) for group in grads] == net.parameter_shapes()
+    assert predictions(net, provider, params, x).shape == (2,)
+
+
+def test_parameters_follow_torch_default_initialisation_bounds():
+    net = cnn()
+    (cw, cb), (lw, lb) = net.initial_parameters(0, "float32")
+    assert cw.dtype == np.float32 and np.abs(cw).max() <= 1 / 3 and np.abs(cb).max() <= 1 / 3
+    assert np.abs(lw).max() <= 1 / np.sqrt(128) and np.abs(lb).max() <= 1 / np.sqrt(128)
+    assert net.parameter_names() == ["conv2d W", "conv2d b", "linear W", "linear b"]
+
+
+def test_bad_networks_and_providers_are_named():
+    with pytest.raises(ValueError, match="provider 'dict' has no operator 'conv2d'"):
+        forward(cnn(), {}, cnn().initial_parameters(0), *batch(cnn()))
+    with pytest.raises(ValueError, match="weight 'W'"):
+        Node("linear", {}, ("W",))
+    with pytest.raises(ValueError, match="at least two Nodes"):
+        Network("one", (Node("relu"),), (3,), 2)
+    with pytest.raises(ValueError, match=r"parameters shaped .* expected"):
+        cnn().check_parameters([(np.zeros((8, 1, 3, 3)), np.zeros(8))])
+    with pytest.raises(ValueError, match="image size 7"):
+        cnn(image=7)
