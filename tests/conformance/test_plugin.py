@@ -3,6 +3,7 @@ explicit-but-unavailable FAILS, discovered-but-unavailable is skipped, a broken
 implementation fails with the command that reproduces its minimal case, and pytest-xdist
 gives the serial run's results."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -155,7 +156,9 @@ def test_op_runs_the_mapping_checks_for_every_provider_and_fails_a_plugin_s_wron
     root = str(Path(__file__).resolve().parents[2])  # this checkout's harness in the child, not an installed one
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ["PYTHONPATH"]]))
     result = suite("--op", "relu", "-k", "vjp_matches_oracle", "-v")
-    result.assert_outcomes(passed=3, failed=1)
+    # the torch provider is there only where torch is installed (not in the core envs)
+    providers = ("numpy", "pure-python") + (("torch",) if importlib.util.find_spec("torch") else ())
+    result.assert_outcomes(passed=len(providers), failed=1)
     result.stdout.fnmatch_lines(["*test_mapping_vjp_matches_oracle?relu?wrong-relu?? FAILED*"])
-    for provider in ("numpy", "torch", "pure-python"):
+    for provider in providers:
         result.stdout.fnmatch_lines([f"*test_mapping_vjp_matches_oracle?relu?{provider}?? PASSED*"])
