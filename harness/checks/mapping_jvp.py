@@ -26,7 +26,7 @@ from harness.core.mapping_oracle import (
     tangent_direction,
 )
 from harness.core.results import CheckResult, Verdict
-from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, mapping_scale, sensitivity_step
+from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, mapping_scale, sensitivity_step, terms_allowance
 from harness.core.vectors import largest
 
 # An oracle value uncertain by more than this fraction of its scale (its own size plus
@@ -65,19 +65,20 @@ def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
     got = [np.asarray(out[i], np.float64) for i in floats]
     names = [f"output {i}" for i in floats]
     dtype = judged_dtype(trial, [out[i] for i in floats])
+    declared = [None] * len(floats) if trial.jvp_terms is None else [trial.jvp_terms[i] for i in floats]
 
     def compare():
         """The reports, and per output the elements that fail or whose oracle value is too
         uncertain to judge them (its steps straddle a kink: relu over 10^5 elements has a
         few within them)."""
         reports, picks = [], []
-        for label, g, c, r, s, v, e, a, u in zip(names, got, expected.center, expected.radius, expected.scale,
-                                                  expected.sensitivity, expected.error, expected.allowance,
-                                                  expected.unresolved):
+        for label, g, c, r, s, v, e, a, u, t in zip(names, got, expected.center, expected.radius, expected.scale,
+                                                     expected.sensitivity, expected.error, expected.allowance,
+                                                     expected.unresolved, declared):
             # an element the oracle cannot differentiate: an infinite margin, so it cannot be judged
             center, scale = np.where(u, 0.0, c), mapping_scale(s, v, floor_over=s)
             report, failed = judged_elements(g, center, r, scale, dtype=dtype, comparison="gradient", name=label,
-                                             margin=np.where(u, np.inf, ORACLE_ERROR_FACTOR * e + a))
+                                             margin=np.where(u, np.inf, ORACLE_ERROR_FACTOR * e + a + terms_allowance(t, dtype, s)))
             bad = failed | ~(e <= BLURRED * scale) if np.any(e) else failed  # exact values: no error to blur them
             reports.append(report)
             picks.append(np.flatnonzero(bad) if bad.any() else None)
@@ -144,8 +145,14 @@ def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
     # harness.core.tolerances); over a sum these add like independent roundings.
     spread = math.sqrt(math.fsum(largest(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
         math.sqrt(math.fsum(largest(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
+    # Plus, for the terms the mapping declares, each element's own allowance, weighed by |u|
+    # (|v|) and summed worst case (harness.core.tolerances)
+    declared = math.fsum(float(np.sum(np.abs(t) * terms_allowance(d, dtype)))
+                         for t, d in zip(u, trial.vjp_terms or ()) if d is not None and t is not None) + \
+        math.fsum(float(np.sum(np.abs(c) * terms_allowance(d, dtype)))
+                  for c, d in zip(v, trial.jvp_terms or ()) if d is not None and c is not None)
     f = factor(dtype, "transpose")
-    tol = f * eps(dtype) * spread + f * float(np.finfo(dtype).smallest_normal)
+    tol = f * eps(dtype) * spread + declared + f * float(np.finfo(dtype).smallest_normal)
     if not abs(lhs - rhs) <= tol:  # the widenings can only widen: measured only when needed
         tol += _transpose_widening(trial, dtype)
     text = f"<u, VJP(v)> = {lhs:.12g}, <JVP(u), v> = {rhs:.12g}: off by {abs(lhs - rhs):.3g} (tolerance {tol:.3g})"

@@ -40,7 +40,7 @@ from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judg
 from harness.checks.probes import split_segments
 from harness.core.mapping_oracle import expected_vjp, largest_change, nearby, probe, probe_bracket, reuse_along
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
-from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step
+from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step, terms_allowance
 from harness.core.vectors import inner, largest, signed
 
 
@@ -173,7 +173,8 @@ class _Prober:
         (measured once) and the allowance for reused outputs, taken along the direction
         with seeded random signs: a coupled map's derivative can cancel along the
         probe's own direction (softmax's along all-ones is 0 whatever each element's
-        rounding), not along random signs."""
+        rounding), not along random signs; and the |w|-weighted allowance of the terms the
+        mapping declares (``terms_allowance``)."""
         if self.trial.case.n_float_elements <= ELEMENTWISE_LIMIT:
             tolerances = self.elementwise_tolerances()
             return max(self.rounding(direction), math.fsum(
@@ -182,7 +183,9 @@ class _Prober:
             self.measure_sensitivity()
         rng = np.random.default_rng(self.trial.seed + 29)
         flipped = [None if w is None else signed(rng, w) for w in direction]
-        return self.rounding(direction) + reuse_along(self.diff, self.trial.cotangents, flipped, self.dtype)
+        declared = math.fsum(inner(np.abs(w), terms_allowance(t, self.dtype))  # (harness.core.tolerances)
+                             for w, t in zip(direction, self.trial.vjp_terms or ()) if w is not None and t is not None)
+        return self.rounding(direction) + reuse_along(self.diff, self.trial.cotangents, flipped, self.dtype) + declared
 
 
 @dataclass(frozen=True)

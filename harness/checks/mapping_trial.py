@@ -109,6 +109,37 @@ class MappingTrial:
         diff.share(tangents, [None if t is None else unit * np.asarray(t, np.float64) for t in tangents])
         return tangents
 
+    @cached_property
+    def vjp_terms(self) -> list | None:
+        """Per input, the term sizes the mapping declares for each element of its VJP of
+        the trial's cotangents (``Mapping.vjp_terms``; None for integer inputs), or None."""
+        return self._declared("vjp_terms", self.cotangents, self.case.inputs)
+
+    @cached_property
+    def jvp_terms(self) -> list | None:
+        """Per output, the term sizes declared for its JVP along the trial's tangents, or None."""
+        return self._declared("jvp_terms", self.tangents, self.oracle_outputs)
+
+    def _declared(self, what: str, directions, like) -> list | None:
+        function = getattr(self.mapping, what)
+        if function is None:
+            return None
+        copies = tuple(None if d is None else np.array(d) for d in directions)
+        terms = function(tuple(np.array(x) for x in self.case.inputs), copies, **self.case.params)
+        terms = tuple(terms) if isinstance(terms, (tuple, list)) else (terms,)
+        if len(terms) != len(like):
+            raise ValueError(f"mapping {self.mapping.name!r}: {what} returned {len(terms)} arrays, expected {len(like)}")
+        declared = []
+        for i, (t, y) in enumerate(zip(terms, like)):
+            if y is None or np.asarray(y).dtype.kind != "f":
+                declared.append(None)
+                continue
+            t = np.abs(np.asarray(t, np.float64))
+            if t.shape != np.shape(y):
+                raise ValueError(f"mapping {self.mapping.name!r}: {what}[{i}] has shape {t.shape}, expected {np.shape(y)}")
+            declared.append(t)
+        return declared
+
     # --- calling the mapping ------------------------------------------------
 
     def forward(self, inputs) -> tuple:

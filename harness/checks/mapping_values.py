@@ -11,7 +11,7 @@ from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
 from harness.core import mapping_hints
 from harness.core.mapping_oracle import Expected, expected_forward, expected_vjp, vjp_sensitivity
 from harness.core.results import CheckResult, Verdict
-from harness.core.tolerances import ORACLE_ERROR_FACTOR, mapping_scale, tolerance
+from harness.core.tolerances import ORACLE_ERROR_FACTOR, mapping_scale, terms_allowance, tolerance
 
 # Every element is compared up to this many float input elements (8 forward
 # evaluations each); beyond it, vjp_probes judges the case.
@@ -116,9 +116,12 @@ def _judge_vjp(trial: MappingTrial, name: str, grads, expected: Expected, dtype:
     centers = [np.where(u, 0.0, expected.center[i]) for u, i in zip(unresolved, which)]
     radii = [np.where(u, 0.0, expected.radius[i]) for u, i in zip(unresolved, which)]
 
+    # plus the rounding of the cancelling terms the mapping declares (harness.core.tolerances)
+    terms = trial.vjp_terms or [None] * len(grads)
+
     def margins():
-        return [np.where(u, np.inf, ORACLE_ERROR_FACTOR * expected.error[i] + expected.allowance[i])
-                for u, i in zip(unresolved, which)]
+        return [np.where(u, np.inf, ORACLE_ERROR_FACTOR * expected.error[i] + expected.allowance[i]
+                         + terms_allowance(terms[i], dtype, expected.scale[i])) for u, i in zip(unresolved, which)]
 
     # Rounding sensitivity and reused outputs only widen tolerances: measured for the
     # elements that would fail without them.

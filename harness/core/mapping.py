@@ -102,6 +102,16 @@ class Mapping:
     cotangents...) -> vjp`` (the first ``n_inputs`` are the mapping's inputs, then one
     cotangent per float output) whose own ``vjp`` is the backward of the backward (the
     adapters supply it where the framework offers one).
+
+    ``vjp_terms(inputs, cotangents, **params)`` (optional; one array per input, ``None``
+    for "int" inputs, shaped like it) and ``jvp_terms(inputs, tangents, **params)``
+    (one per output): for each element of the VJP (JVP), the sum of the absolute values of
+    the terms a correct backward adds up to make it, intermediate ones included, in
+    float64. Where those terms cancel (a normalisation of one element, or of two, whose
+    output hardly depends on x while its backward forms rstd (gh - mean gh) with rstd up
+    to 1/sqrt(eps)), a correct answer carries eps times them, far more than eps times
+    what the Jacobian alone shows; the tolerances then scale with them
+    (``harness.core.tolerances``, "declared terms").
     """
 
     name: str
@@ -115,12 +125,14 @@ class Mapping:
     dtypes: tuple = ("float64",)
     nondeterminism: float = 0.0
     second_order: Callable | None = None
+    vjp_terms: Callable | None = None
+    jvp_terms: Callable | None = None
     ref: str = field(default="", repr=False)  # "module:attr" it was loaded from, for reproduce commands
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"Mapping name={self.name!r}: expected a non-empty string")
-        for attr in ("forward", "vjp", "jvp", "samples", "reference", "second_order"):
+        for attr in ("forward", "vjp", "jvp", "samples", "reference", "second_order", "vjp_terms", "jvp_terms"):
             value = getattr(self, attr)
             if value is not None and not callable(value):
                 raise ValueError(f"Mapping {self.name!r}: {attr}={value!r} is not callable")

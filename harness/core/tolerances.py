@@ -58,6 +58,27 @@ map (D2 = 0) and O(eps) relative where the derivative is of the outputs' size, s
 loosens nothing there; it is only measured for what would fail without it, and it never
 reaches past the magnitude the element judges without making it "cannot be judged"
 (float32 sigmoid at |x| >= 17, whose every derivative is below eps |c|, is such a case).
+
+Declared terms (``terms_allowance``). The accumulation scale sees only the Jacobian, not
+the terms a backward forms on the way: where they cancel, a correct answer carries eps
+times them. layer_norm of width 1 has y = beta and a zero input gradient, formed as rstd
+(gh - mean gh) with rstd = 1/sqrt(eps) = 316: torch leaves 64-256 eps64 |gh| (the
+accumulation scale is 0 there, and so is the rounding sensitivity: the exact map is
+constant). batch_norm over 2 samples (xhat = +-1 whatever x) forms its JVP and VJP from
+terms of size rstd |u| and rstd |gh| that cancel to almost nothing. So an operator may
+declare, per element, T = the sum of the absolute values of the terms it is computed
+from (``Mapping.vjp_terms`` / ``jvp_terms``: the computation on absolute values, derived
+beside the operator; its sums, whose rounding grows with their length, are already in
+the accumulation scale). A fixed, small number of operations on values bounded by T
+(a product by rstd, the subtractions, a product by xhat) rounds each by at most eps/2 T:
+at most ``TERM_ROUNDINGS`` eps T in all (a deterministic bound, so no lambda of 16). The
+part of T that does not cancel is the Jacobian's own contraction, whose rounding the
+tolerance covers already (16 eps times the accumulation scale A), so an element compared
+with the oracle gets ``TERM_ROUNDINGS eps max(T - A, 0)`` added to its margin, as the reuse
+allowance is: nothing where nothing cancels (T = A). The transpose identity and large
+probes, which have no per-element A, add ``TERM_ROUNDINGS eps T`` per element, weighed by
+|u_k| (|v_j|, |w_k|), summed worst case: the cancelling terms of one row or channel share
+rstd and err together.
 """
 
 from __future__ import annotations
@@ -99,6 +120,10 @@ FACTORS = {
 # Roundings of an output's size a backward may make on the outputs it reuses (see
 # reuse_allowance): the output's own (eps / 2) and a few more of its size.
 REUSE_ROUNDINGS = 4.0
+
+# Roundings of a declared term's size (see terms_allowance): a handful of operations, each
+# at most eps / 2 of the terms' sum.
+TERM_ROUNDINGS = 4.0
 
 # Richardson's error estimate measures the lower-order entry of its tableau, so it
 # overstates the error of the entry it keeps (by 10-1000x in the tests); 4 times it
@@ -151,6 +176,15 @@ def mapping_scale(accumulation, sensitivity=0.0, floor_over=None):
     if not np.isfinite(top):  # the largest finite one (the boolean mask only where needed)
         top = float(np.max(peak[np.isfinite(peak)], initial=0.0))
     return accumulation + np.asarray(sensitivity, np.float64) + top
+
+
+def terms_allowance(terms, dtype, accumulation=0.0):
+    """How far an element may be off through the rounding of the terms the mapping
+    declares for it (``None``: nothing declared), beyond its ``accumulation`` scale where
+    that is known (derivation above)."""
+    if terms is None:
+        return 0.0
+    return TERM_ROUNDINGS * eps(dtype) * np.maximum(np.asarray(terms, np.float64) - accumulation, 0.0)
 
 
 def reuse_allowance(first, second, outputs, dtype):

@@ -57,7 +57,8 @@ def _record(cls, input_names, summary) -> OpRecord:
     operator = cls()
     reference = REFERENCES.get(cls.name, operator.reference)
     return OpRecord(cls.name, summary, reference, tuple(cls.inputs), operator.samples, input_names,
-                    dict(cls.params))
+                    dict(cls.params), vjp_terms=getattr(operator, "vjp_terms", None),
+                    jvp_terms=getattr(operator, "jvp_terms", None))
 
 
 RECORDS: dict[str, OpRecord] = {cls.name: _record(cls, names, summary) for cls, names, summary in _TABLE}

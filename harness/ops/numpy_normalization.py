@@ -9,11 +9,49 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.ops.numpy_operator import In, Operator, normal, single
+from harness.ops.numpy_operator import In, Operator, normal, single, widened
 
 
 def lead_axes(x, axis_kept):
     return tuple(i for i in range(x.ndim) if i != axis_kept % x.ndim)
+
+
+# The terms a normalisation's backward and JVP add up, in absolute value (what their rounding
+# scales with: ``harness.core.mapping``, ``vjp_terms``): the same computation on absolute
+# values. With xhat = (x - mean) rstd, a gradient is rstd (gh - M(gh) - xhat M(gh xhat)) (M:
+# the mean over the statistics' axes, gh = g gamma) and a tangent gamma rstd (dxc - xhat
+# M(xhat dxc)), dxc = dx - M(dx): terms of size rstd |gh| and rstd |dxc| that cancel where the
+# output hardly depends on x (width 1: y = beta; two samples: xhat = +-1), with rstd up to
+# 1/sqrt(eps) = 316. xhat's own rounding (x - mean: eps (|x| + |mean|)) is the input's, which
+# the rounding sensitivity covers wherever the map depends on x; at width 1 it does not, and
+# gamma's gradient sum g xhat (0 exactly) is formed from xhat's error alone: its terms are
+# |g| X, X = rstd (|x| + |mean|). Not so the tangent's xhat dgamma: that is the forward's
+# xhat (times dgamma), which forward_matches_reference holds to eps |y| already.
+
+
+def _mean(a, axes):
+    return a.mean(axis=axes, keepdims=True)
+
+
+def _statistic_terms(x, rstd, axes):
+    """``(|xhat|, X)``: xhat's size and that of the terms it is the difference of."""
+    mean = _mean(x, axes)
+    return np.abs(x - mean) * rstd, rstd * (np.abs(x) + np.abs(mean))
+
+
+def normalisation_vjp_terms(x, g, gamma, rstd, axes, param_axes):
+    """``(dx, dgamma, dbeta)`` term sizes, everything float64 and broadcast to x."""
+    xhat, big = _statistic_terms(x, rstd, axes)
+    gh, g = np.abs(g * gamma), np.abs(g)
+    dx = rstd * (gh + _mean(gh, axes) + xhat * _mean(gh * xhat, axes))
+    return dx, (g * big).sum(axis=param_axes), g.sum(axis=param_axes)
+
+
+def normalisation_jvp_terms(x, dx, dgamma, dbeta, gamma, rstd, axes):
+    """The output tangent's term sizes, everything float64 and broadcast to x."""
+    xhat = _statistic_terms(x, rstd, axes)[0]
+    centred = np.abs(dx) + _mean(np.abs(dx), axes)
+    return (np.abs(gamma) * rstd * (centred + xhat * _mean(xhat * centred, axes)) + xhat * np.abs(dgamma) + np.abs(dbeta),)
 
 
 class LayerNorm(Operator, correct=True):
@@ -50,6 +88,18 @@ class LayerNorm(Operator, correct=True):
         n = x.shape[-1] - self.ddof
         dxhat = rstd * (dxc - xhat * (xhat * dxc).sum(axis=-1, keepdims=True) / n)
         return (dxhat * gamma + xhat * dgamma + dbeta,)
+
+    def vjp_terms(self, inputs, cotangents, eps=1e-5):
+        """What each gradient element's rounding scales with (see normalisation_vjp_terms)."""
+        x, gamma, _ = widened(inputs)
+        rstd = self.normalized(x, eps)[1]
+        return normalisation_vjp_terms(x, np.asarray(single(cotangents), np.float64), gamma, rstd, -1,
+                                       tuple(range(x.ndim - 1)))
+
+    def jvp_terms(self, inputs, tangents, eps=1e-5):
+        x, gamma, _ = widened(inputs)
+        dx, dgamma, dbeta = widened(tangents)
+        return normalisation_jvp_terms(x, dx, dgamma, dbeta, gamma, self.normalized(x, eps)[1], -1)
 
     def samples(self, rng, dtype):
         def case(shape, label, offset=0.0, scale=1.0):
@@ -106,6 +156,20 @@ class BatchNorm(Operator, correct=True):
         dxc = dx - dx.mean(axis=axes, keepdims=True)
         dxhat = rstd * (dxc - xhat * (xhat * dxc).mean(axis=axes, keepdims=True))
         return (dxhat * self.per_channel(gamma, x) + xhat * self.per_channel(dgamma, x) + self.per_channel(dbeta, x),)
+
+    def vjp_terms(self, inputs, cotangents, eps=1e-5):
+        """What each gradient element's rounding scales with (see normalisation_vjp_terms)."""
+        x, gamma, _ = widened(inputs)
+        _, rstd, axes = self.normalized(x, eps)
+        return normalisation_vjp_terms(x, np.asarray(single(cotangents), np.float64), self.per_channel(gamma, x),
+                                       rstd, axes, axes)
+
+    def jvp_terms(self, inputs, tangents, eps=1e-5):
+        x, gamma, _ = widened(inputs)
+        dx, dgamma, dbeta = widened(tangents)
+        _, rstd, axes = self.normalized(x, eps)
+        return normalisation_jvp_terms(x, dx, self.per_channel(dgamma, x), self.per_channel(dbeta, x),
+                                       self.per_channel(gamma, x), rstd, axes)
 
     def samples(self, rng, dtype):
         def case(shape, label, offset=0.0):

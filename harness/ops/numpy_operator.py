@@ -90,6 +90,7 @@ class Operator:
 def as_mapping(operator: Operator, dtypes=("float64",), samples=None, reference=None, params=None) -> Mapping:
     """``operator`` as a ``harness.Mapping`` running in ``dtypes``; ``samples`` replaces the
     operator's own sample cases, ``reference`` its float64 forward, ``params`` its defaults."""
+    correct = operator.reference_class() if hasattr(operator, "reference_class") else None
     return Mapping(
         operator.name,
         operator.forward,
@@ -100,4 +101,7 @@ def as_mapping(operator: Operator, dtypes=("float64",), samples=None, reference=
         samples=samples or operator.samples,
         reference=reference or operator.reference,
         dtypes=(dtypes,) if isinstance(dtypes, str) else tuple(dtypes),
+        # the correct operator's declaration: a bug is judged by what its record allows
+        vjp_terms=getattr(correct, "vjp_terms", None),
+        jvp_terms=getattr(correct, "jvp_terms", None),
     )

@@ -20,7 +20,8 @@ class OpRecord:
     describe how random, kink, tie, large, single-sample and width-1 cases are drawn;
     ``samples(rng, dtype)`` adds hand-made cases ``[(inputs, params, label), ...]``;
     ``input_names`` label the inputs, and the ``int`` ones (indices, labels) are the
-    non-differentiable inputs."""
+    non-differentiable inputs. ``vjp_terms`` and ``jvp_terms``: where a correct backward's
+    terms cancel, their absolute sizes (``harness.core.mapping.Mapping``)."""
 
     name: str
     summary: str
@@ -30,6 +31,8 @@ class OpRecord:
     input_names: tuple[str, ...]
     params: dict = field(default_factory=dict)
     dtypes: tuple[str, ...] = MAPPING_DTYPES
+    vjp_terms: Callable | None = None
+    jvp_terms: Callable | None = None
 
     def __post_init__(self):
         if len(self.input_names) != len(self.inputs):

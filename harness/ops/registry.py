@@ -171,7 +171,8 @@ def mapping(op_name: str, provider_name: str = "numpy", dtypes=None, **params) -
     built = Mapping(f"{op_name}[{provider_name}]", implementation.forward, vjp=implementation.vjp,
                    jvp=getattr(implementation, "jvp", None), inputs=record.inputs,
                    params={**record.params, **params}, samples=record.samples, reference=record.reference,
-                   dtypes=dtypes, second_order=getattr(implementation, "second_order", None))
+                   dtypes=dtypes, second_order=getattr(implementation, "second_order", None),
+                   vjp_terms=record.vjp_terms, jvp_terms=record.jvp_terms)
     if not params and dtypes == record.dtypes:
         built.ref = f"harness.ops:{op_name}@{provider_name}"  # what reproduce commands name it by
     return built
