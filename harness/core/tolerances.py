@@ -70,8 +70,9 @@ declare, per element, T = the sum of the absolute values of the terms it is comp
 from (``Mapping.vjp_terms`` / ``jvp_terms``: the computation on absolute values, derived
 beside the operator; its sums, whose rounding grows with their length, are already in
 the accumulation scale). A fixed, small number of operations on values bounded by T
-(a product by rstd, the subtractions, a product by xhat) rounds each by at most eps/2 T:
-at most ``TERM_ROUNDINGS`` eps T in all (a deterministic bound, so no lambda of 16). The
+(a product by rstd, the subtractions, a product by xhat: eight roundings at most, each of
+at most eps/2 T) errs by at most ``TERM_ROUNDINGS`` = 4 eps T (a deterministic bound, so
+no lambda of 16; torch's worst, 256 eps64 |gh| at width 1, is a tenth of it). The
 part of T that does not cancel is the Jacobian's own contraction, whose rounding the
 tolerance covers already (16 eps times the accumulation scale A), so an element compared
 with the oracle gets ``TERM_ROUNDINGS eps max(T - A, 0)`` added to its margin, as the reuse
@@ -121,8 +122,8 @@ FACTORS = {
 # reuse_allowance): the output's own (eps / 2) and a few more of its size.
 REUSE_ROUNDINGS = 4.0
 
-# Roundings of a declared term's size (see terms_allowance): a handful of operations, each
-# at most eps / 2 of the terms' sum.
+# eps-multiples of a declared term's size its rounding may reach (see terms_allowance):
+# eight operations at most, each rounding by at most eps / 2 of the terms' sum.
 TERM_ROUNDINGS = 4.0
 
 # Richardson's error estimate measures the lower-order entry of its tableau, so it
