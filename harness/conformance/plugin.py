@@ -122,6 +122,7 @@ def pytest_generate_tests(metafunc):
         config = metafunc.config  # each module:attr loads and runs in a worker unless --in-process
         subjects = [mapping_subject(ref, in_process=config.getoption("in_process"), timeout=config.getoption("worker_timeout"))
                     for ref in _mapping_targets(config)]
+        config._backprop_harness_mapping_workers = [s.worker for s in subjects if s.worker is not None]
         if subjects:  # none: deselected below, not an empty parameter set's skip
             metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
         return
@@ -143,6 +144,8 @@ def pytest_unconfigure(config):
         close = getattr(s.impl, "close", None)
         if close is not None:
             close()
+    for worker in getattr(config, "_backprop_harness_mapping_workers", ()):
+        worker.close()
 
 
 def pytest_configure(config):
