@@ -11,7 +11,7 @@ from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 # MLP-only arguments, and what a mapping takes instead
 _NOT_FOR_MAPPINGS = {"impl": "--impl", "sizes": "--sizes", "activations": "--activations", "loss": "--loss",
                      "batch": "--batch", "kinks": "--kinks", "logit_scale": "--logit-scale", "isolate": "--isolate",
-                     "save_case": "--save-case", "device": "--device", "timeout": "--timeout"}
+                     "save_case": "--save-case", "device": "--device"}
 
 
 def add_arguments(parser) -> None:
@@ -33,12 +33,10 @@ def _size(text) -> int:
 
 
 def run(args) -> int:
-    from harness.checks.mapping_runner import check_mapping, mapping_cases
     from harness.checks.mapping_trial import PROBES
     from harness.commands.check_report import Run, conclude, make_console, print_report
-    from harness.core.mapping import load_mapping
     from harness.core.mapping_cases import load_mapping_case
-    from harness.core.results import CheckResult, Verdict
+    from harness.core.results import CheckResult
 
     given = [flag for attr, flag in _NOT_FOR_MAPPINGS.items() if getattr(args, attr, None)]
     if given:
@@ -48,44 +46,50 @@ def run(args) -> int:
     options.checked_outputs(args)
     if args.provider and not args.op:
         raise UsageError("--provider chooses who computes an --op; give --op NAME")
-    mappings = [load_mapping(ref) for ref in dict.fromkeys(args.mapping or ())]
-    unavailable = []
+    refs = list(dict.fromkeys(args.mapping or ()))
+    for ref in refs:
+        if not isinstance(ref, str) or ":" not in ref:
+            raise UsageError(f"--mapping {ref!r}: expected module:attr naming a harness.Mapping")
+    targets, unavailable = [({"mapping": ref}, ref) for ref in refs], []
     for op_name in dict.fromkeys(args.op or ()):
-        found, missing = operator_mappings(op_name, args.provider)
-        mappings += found
+        found, missing = operator_targets(op_name, args.provider)
+        targets += found
         unavailable += missing
     case = load_mapping_case(args.case_file) if args.case_file else None
-    if case is not None:
-        if args.dtype and args.dtype != case.dtype:
-            raise UsageError(f"--dtype {args.dtype}: the case file's float inputs are {case.dtype}; a case file runs in its own dtype")
-        if args.seed:
-            case.seed = args.seed  # the seed draws the cotangents and probes
+    if case is not None and args.dtype and args.dtype != case.dtype:
+        raise UsageError(f"--dtype {args.dtype}: the case file's float inputs are {case.dtype}; a case file runs in its own dtype")
     runs = [Run(name, "-", [CheckResult("applicable", name, "-", verdict, why)], note=why)
             for name, verdict, why in unavailable]
-    for mapping in mappings:
-        if case is not None:
-            runs.append(Run(mapping.name, case.describe(), check_mapping(mapping, case, probes=args.probes or PROBES,
-                                                                          second_order=args.second_order)))
-            continue
-        for dtype, item, why in mapping_cases(mapping, args.dtype, args.seed, args.size):
-            if item is None:
-                run = Run(mapping.name, dtype, note=why)
-                run.results.append(CheckResult("applicable", mapping.name, dtype, Verdict.FAIL, f"asked for, but {why}"))
-                runs.append(run)
-                continue
-            runs.append(Run(mapping.name, item.describe(), check_mapping(mapping, item, probes=args.probes or PROBES,
-                                                                          second_order=args.second_order)))
+    probes = args.probes or PROBES
+    if args.in_process:
+        checked, names = _checked_here(targets, args, case, probes)
+    else:
+        from harness.executors.mapping_worker import checked_in_workers
+        from harness.workers.pool import default_jobs
+        from harness.workers.remote import DEFAULT_TIMEOUT
+
+        select = {"dtype": args.dtype, "seed": args.seed, "size": args.size,
+                  "case_file": str(args.case_file) if args.case_file else None}
+        try:
+            checked, names = checked_in_workers(targets, timeout=args.timeout or DEFAULT_TIMEOUT, select=select,
+                                                probes=probes, second_order=args.second_order,
+                                                jobs=getattr(args, "jobs", None) or default_jobs())
+        except ValueError as exc:  # a module:attr that names no mapping: the user's input
+            raise UsageError(str(exc)) from None
+        checked = [Run(name, case, results, note=note) for name, case, results, note in checked]
+    runs += checked
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
-    asked_for = [m.name for m in mappings] + [name for name, _, _ in unavailable]
+    asked_for = names + [name for name, _, _ in unavailable]
     return EXIT_OK if conclude(runs, asked_for, args.json) else EXIT_FAILED
 
 
-def operator_mappings(op_name: str, chosen=None):
-    """The mappings of ``op_name`` for every provider offering it (or the ``chosen``
-    ones), and ``[(name, verdict, why)]`` for those that cannot run here: SKIP for one
-    only discovered, FAIL for one chosen. An unknown operator or provider, or one
-    chosen that does not offer the operator, is a usage error."""
+def operator_targets(op_name: str, chosen=None):
+    """``[(target, label)]`` for ``op_name`` and every provider offering it (or the
+    ``chosen`` ones), and ``[(name, verdict, why)]`` for those that cannot run here: SKIP
+    for one only discovered, FAIL for one chosen. An unknown operator or provider, or
+    one chosen that does not offer the operator, is a usage error. No provider's
+    factory runs here: the worker (or ``--in-process``) makes the mappings."""
     from harness import ops
     from harness.core.results import Verdict
 
@@ -101,8 +105,44 @@ def operator_mappings(op_name: str, chosen=None):
         if why:
             missing.append((f"{op_name}[{name}]", Verdict.FAIL if chosen else Verdict.SKIP, f"cannot run here: {why}"))
             continue
-        try:
-            found.append(ops.mapping(op_name, name))
-        except Exception as exc:  # a plug-in's factory that raises: its failure, not the run's
-            missing.append((f"{op_name}[{name}]", Verdict.ERROR, f"its factory raised {type(exc).__name__}: {exc}"))
+        found.append(({"op": op_name, "provider": name}, f"{op_name}[{name}]"))
     return found, missing
+
+
+def _checked_here(targets, args, case, probes):
+    """``--in-process``: every mapping loaded and checked in this process (debugging,
+    profiling); one that exits or hangs takes the harness with it."""
+    from harness import ops
+    from harness.checks.mapping_runner import check_mapping, mapping_cases
+    from harness.commands.check_report import Run
+    from harness.core.mapping import load_mapping
+    from harness.core.results import CheckResult, Verdict
+
+    runs, names = [], []
+    for target, label in targets:
+        if "mapping" in target:
+            mapping = load_mapping(target["mapping"])
+        else:
+            try:
+                mapping = ops.mapping(target["op"], target["provider"])
+            except Exception as exc:  # a plug-in's factory that raises: its failure, not the run's
+                runs.append(Run(label, "-", [CheckResult("applicable", label, "-", Verdict.ERROR,
+                                                         f"its factory raised {type(exc).__name__}: {exc}")]))
+                names.append(label)
+                continue
+        names.append(mapping.name)
+        if case is not None:
+            if args.seed:
+                case.seed = args.seed  # the seed draws the cotangents and probes
+            runs.append(Run(mapping.name, case.describe(), check_mapping(mapping, case, probes=probes,
+                                                                          second_order=args.second_order)))
+            continue
+        for dtype, item, why in mapping_cases(mapping, args.dtype, args.seed, args.size):
+            if item is None:
+                run = Run(mapping.name, dtype, note=why)
+                run.results.append(CheckResult("applicable", mapping.name, dtype, Verdict.FAIL, f"asked for, but {why}"))
+                runs.append(run)
+                continue
+            runs.append(Run(mapping.name, item.describe(), check_mapping(mapping, item, probes=probes,
+                                                                          second_order=args.second_order)))
+    return runs, names

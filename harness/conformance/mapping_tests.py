@@ -24,19 +24,45 @@ class MappingSubject:
     name: str
     mapping: Mapping | None = None
     problem: str = ""
+    worker: object | None = None  # a MappingWorker serving a module:attr (its cases in worker.cases)
 
     def __str__(self):
         return self.name
 
 
-def mapping_subject(target) -> MappingSubject:
+def mapping_subject(target, *, in_process: bool = False, timeout: float | None = None) -> MappingSubject:
+    """A ``Mapping`` object is tested here (it lives in the caller's process already);
+    a ``module:attr`` in a worker process (``harness.executors.mapping_worker``), so that
+    one that exits, crashes or hangs fails its tests instead of ending the session --
+    with status 0, for ``os._exit(0)`` -- unless ``in_process``."""
     if isinstance(target, Mapping):
         return MappingSubject(target.name, target)
+    if not in_process:
+        return _subject_in_worker(str(target), timeout)
     try:
         mapping = load_mapping(target)
     except ValueError as exc:
         return MappingSubject(str(target), None, str(exc))
     return MappingSubject(mapping.name, mapping)
+
+
+def _subject_in_worker(ref: str, timeout: float | None) -> MappingSubject:
+    from harness.executors.mapping_worker import LOST, MappingWorker
+    from harness.workers.remote import DEFAULT_TIMEOUT
+
+    worker = MappingWorker({"mapping": ref}, ref, timeout=timeout or DEFAULT_TIMEOUT, select={})
+    try:
+        worker.start()
+    except ValueError as exc:
+        return MappingSubject(ref, None, str(exc))
+    except LOST as exc:
+        return MappingSubject(ref, None, f"{_verdict_of(exc)} while loading {ref}: {exc}")
+    return MappingSubject(worker.name, None, worker=worker)
+
+
+def _verdict_of(exc) -> str:
+    verdict = getattr(exc, "verdict", None)
+    return verdict.value if verdict is not None else "ERROR"
 
 
 def run_mapping_subject(check, subject: MappingSubject) -> None:
@@ -49,11 +75,10 @@ def run_mapping_subject(check, subject: MappingSubject) -> None:
     if subject.problem:
         pytest.fail(subject.problem, pytrace=False)
     applied, skipped = False, []
-    for _, case, why in mapping_cases(subject.mapping):
-        if case is None:
+    for result, why in _results(check, subject):
+        if result is None:
             skipped.append(why)
             continue
-        result = run_mapping_check(check, MappingTrial(subject.mapping, case))
         if result.verdict is Verdict.SKIP:
             skipped.append(result.message)
         elif not result.ok:
@@ -62,6 +87,32 @@ def run_mapping_subject(check, subject: MappingSubject) -> None:
             applied = True
     if not applied:
         pytest.skip(f"{mapping_check_name(check)} applied to none of the cases: {'; '.join(sorted(set(skipped)))}")
+
+
+def _results(check, subject: MappingSubject):
+    """``(result, why not)`` of ``check`` on each of the subject's cases, here or in its worker."""
+    import pytest
+
+    if subject.worker is None:
+        for _, case, why in mapping_cases(subject.mapping):
+            yield (None, why) if case is None else (run_mapping_check(check, MappingTrial(subject.mapping, case)), "")
+        return
+    from harness.checks.mapping_trial import PROBES
+    from harness.executors.mapping_worker import LOST
+
+    worker = subject.worker
+    for index, case in enumerate(worker.cases):
+        if case["case"] is None:
+            yield None, case["why"]
+            continue
+        try:
+            if not worker.alive():
+                worker.start()  # an earlier check killed it: a fresh one, same plan
+            (result,) = worker.check(index, probes=PROBES, second_order=False, checks=[mapping_check_name(check)])
+        except LOST as exc:
+            worker.close()
+            pytest.fail(f"{_verdict_of(exc)}: {subject.name} on {case['case']}: {exc}", pytrace=False)
+        yield result, ""
 
 
 def mapping_params(targets):

@@ -119,7 +119,10 @@ def pytest_generate_tests(metafunc):
     if "conformance_mapping" in metafunc.fixturenames:
         from harness.conformance.mapping_tests import mapping_subject
 
-        subjects = [mapping_subject(ref) for ref in _mapping_targets(metafunc.config)]
+        config = metafunc.config  # each module:attr loads and runs in a worker unless --in-process
+        subjects = [mapping_subject(ref, in_process=config.getoption("in_process"), timeout=config.getoption("worker_timeout"))
+                    for ref in _mapping_targets(config)]
+        config._backprop_harness_mapping_workers = [s.worker for s in subjects if s.worker is not None]
         if subjects:  # none: deselected below, not an empty parameter set's skip
             metafunc.parametrize("conformance_mapping", subjects, ids=[s.name for s in subjects])
         return
@@ -141,6 +144,8 @@ def pytest_unconfigure(config):
         close = getattr(s.impl, "close", None)
         if close is not None:
             close()
+    for worker in getattr(config, "_backprop_harness_mapping_workers", ()):
+        worker.close()
 
 
 def pytest_configure(config):

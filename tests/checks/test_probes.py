@@ -107,3 +107,43 @@ def test_a_probe_whose_tolerance_cannot_judge_its_derivative_is_inconclusive_nev
         result = _probe(impl, case)
         assert result.verdict is Verdict.INCONCLUSIVE, result.message
         assert result.message.startswith("4 of 4 probes cannot be judged in float64: probe 0: tolerance ")
+
+
+class _FlushesToZero(corpus.Float32Backprop):
+    """Correct float32 backprop run as compiled code runs with flush-to-zero: every gradient
+    element below float32's smallest normal number comes back as 0 (torch-compile did this
+    in CI on a derandomized conformance case)."""
+
+    def finish(self, loss, grads, dtype):
+        tiny = np.finfo(np.float32).tiny
+        return loss, [(np.where(np.abs(W) < tiny, 0, W).astype(W.dtype), np.where(np.abs(b) < tiny, 0, b).astype(b.dtype))
+                      for W, b in grads]
+
+
+def _subnormal_gradient_case():
+    # an output 1e-39 away from its target: every gradient element (dL/dW = 2 r x, dL/db = 2 r
+    # with x = 1) is below float32's smallest normal number (1.2e-38), and so is the rounding
+    # the tolerance is made of
+    W, b = np.array([[1e-39]]), np.zeros(1)
+    case = Case(NetworkSpec((1, 1), ("identity",), "mse"), ((W, b),), np.array([[1.0]]), np.array([[0.0]]))
+    return case.astype("float32")
+
+
+def test_gradients_below_the_smallest_normal_number_flushed_to_zero_are_inconclusive_not_a_fail():
+    case = _subnormal_gradient_case()
+    flushed = _FlushesToZero()
+    assert all(not np.any(g) for p in flushed(case.spec, case.params, case.x, case.y)[1] for g in p)  # all flushed
+    for impl in (corpus.Float32Backprop(), flushed):  # kept subnormal or flushed: neither is judgeable in float32
+        result = _probe(impl, case)
+        assert result.verdict is Verdict.INCONCLUSIVE, result.message
+        assert "cannot be judged in float32" in result.message
+
+
+def test_a_wrong_gradient_of_normal_size_is_still_caught_where_the_right_one_is_subnormal():
+    case = _subnormal_gradient_case()
+
+    def ones(spec, params, x, y):  # a gradient 1e38 times too large: no underflow allowance hides it
+        return 0.0, [(np.ones((1, 1), np.float32), np.ones(1, np.float32))]
+
+    result = _probe(ones, case)
+    assert result.verdict is Verdict.FAIL, result.message

@@ -56,3 +56,36 @@ def test_the_suite_runs_mappings_named_with_dash_dash_mapping(pytester, monkeypa
     result.assert_outcomes(passed=1, failed=2, skipped=1, deselected=22)
     out = result.stdout.str()
     assert "reproduce: backprop-harness check --mapping conformancemaps:wrong" in out
+
+
+EXITS = textwrap.dedent('''
+    import os
+    import numpy as np
+    import harness
+
+    def exits_0(inputs, cotangents):
+        os._exit(0)
+
+    def tanh_vjp(inputs, cotangents):
+        (x,), (g,) = inputs, cotangents
+        return (g * (1 - np.tanh(x) ** 2),)
+
+    exiting = harness.Mapping("exits 0", np.tanh, exits_0, inputs=[harness.Input((3, 4))])
+    tanh = harness.Mapping("tanh", np.tanh, tanh_vjp, inputs=[harness.Input((3, 4))])
+''')
+
+
+def test_a_mapping_named_by_module_attr_runs_in_a_worker_and_its_exit_fails_its_test(tmp_path, monkeypatch):
+    # in process, os._exit(0) would end the whole pytest session with status 0: every test "passed"
+    (tmp_path / "exitmaps.py").write_text(EXITS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    check = next(c for c in MAPPING_CHECKS if mapping_check_name(c) == "vjp_matches_oracle")
+    exiting, fine = mapping_subject("exitmaps:exiting"), mapping_subject("exitmaps:tanh")
+    try:
+        assert exiting.name == "exits 0" and exiting.worker is not None
+        with pytest.raises(pytest.fail.Exception, match="CRASHED: exits 0 on random float64 .* exit status 0"):
+            run_mapping_subject(check, exiting)
+        run_mapping_subject(check, fine)  # the next subject is untouched
+    finally:
+        for subject in (exiting, fine):
+            subject.worker.close()
