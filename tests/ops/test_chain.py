@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from harness.networks.chain import Network, Node, backward, forward, loss_and_gradients, predictions
 from harness.networks.cnn import cnn
+from harness.ops.chain import Network, Node, backward, forward, loss_and_gradients, predictions
 from tests.networks.providers import numpy_provider
 from tests.operator_corpus import convolution as conv
 
