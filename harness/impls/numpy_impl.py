@@ -7,7 +7,7 @@ import numpy as np
 
 from harness.core.protocol import Capabilities, Implementation, Prepared
 from harness.ops.catalog import NUMPY_OPERATORS
-from harness.ops.chain import Bound, mlp
+from harness.ops.chain import mlp_chain
 
 
 class NumpyImplementation(Implementation):
@@ -22,7 +22,7 @@ class NumpyImplementation(Implementation):
 class NumpyPrepared(Prepared):
     def __init__(self, spec, params, dtype, input_grad=False):
         self.spec, self.dtype, self.input_grad = spec, np.dtype(dtype), input_grad
-        self.chain = numpy_chain(spec)
+        self.chain = mlp_chain(spec, NUMPY_OPERATORS)
         self.set_params(params)
 
     def set_params(self, params):
@@ -50,9 +50,3 @@ class NumpyPrepared(Prepared):
         # keeps what flowed into each node, the backward is each operator's VJP in reverse.
         x, y = batch
         return self.chain.step(self.params, x, y, input_grad=self.input_grad)
-
-
-def numpy_chain(spec) -> Bound:
-    """``spec``'s MLP (linear -> activation -> ... -> loss) with the NumPy provider's operators."""
-    network = mlp(spec)
-    return Bound(network, {node.op: NUMPY_OPERATORS[node.op]() for node in network.nodes}, arrays=False)

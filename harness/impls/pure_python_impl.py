@@ -8,7 +8,7 @@ node, the backward applies each operator's VJP in reverse. No NumPy runs inside 
 from __future__ import annotations
 
 from harness.core.protocol import Capabilities, Implementation, Prepared
-from harness.ops.chain import Bound, mlp
+from harness.ops.chain import mlp_chain
 from harness.ops.pure_python_ops import LIST_OPERATORS
 
 
@@ -23,16 +23,10 @@ class PurePythonImplementation(Implementation):
         return PurePythonPrepared(spec, params, input_grad)
 
 
-def pure_python_chain(spec) -> Bound:
-    """``spec``'s MLP (linear -> activation -> ... -> loss) with the pure-Python list operators."""
-    network = mlp(spec)
-    return Bound(network, {node.op: LIST_OPERATORS[node.op]() for node in network.nodes}, arrays=False)
-
-
 class PurePythonPrepared(Prepared):
     def __init__(self, spec, params, input_grad=False):
         self.spec, self.input_grad = spec, input_grad
-        self.chain = pure_python_chain(spec)
+        self.chain = mlp_chain(spec, LIST_OPERATORS)
         self.set_params(params)
 
     def set_params(self, params):

@@ -207,6 +207,13 @@ class Bound:
         return flow.loss, grads, dx
 
 
+def mlp_chain(spec: NetworkSpec, factories) -> Bound:
+    """``spec``'s MLP (``mlp``) bound to a built-in provider's table ``factories`` (operator
+    name -> zero-argument factory), its answers taken as its convention has them."""
+    network = mlp(spec)
+    return Bound(network, {node.op: factories[node.op]() for node in network.nodes}, arrays=False)
+
+
 def forward(network: Network, provider, params, x, target, *, reference: bool = False) -> Flow:
     """Run the chain on ``x`` (N, *input_shape) and ``target``; ``reference`` runs
     each operator's float64 reference forward instead of the provider's forward."""
