@@ -20,11 +20,13 @@ MAX_LINES = 400
 # use the other front ends).
 LAYERS = {
     "harness.core": 0,  # spec, cases, reference, oracle, tolerances, results, hints, protocol, registry
-    "harness.impls": 1,  # the built-in implementations
     "harness.mappings": 1,  # mappings under test from each framework (torch, jax) and NumPy examples
-    # the operator database: records, references, samples, providers; above mappings (its torch
-    # provider is built with the torch adapter), below the checker
+    # the operator database: records, references, samples, providers, and the chain of operators;
+    # above mappings (its torch provider is built with the torch adapter), below the checker
     "harness.ops": 1.5,
+    # the built-in implementations: each MLP is a chain of the operator database's operators
+    # (issue 12), so they sit just above harness.ops and still below everything that runs them
+    "harness.impls": 1.75,
     "harness.checks": 2,  # the checker
     "harness.workers": 2,  # worker processes: the wire protocol, process control, remote implementations
     "harness.speed": 2,  # timing

@@ -1,11 +1,13 @@
-"""Hand-written, vectorised forward and backward in NumPy."""
+"""Hand-written, vectorised forward and backward in NumPy: the MLP as a chain of the
+NumPy provider's operators (``harness.ops``), each operator's VJP written once."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from harness.core.protocol import Capabilities, Implementation, Prepared
-from harness.core.spec import LEAKY_RELU_SLOPE
+from harness.ops.catalog import NUMPY_OPERATORS
+from harness.ops.chain import mlp_chain
 
 
 class NumpyImplementation(Implementation):
@@ -20,6 +22,7 @@ class NumpyImplementation(Implementation):
 class NumpyPrepared(Prepared):
     def __init__(self, spec, params, dtype, input_grad=False):
         self.spec, self.dtype, self.input_grad = spec, np.dtype(dtype), input_grad
+        self.chain = mlp_chain(spec, NUMPY_OPERATORS)
         self.set_params(params)
 
     def set_params(self, params):
@@ -40,78 +43,10 @@ class NumpyPrepared(Prepared):
 
     def forward(self, batch):
         x, y = batch
-        a = x
-        for (W, b), name in zip(self.params, self.spec.activations):
-            a = _activate(name, _linear(a, W, b))
-        return self._loss(a, y)
+        return self.chain.forward(self.params, x, y, keep=False).loss
 
     def step(self, batch):
+        # The MLP as a chain of the NumPy provider's operators (harness.ops): the forward
+        # keeps what flowed into each node, the backward is each operator's VJP in reverse.
         x, y = batch
-        zs, acts = [], [x]
-        for (W, b), name in zip(self.params, self.spec.activations):
-            z = _linear(acts[-1], W, b)
-            zs.append(z)
-            acts.append(_activate(name, z))
-        out = acts[-1]
-        loss, delta = self._loss_and_delta(out, y)
-        grads = [None] * len(self.params)
-        for i in range(len(self.params) - 1, -1, -1):
-            W = self.params[i][0]
-            delta = _activation_backward(self.spec.activations[i], zs[i], acts[i + 1], delta)
-            # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
-            # outer product outside BLAS, ~7x slower than the whole rest of the step.
-            grads[i] = (np.dot(delta.T, acts[i]), delta.sum(axis=0))
-            if i > 0 or self.input_grad:
-                delta = delta @ W
-        return loss, grads, delta if self.input_grad else None
-
-    def _loss(self, out, y):
-        return self._loss_and_delta(out, y)[0]
-
-    def _loss_and_delta(self, out, y):
-        n = out.shape[0]
-        if self.spec.loss == "cross_entropy":
-            shifted = out - out.max(axis=1, keepdims=True)
-            exp = np.exp(shifted)
-            total = exp.sum(axis=1, keepdims=True)
-            rows = np.arange(n)
-            loss = (np.log(total[:, 0]) - shifted[rows, y]).sum() / n
-            delta = exp / total  # softmax
-            delta[rows, y] -= 1.0
-            delta /= n
-            return loss, delta
-        diff = out - y
-        loss = np.einsum("ij,ij->", diff, diff) / diff.size
-        return loss, diff * (2.0 / diff.size)
-
-
-def _linear(a, W, b):
-    z = a @ W.T  # W is (out, in) C-contiguous: W.T is a free view BLAS reads transposed
-    z += b  # in place: no second (batch, out) temporary
-    return z
-
-
-def _activate(name, z):
-    if name == "relu":
-        return np.maximum(z, 0.0, out=z)  # z is a fresh temporary; reuse it
-    if name == "leaky_relu":
-        return np.where(z > 0, z, z * z.dtype.type(LEAKY_RELU_SLOPE))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        e = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
-    return z
-
-
-def _activation_backward(name, z, a, delta):
-    """dL/dz from dL/da. (``z`` may alias ``a`` for relu; ``a > 0`` is the same mask.)"""
-    if name == "relu":
-        return np.multiply(delta, a > 0, out=delta)  # delta is this step's own temporary
-    if name == "leaky_relu":
-        return np.where(a > 0, delta, delta * delta.dtype.type(LEAKY_RELU_SLOPE))
-    if name == "tanh":
-        return delta * (1.0 - a * a)
-    if name == "sigmoid":
-        return delta * a * (1.0 - a)
-    return delta
+        return self.chain.step(self.params, x, y, input_grad=self.input_grad)

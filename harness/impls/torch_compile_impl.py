@@ -1,5 +1,8 @@
 """``torch.compile`` of the step: CUDA where present, CPU otherwise.
 
+The network is the torch built-in's: the MLP as a chain of the torch provider's
+operators (``harness.impls.torch_impl.torch_chain``), compiled.
+
 On the CPU the whole training step is one compiled graph: the forward, the loss
 and ``torch.autograd.grad`` of the loss with respect to the parameters (and ``x``
 when ``input_grad`` is set), traced by dynamo with ``trace_autograd_ops`` on. The
@@ -35,7 +38,7 @@ from __future__ import annotations
 import types
 
 from harness.core.protocol import Capabilities, Implementation
-from harness.impls.torch_impl import TorchPrepared, forward_loss, pick_device, torch_unavailable_reason
+from harness.impls.torch_impl import TorchPrepared, chain_loss, pick_device, torch_chain, torch_unavailable_reason
 
 # key -> (compiled step or None, compiled forward loss)
 _COMPILED: dict = {}
@@ -70,12 +73,12 @@ def compiled_functions(spec, dtype, device, x_shape, y_shape, input_grad=False):
 
 def _forward_entry(params, x, y):
     torch._check(y.shape[0] == x.shape[0])  # noqa: F821 (one batch size: the symbols are one)
-    return forward_loss(_SPEC, params, x, y)  # noqa: F821 (_SPEC lives in each copy's globals)
+    return chain_loss(_CHAIN, params, x, y)  # noqa: F821 (_CHAIN lives in each copy's globals)
 
 
 def _step_entry(params, x, y):
-    torch._check(y.shape[0] == x.shape[0])  # noqa: F821 (as _SPEC, _INPUT_GRAD and torch)
-    loss = forward_loss(_SPEC, params, x, y)  # noqa: F821
+    torch._check(y.shape[0] == x.shape[0])  # noqa: F821 (as _CHAIN, _INPUT_GRAD and torch)
+    loss = chain_loss(_CHAIN, params, x, y)  # noqa: F821
     grads = torch.autograd.grad(loss, [*params, x] if _INPUT_GRAD else params)  # noqa: F821
     return loss.detach(), grads
 
@@ -86,7 +89,8 @@ def _fresh_copy(entry, name, spec, input_grad):
     import torch
 
     code = entry.__code__.replace(co_name=name)
-    namespace = {**entry.__globals__, "_SPEC": spec, "_INPUT_GRAD": bool(input_grad), "torch": torch}
+    # the chain of the torch provider's operators, resolved here, outside what dynamo traces
+    namespace = {**entry.__globals__, "_CHAIN": torch_chain(spec), "_INPUT_GRAD": bool(input_grad), "torch": torch}
     return types.FunctionType(code, namespace, name)
 
 

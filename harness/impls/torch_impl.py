@@ -1,11 +1,14 @@
-"""PyTorch eager autograd: build the forward with tensors, call ``loss.backward()``."""
+"""PyTorch eager autograd: the MLP's forward as a chain of the torch provider's operators,
+then ``loss.backward()``."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 from harness.core.protocol import Capabilities, Implementation, Prepared
-from harness.core.spec import LEAKY_RELU_SLOPE
+from harness.ops.chain import mlp
+from harness.ops.torch_ops import torch_function
 
 
 def torch_unavailable_reason(device: str | None) -> str | None:
@@ -40,28 +43,28 @@ class TorchImplementation(Implementation):
         return TorchPrepared(spec, params, dtype, device or "cpu", input_grad)
 
 
-def activation(name):
-    import torch.nn.functional as F
+@functools.cache
+def torch_chain(spec) -> tuple:
+    """``spec``'s MLP (``harness.ops.chain.mlp``: linear -> activation -> ... -> loss) as
+    ``((torch function, number of weights, params), ...)``, one per node: the torch
+    provider's operators (``harness.ops.torch_ops``), whose backward is autograd's."""
+    return tuple((torch_function(node.op), len(node.weights), node.params) for node in mlp(spec).nodes)
 
-    return {
-        "relu": F.relu,
-        "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_RELU_SLOPE),
-        "tanh": lambda z: z.tanh(),
-        "sigmoid": lambda z: z.sigmoid(),
-        "identity": lambda z: z,
-    }[name]
+
+def chain_loss(chain, params, x, y):
+    """The mean loss of ``chain`` (``torch_chain``) as a differentiable torch scalar, each
+    node applied to what flows from the one before; ``params`` is a flat list W0, b0, W1, ..."""
+    a, at = x, 0
+    for function, n_weights, node_params in chain[:-1]:
+        a = function(a, *params[at:at + n_weights], **node_params)
+        at += n_weights
+    function, _, node_params = chain[-1]
+    return function(a, y, **node_params)
 
 
 def forward_loss(spec, params, x, y):
     """The mean loss as a differentiable torch scalar; ``params`` is a flat list W0, b0, W1, ..."""
-    import torch.nn.functional as F
-
-    a = x
-    for i, name in enumerate(spec.activations):
-        a = activation(name)(F.linear(a, params[2 * i], params[2 * i + 1]))
-    if spec.loss == "cross_entropy":
-        return F.cross_entropy(a, y)
-    return F.mse_loss(a, y)
+    return chain_loss(torch_chain(spec), params, x, y)
 
 
 class TorchPrepared(Prepared):

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from harness.networks.chain import Network, Node
+from harness.ops.chain import Network, Node
 
 CHANNELS = 8
 IMAGE = 8  # digits are 8x8, one channel

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.core.mapping import Input, Mapping
 from harness.core.mapping_cases import MappingCase, make_case
-from harness.networks.chain import Network, backward, forward, operator
+from harness.ops.chain import Network, backward, forward, operator
 
 BATCH = 4  # small enough that every element is compared (1,370 parameters + 4 * 64 pixels < 4096)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.core.mapping import Mapping
-from harness.networks.chain import Network
+from harness.ops.chain import Network
 
 
 class OpsProvider:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.networks.chain import Network, loss_and_gradients, predictions
+from harness.ops.chain import Network, loss_and_gradients, predictions
 
 
 def images(network: Network, x) -> np.ndarray:

@@ -4,8 +4,8 @@ beside it. torch is imported only here, when used."""
 
 from __future__ import annotations
 
-from harness.networks.chain import Network
 from harness.networks.steps import images
+from harness.ops.chain import Network
 
 _OPS = ("conv2d", "relu", "max_pool2d", "reshape", "linear", "cross_entropy")
 

@@ -60,12 +60,25 @@ class CrossEntropy(Operator, correct=True):
         target = (1 - label_smoothing) * onehot + label_smoothing / logits.shape[-1]
         return logp, valid, target
 
+    @staticmethod
+    def plain(labels, ignore_index, label_smoothing):
+        """Whether every row counts and nothing is smoothed (an MLP's step): then the target
+        is the one-hot label itself, picked by index instead of multiplied in."""
+        return not label_smoothing and not (labels == ignore_index).any()
+
     def forward(self, logits, labels, ignore_index=-100, label_smoothing=0.0):
+        if self.plain(labels, ignore_index, label_smoothing):
+            return np.asarray(-log_softmax_rows(logits)[np.arange(len(labels)), labels].sum() / len(labels))
         logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
         return np.asarray(-(target * logp).sum(axis=-1) @ valid / valid.sum())
 
     def vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
         logits, labels = inputs
+        if self.plain(labels, ignore_index, label_smoothing):  # (softmax - onehot) / N
+            d = np.exp(log_softmax_rows(logits))
+            d[np.arange(len(labels)), labels] -= 1
+            d *= single(cotangents) / len(labels)
+            return d, None
         logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
         d = (np.exp(logp) - target) * valid[:, None] / valid.sum() * single(cotangents)
         return d, None

@@ -57,3 +57,18 @@ def test_dx_is_returned_only_when_asked_for():
     assert plain.to_numpy(plain.step(plain.batch(case.x, case.y))).dx is None
     dx = asked.to_numpy(asked.step(asked.batch(case.x, case.y))).dx
     np.testing.assert_allclose(dx, loss_and_grads(SPEC, case.params, case.x, case.y, input_grad=True)[2], rtol=1e-12)
+
+
+def test_the_step_is_the_numpy_provider_s_operators_so_a_wrong_operator_backward_fails_its_checks(monkeypatch):
+    # One backward per operator: the built-in has no copy of its own, so a relu VJP that
+    # forgets the cotangent (the operator corpus's bug) breaks the MLP, and the checker says so.
+    from harness import run_checks
+    from harness.core.results import Verdict
+    from harness.ops.catalog import NUMPY_OPERATORS
+    from tests.operator_corpus.activations import ReluGradientNotMultiplied
+
+    case = make_case(NetworkSpec((5, 4, 3), ("relu", "identity"), "cross_entropy"), 4, seed=3)
+    assert all(r.verdict in (Verdict.PASS, Verdict.SKIP) for r in run_checks("numpy", case))
+    monkeypatch.setitem(NUMPY_OPERATORS, "relu", ReluGradientNotMultiplied)
+    failed = [r.check for r in run_checks("numpy", case) if r.verdict is Verdict.FAIL]
+    assert "gradients_match_reference" in failed and "loss_matches_reference" not in failed, failed

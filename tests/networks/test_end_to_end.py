@@ -3,9 +3,9 @@ import pytest
 
 from harness.checks.mapping_runner import check_mapping
 from harness.core.mapping_cases import sample_cases
-from harness.networks.chain import forward
 from harness.networks.cnn import cnn
 from harness.networks.end_to_end import network_mapping, node_cases
+from harness.ops.chain import forward
 from tests.networks.providers import numpy_provider
 from tests.operator_corpus import convolution as conv
 

@@ -1,8 +1,8 @@
 import numpy as np
 
-from harness.networks.chain import loss_and_gradients
 from harness.networks.cnn import cnn
 from harness.networks.steps import chain_accuracy, chain_step, images
+from harness.ops.chain import loss_and_gradients
 from tests.networks.providers import numpy_provider
 
 
@@ -22,7 +22,7 @@ def test_accuracy_counts_rows_classified_right_across_chunks():
     params = net.initial_parameters(0)
     x = np.random.default_rng(1).uniform(0, 1, (1500, 64))
     accuracy = chain_accuracy(net, provider)
-    from harness.networks.chain import predictions
+    from harness.ops.chain import predictions
 
     labels = predictions(net, provider, params, images(net, x))
     assert accuracy(params, x, labels) == 1.0

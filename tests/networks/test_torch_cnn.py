@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from harness.networks.chain import Network, Node
 from harness.networks.cnn import cnn
 from harness.networks.steps import chain_step
 from harness.networks.torch_cnn import torch_cnn_step
+from harness.ops.chain import Network, Node
 from tests.networks.providers import numpy_provider
 
 

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from harness.networks.chain import Network, Node, backward, forward, loss_and_gradients, predictions
+from harness.core import reference
+from harness.core.cases import make_case
+from harness.core.spec import ACTIVATIONS, NetworkSpec
 from harness.networks.cnn import cnn
+from harness.ops.catalog import NUMPY_OPERATORS
+from harness.ops.chain import Bound, Network, Node, backward, forward, loss_and_gradients, mlp, predictions
+from harness.ops.pure_python_ops import LIST_OPERATORS
 from tests.networks.providers import numpy_provider
 from tests.operator_corpus import convolution as conv
 
@@ -93,3 +98,39 @@ def test_bad_networks_and_providers_are_named():
         cnn().check_parameters([(np.zeros((8, 1, 3, 3)), np.zeros(8))])
     with pytest.raises(ValueError, match="image size 7"):
         cnn(image=7)
+
+
+MLP_SPECS = [NetworkSpec((6, 5, 3), (act, "identity"), "cross_entropy") for act in ACTIVATIONS] + [
+    NetworkSpec((6, 5, 4, 3), ("tanh", "leaky_relu", "sigmoid"), "mse")]
+
+
+@pytest.mark.parametrize("spec", MLP_SPECS, ids=lambda s: s.describe())
+def test_the_mlp_chain_is_the_reference_mlp_with_numpy_and_with_pure_python_lists(spec):
+    case = make_case(spec, 4, seed=5)
+    value, grads, dx = reference.loss_and_grads(spec, case.params, case.x, case.y, input_grad=True)
+    network = mlp(spec)
+    assert [n.op for n in network.nodes][-1] == spec.loss and network.parameter_shapes() == spec.shapes()
+    numpy_chain = Bound(network, {n.op: NUMPY_OPERATORS[n.op]() for n in network.nodes}, arrays=False)
+    lists = Bound(network, {n.op: LIST_OPERATORS[n.op]() for n in network.nodes}, arrays=False)
+    for chain, params, x, y in [(numpy_chain, case.params, case.x, case.y),
+                                (lists, [(W.tolist(), b.tolist()) for W, b in case.params], case.x.tolist(), case.y.tolist())]:
+        loss, got, got_dx = chain.step(params, x, y, input_grad=True)
+        assert float(loss) == pytest.approx(value, rel=1e-13)
+        for mine, want in zip([g for group in got for g in group], [g for group in grads for g in group]):
+            np.testing.assert_allclose(np.array(mine), want, rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(np.array(got_dx), dx, rtol=1e-11, atol=1e-14)
+        _, same, none = chain.step(params, x, y)  # the batch's gradient skipped, nothing else changed
+        assert none is None and all(np.array_equal(a, b) for ga, gb in zip(same, got) for a, b in zip(ga, gb))
+
+
+def test_a_first_operator_whose_own_vjp_cannot_skip_the_batch_gradient_is_asked_for_it():
+    from tests.operator_corpus.dense import LinearBiasNotSummed  # a subclass with its own vjp(inputs, cotangents)
+
+    spec = NetworkSpec((3, 2), ("identity",), "mse")
+    operators = {n.op: NUMPY_OPERATORS[n.op]() for n in mlp(spec).nodes}
+    assert Bound(mlp(spec), operators).skips_input_grad
+    operators["linear"] = LinearBiasNotSummed()
+    chain = Bound(mlp(spec), operators)
+    assert not chain.skips_input_grad
+    case = make_case(spec, 3, seed=1)
+    assert chain.step(case.params, case.x, case.y)[2] is None

@@ -1,0 +1,242 @@
+"""A network as a chain of operators, and backprop as their backwards in reverse.
+
+Each ``Node`` applies one operator to what flows from the node before it and to its
+own parameters (``weights``: names and shapes, in the operator's input order after the
+flowing input); the last node is the loss, applied to what flows and the batch's
+targets. ``forward`` runs the chain and keeps every node's inputs (the activations
+that flowed); ``backward`` starts from the loss's cotangent and applies each node's
+VJP in reverse, handing the gradient of its flowing input to the node before.
+
+The operators come from a *provider*: anything indexable by operator name giving a
+``harness.Mapping`` (``forward(*inputs, **params)``, ``vjp(inputs, cotangents,
+**params)``, and the float64 ``reference`` the oracle differentiates). Parameters are
+a list with one tuple of arrays per node that has weights, e.g. ``[(W, b), (W, b)]``:
+the shape the SGD update and the trajectory comparison already use.
+
+``Bound`` is a network with its operators looked up once: the built-in MLP
+implementations (``harness.impls``) step through one, which is why the chain lives in
+the operator layer (below the implementations) rather than in ``harness.networks``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.core.mapping import align_gradients, as_outputs
+from harness.core.spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operator in the chain: ``op`` (its name in the provider), static ``params``
+    (stride, padding, the target shape of a reshape), ``weights`` ``((name, shape), ...)``."""
+
+    op: str
+    params: dict = field(default_factory=dict)
+    weights: tuple = ()
+
+    def __post_init__(self):
+        if not isinstance(self.op, str) or not self.op:
+            raise ValueError(f"Node op={self.op!r}: expected an operator name such as 'conv2d'")
+        for entry in self.weights:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+                    and all(isinstance(n, int) and n > 0 for n in entry[1])):
+                raise ValueError(f"Node {self.op!r}: weight {entry!r}, expected (name, shape) such as ('W', (8, 1, 3, 3))")
+
+
+@dataclass(frozen=True)
+class Network:
+    """A chain of ``nodes`` ending in a loss, for inputs of ``input_shape`` per sample."""
+
+    name: str
+    nodes: tuple
+    input_shape: tuple
+    n_classes: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        if len(self.nodes) < 2 or not all(isinstance(n, Node) for n in self.nodes):
+            raise ValueError(f"Network {self.name!r}: expected at least two Nodes, the last one the loss")
+
+    @property
+    def loss(self) -> Node:
+        return self.nodes[-1]
+
+    @property
+    def weighted(self) -> list[int]:
+        """Indices of the nodes that have weights, in order."""
+        return [i for i, node in enumerate(self.nodes) if node.weights]
+
+    def parameter_shapes(self) -> list[tuple]:
+        return [tuple(shape for _, shape in self.nodes[i].weights) for i in self.weighted]
+
+    def parameter_names(self) -> list[str]:
+        """``"<op> <weight>"`` per parameter array, in order (``"conv2d W"``); an operator
+        used twice gets its node index too."""
+        ops = [n.op for n in self.nodes]
+        names = []
+        for i in self.weighted:
+            node = self.nodes[i]
+            label = node.op if ops.count(node.op) == 1 else f"{node.op}#{i}"
+            names.extend(f"{label} {name}" for name, _ in node.weights)
+        return names
+
+    def node_label(self, i: int) -> str:
+        return f"{self.nodes[i].op} (node {i} of {self.name})"
+
+    def initial_parameters(self, seed: int, dtype: str = "float64") -> list[tuple]:
+        """``torch.nn``'s default initialisation: every weight uniform in
+        ``(-1/sqrt(fan_in), 1/sqrt(fan_in))`` where fan_in is the first weight's size
+        per output (``in`` for linear, ``C * KH * KW`` for a convolution)."""
+        rng = np.random.default_rng(seed)
+        params = []
+        for shapes in self.parameter_shapes():
+            bound = 1.0 / math.sqrt(math.prod(shapes[0][1:]) or 1)
+            params.append(tuple(rng.uniform(-bound, bound, shape).astype(dtype) for shape in shapes))
+        return params
+
+    def check_parameters(self, params) -> None:
+        expected = self.parameter_shapes()
+        got = [tuple(np.shape(p) for p in group) for group in params]
+        if got != expected:
+            raise ValueError(f"{self.name} parameters shaped {got}, expected {expected}")
+
+
+def mlp(spec: NetworkSpec) -> Network:
+    """The MLP of ``spec`` as a chain: linear -> activation per layer, then the loss.
+    Parameters are the spec's ``[(W, b), ...]``; the activations' own slopes are the
+    operators' defaults (leaky_relu's 0.01 is ``harness.core.spec.LEAKY_RELU_SLOPE``)."""
+    nodes = []
+    for (w_shape, b_shape), name in zip(spec.shapes(), spec.activations):
+        nodes += [Node("linear", {}, (("W", w_shape), ("b", b_shape))), Node(name)]
+    return Network(f"mlp {spec.describe()}", (*nodes, Node(spec.loss)), (spec.sizes[0],), spec.sizes[-1])
+
+
+def operator(provider, op: str):
+    """The provider's operator ``op``: a ``harness.Mapping`` or any object with
+    ``forward`` and ``vjp``; a missing one is a ValueError naming it."""
+    try:
+        found = provider[op]
+    except KeyError:
+        name = getattr(provider, "name", type(provider).__name__)
+        raise ValueError(f"provider {name!r} has no operator {op!r}") from None
+    if not (callable(getattr(found, "forward", None)) and callable(getattr(found, "vjp", None))):
+        raise ValueError(f"operator {op!r}: the provider gave {type(found).__name__}, expected a harness.Mapping "
+                         "or an object with forward and vjp")
+    return found
+
+
+@dataclass
+class Flow:
+    """What one forward pass left: each node's inputs (what flowed into it, its weights,
+    the targets for the loss) and the loss."""
+
+    inputs: list
+    loss: np.ndarray
+
+
+class Bound:
+    """``network`` with each node's operator looked up once in ``provider``.
+
+    ``arrays`` (the default) reads any provider's answers leniently: a forward's first
+    output as an array, a VJP's gradients aligned to the inputs (``align_gradients``).
+    ``arrays=False`` takes a built-in provider's answers exactly as its convention has
+    them (the one output; one gradient per input), so that they may be lists of floats
+    (the pure-Python provider) and nothing is converted between nodes.
+    """
+
+    def __init__(self, network: Network, provider, *, arrays: bool = True):
+        self.network, self.arrays = network, arrays
+        weighted = network.weighted
+        self.ops = [operator(provider, node.op) for node in network.nodes]
+        self.slots = [weighted.index(i) if node.weights else None for i, node in enumerate(network.nodes)]
+        # the first node may skip the gradient of what flows in (the batch) when its
+        # operator says it can (``skips_input_grad``: its vjp takes ``input_grad=False``)
+        first_vjp = self.ops[0].vjp
+        self.skips_input_grad = bool(getattr(self.ops[0], "skips_input_grad", False)) and (
+            "input_grad" in inspect.signature(first_vjp).parameters)  # a subclass's own vjp may not take it
+
+    def node_inputs(self, i: int, params, flowing, target) -> tuple:
+        if i == len(self.ops) - 1:
+            return (flowing, target)
+        slot = self.slots[i]
+        return (flowing,) if slot is None else (flowing, *params[slot])
+
+    def forward(self, params, x, target, *, reference: bool = False, keep: bool = True) -> Flow:
+        """Run the chain on ``x`` and ``target``; ``reference`` runs each operator's float64
+        reference forward (a ``harness.Mapping``'s) instead; ``keep=False`` keeps no inputs."""
+        flowing, inputs = x, []
+        for i, (op, node) in enumerate(zip(self.ops, self.network.nodes)):
+            args = self.node_inputs(i, params, flowing, target)
+            if keep:
+                inputs.append(args)
+            flowing = (op.oracle_forward if reference else op.forward)(*args, **node.params)
+            if self.arrays:
+                (flowing,) = as_outputs(flowing)[:1]
+        return Flow(inputs, flowing)
+
+    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True):
+        """Each node's VJP in reverse: ``(parameter gradients per weighted node, dx)``;
+        ``cotangent`` is the loss's (default 1); ``dx`` is ``None`` unless ``input_grad``."""
+        g = (np.ones_like(flow.loss) if self.arrays else 1.0) if cotangent is None else cotangent
+        if self.arrays:
+            g = np.asarray(g)
+        grads = [None] * len(self.network.weighted)
+        for i in range(len(self.ops) - 1, -1, -1):
+            node, inputs = self.network.nodes[i], flow.inputs[i]
+            skip = i == 0 and not input_grad
+            if skip and self.skips_input_grad:
+                answer = self.ops[i].vjp(inputs, (g,), input_grad=False, **node.params)
+            else:
+                answer = self.ops[i].vjp(inputs, (g,), **node.params)
+            if self.arrays:
+                answer = align_gradients(answer, [np.asarray(a).dtype.kind == "f" for a in inputs])
+            if self.slots[i] is not None:
+                grads[self.slots[i]] = tuple(answer[1:])
+            g = None if skip else answer[0]
+        return grads, g
+
+    def step(self, params, x, target, *, input_grad: bool = False):
+        """One training step: ``(loss, parameter gradients per weighted node, dx or None)``."""
+        flow = self.forward(params, x, target)
+        grads, dx = self.backward(flow, input_grad=input_grad)
+        return flow.loss, grads, dx
+
+
+def mlp_chain(spec: NetworkSpec, factories) -> Bound:
+    """``spec``'s MLP (``mlp``) bound to a built-in provider's table ``factories`` (operator
+    name -> zero-argument factory), its answers taken as its convention has them."""
+    network = mlp(spec)
+    return Bound(network, {node.op: factories[node.op]() for node in network.nodes}, arrays=False)
+
+
+def forward(network: Network, provider, params, x, target, *, reference: bool = False) -> Flow:
+    """Run the chain on ``x`` (N, *input_shape) and ``target``; ``reference`` runs
+    each operator's float64 reference forward instead of the provider's forward."""
+    return Bound(network, provider).forward(params, x, target, reference=reference)
+
+
+def backward(network: Network, provider, flow: Flow, cotangent=None):
+    """Each node's VJP in reverse: ``(parameter gradients per weighted node, dx)``.
+    ``cotangent`` is the loss's (default 1)."""
+    return Bound(network, provider).backward(flow, cotangent)
+
+
+def loss_and_gradients(network: Network, provider, params, x, target):
+    """``(loss, gradients)`` for one batch: the step an SGD loop needs."""
+    bound = Bound(network, provider)
+    flow = bound.forward(params, x, target)
+    grads, _ = bound.backward(flow)
+    return float(flow.loss), grads
+
+
+def predictions(network: Network, provider, params, x) -> np.ndarray:
+    """The class each row of ``x`` is given: the argmax of what flows into the loss."""
+    bound, flowing = Bound(network, provider), x
+    for i, node in enumerate(network.nodes[:-1]):
+        (flowing,) = as_outputs(bound.ops[i].forward(*bound.node_inputs(i, params, flowing, None), **node.params))[:1]
+    return np.argmax(flowing, axis=-1)
