@@ -18,6 +18,11 @@ class NumpyImplementation(Implementation):
 
 
 class NumpyPrepared(Prepared):
+    # step(batch, out=...) writes the gradients into arrays the caller gives: a Python
+    # worker passes views of the shared memory its answer goes in, so the gradients are
+    # not copied once more to leave the worker (docs/worker-protocol.md, "out=").
+    step_accepts_out = True
+
     def __init__(self, spec, params, dtype, input_grad=False):
         self.spec, self.dtype, self.input_grad = spec, np.dtype(dtype), input_grad
         self.set_params(params)
@@ -45,25 +50,43 @@ class NumpyPrepared(Prepared):
             a = _activate(name, _linear(a, W, b))
         return self._loss(a, y)
 
-    def step(self, batch):
+    def step(self, batch, out=None):
+        """``out``: optional ``[(dW, db), ...]``, C-contiguous arrays shaped and typed like
+        the parameters; the gradients are written there and returned (no new arrays)."""
         x, y = batch
+        if out is not None:
+            out = self._check_out(out)
         zs, acts = [], [x]
         for (W, b), name in zip(self.params, self.spec.activations):
             z = _linear(acts[-1], W, b)
             zs.append(z)
             acts.append(_activate(name, z))
-        out = acts[-1]
-        loss, delta = self._loss_and_delta(out, y)
+        loss, delta = self._loss_and_delta(acts[-1], y)
         grads = [None] * len(self.params)
         for i in range(len(self.params) - 1, -1, -1):
             W = self.params[i][0]
             delta = _activation_backward(self.spec.activations[i], zs[i], acts[i + 1], delta)
             # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
             # outer product outside BLAS, ~7x slower than the whole rest of the step.
-            grads[i] = (np.dot(delta.T, acts[i]), delta.sum(axis=0))
+            if out is None:
+                grads[i] = (np.dot(delta.T, acts[i]), delta.sum(axis=0))
+            else:
+                grads[i] = (np.dot(delta.T, acts[i], out=out[i][0]), np.sum(delta, axis=0, out=out[i][1]))
             if i > 0 or self.input_grad:
                 delta = delta @ W
         return loss, grads, delta if self.input_grad else None
+
+    def _check_out(self, out):
+        pairs = [tuple(pair) for pair in out]
+        if len(pairs) != len(self.params):
+            raise ValueError(f"out: {len(pairs)} (dW, db) pairs, expected {len(self.params)}")
+        for i, (mine, theirs) in enumerate(zip(self.params, pairs)):
+            for name, p, o in zip(("dW", "db"), mine, theirs):
+                if not (isinstance(o, np.ndarray) and o.shape == p.shape and o.dtype == self.dtype
+                        and o.flags.c_contiguous and o.flags.writeable):
+                    raise ValueError(f"out[{i}] {name}: expected a writable C-contiguous {self.dtype} array of shape "
+                                     f"{p.shape}, got {getattr(o, 'dtype', type(o).__name__)} {getattr(o, 'shape', '')}")
+        return pairs
 
     def _loss(self, out, y):
         return self._loss_and_delta(out, y)[0]

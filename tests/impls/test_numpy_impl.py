@@ -57,3 +57,21 @@ def test_dx_is_returned_only_when_asked_for():
     assert plain.to_numpy(plain.step(plain.batch(case.x, case.y))).dx is None
     dx = asked.to_numpy(asked.step(asked.batch(case.x, case.y))).dx
     np.testing.assert_allclose(dx, loss_and_grads(SPEC, case.params, case.x, case.y, input_grad=True)[2], rtol=1e-12)
+
+
+def test_a_step_given_out_writes_the_gradients_there_and_refuses_arrays_that_do_not_fit():
+    case = make_case(SPEC, 3)
+    prepared = NumpyImplementation().prepare(SPEC, case.params)
+    batch = prepared.batch(case.x, case.y)
+    plain = prepared.to_numpy(prepared.step(batch))
+    out = [(np.full_like(W, np.nan), np.full_like(b, np.nan)) for W, b in case.params]
+    written = prepared.to_numpy(prepared.step(batch, out=out))
+    for (dW, db), (oW, ob), (pW, pb) in zip(written.grads, out, plain.grads):
+        assert dW is oW and db is ob  # the arrays given, not new ones
+        np.testing.assert_array_equal(oW, pW)
+        np.testing.assert_array_equal(ob, pb)
+    assert written.loss == plain.loss
+    with pytest.raises(ValueError, match=r"out\[0\] dW: expected a writable C-contiguous float64 array of shape \(4, 5\)"):
+        prepared.step(batch, out=[(np.zeros((5, 4)), b) for _, b in out])
+    with pytest.raises(ValueError, match="out: 1 \\(dW, db\\) pairs, expected 2"):
+        prepared.step(batch, out=out[:1])

@@ -193,3 +193,23 @@ def test_a_workers_environment_finds_what_the_harness_finds_and_limits_its_threa
     env = remote.python_environment(threads=1)
     assert os.getcwd() in env["PYTHONPATH"].split(os.pathsep)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def _shares_the_segment(impl, array) -> bool:
+    return np.shares_memory(array, np.frombuffer(impl._arena.buffer, np.uint8))
+
+
+@pytest.mark.parametrize("judged", [True, False])
+def test_judged_answers_are_copied_out_of_shared_memory_and_the_others_lent(judged):
+    # The worker can write to the shared segment at any time: what a judge reads must be
+    # the harness's own copy; bench and train (not judged) take views, and no copy.
+    impl = WorkerImplementation.python("numpy", return_inputs=judged)
+    try:
+        prepared = impl.prepare(CASE.spec, CASE.params)
+        result = prepared.step(prepared.batch(CASE.x, CASE.y))
+        assert impl._arena is not None
+        assert [_shares_the_segment(impl, g) for pair in result.grads for g in pair] == [not judged] * 4
+        loss, grads = loss_and_grads(CASE.spec, CASE.params, CASE.x, CASE.y)
+        np.testing.assert_allclose(result.grads[0][0], grads[0][0], rtol=1e-12)
+    finally:
+        impl.close()
