@@ -9,8 +9,17 @@ round (see speed_targets.py for why).
 
 Target: a local Python worker's overhead (shared memory, the default for Python
 workers) is at most 10 % of the in-process step. Also printed: the same worker over
-raw buffers in the pipe (what a worker in any language gets), and the C worker's
-overhead. Not a test; exit status 0 when the target is met.
+raw buffers in the pipe (what a worker in any language gets), the C worker's
+overhead, and each round trip against the in-process step as a whole (what a caller
+sees, the worker's own step speed included). Not a test; exit status 0 when the
+target is met.
+
+The in-process step is ``NumpyPrepared.step``, the very function the worker runs;
+in the worker it gets ``out=`` views of the shared memory its answer goes in
+(docs/worker-protocol.md, "Gradients written in place"), so its gradients are not
+copied again to leave the worker. The workers here are not judged (as in bench and
+train): their answers are lent as views of shared memory; a judged answer (check)
+is copied out first, which this does not measure.
 """
 
 from __future__ import annotations
@@ -116,12 +125,13 @@ def main(argv=None) -> int:
     step = np.array(contenders[0].round_trips)
     print(f"{SEED_SPEC.describe()} at batch {args.batch}, {args.dtype}, one thread; {args.rounds} rounds "
           f"(median, and the range over rounds)")
-    print(f"{'contender':32} {'round trip':>12} {'overhead':>12} {'overhead / in-process step':>30}")
+    print(f"{'contender':32} {'round trip':>12} {'vs in process':>14} {'overhead':>12} {'overhead / in-process step':>30}")
     met = True
     for c in contenders:
         trip = np.array(c.round_trips)
         ratio = c.overheads / step  # round by round: the machine's drift cancels
-        line = (f"{c.name:32} {np.median(trip) * 1e3:9.3f} ms {np.median(c.overheads) * 1e3:9.3f} ms "
+        line = (f"{c.name:32} {np.median(trip) * 1e3:9.3f} ms {np.median(trip / step - 1):+13.1%} "
+                f"{np.median(c.overheads) * 1e3:9.3f} ms "
                 f"{np.median(ratio):10.1%} ({ratio.min():.1%}-{ratio.max():.1%})")
         if c.name == "numpy worker, shared memory":
             met = bool(np.median(ratio) <= TARGET)

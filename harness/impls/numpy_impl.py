@@ -20,6 +20,11 @@ class NumpyImplementation(Implementation):
 
 
 class NumpyPrepared(Prepared):
+    # step(batch, out=...) writes the gradients into arrays the caller gives: a Python
+    # worker passes views of the shared memory its answer goes in, so the gradients are
+    # not copied once more to leave the worker (docs/worker-protocol.md, "out=").
+    step_accepts_out = True
+
     def __init__(self, spec, params, dtype, input_grad=False):
         self.spec, self.dtype, self.input_grad = spec, np.dtype(dtype), input_grad
         self.chain = mlp_chain(spec, NUMPY_OPERATORS)
@@ -45,8 +50,24 @@ class NumpyPrepared(Prepared):
         x, y = batch
         return self.chain.forward(self.params, x, y, keep=False).loss
 
-    def step(self, batch):
-        # The MLP as a chain of the NumPy provider's operators (harness.ops): the forward
-        # keeps what flowed into each node, the backward is each operator's VJP in reverse.
+    def step(self, batch, out=None):
+        """The MLP as a chain of the NumPy provider's operators (harness.ops): the forward
+        keeps what flowed into each node, the backward is each operator's VJP in reverse.
+        ``out``: optional ``[(dW, db), ...]``, C-contiguous arrays shaped and typed like
+        the parameters; the linear layers write their gradients there (no new arrays)."""
         x, y = batch
-        return self.chain.step(self.params, x, y, input_grad=self.input_grad)
+        if out is not None:
+            out = self._check_out(out)
+        return self.chain.step(self.params, x, y, input_grad=self.input_grad, out=out)
+
+    def _check_out(self, out):
+        pairs = [tuple(pair) for pair in out]
+        if len(pairs) != len(self.params):
+            raise ValueError(f"out: {len(pairs)} (dW, db) pairs, expected {len(self.params)}")
+        for i, (mine, theirs) in enumerate(zip(self.params, pairs)):
+            for name, p, o in zip(("dW", "db"), mine, theirs):
+                if not (isinstance(o, np.ndarray) and o.shape == p.shape and o.dtype == self.dtype
+                        and o.flags.c_contiguous and o.flags.writeable):
+                    raise ValueError(f"out[{i}] {name}: expected a writable C-contiguous {self.dtype} array of shape "
+                                     f"{p.shape}, got {getattr(o, 'dtype', type(o).__name__)} {getattr(o, 'shape', '')}")
+        return pairs

@@ -159,6 +159,9 @@ class Bound:
         first_vjp = self.ops[0].vjp
         self.skips_input_grad = bool(getattr(self.ops[0], "skips_input_grad", False)) and (
             "input_grad" in inspect.signature(first_vjp).parameters)  # a subclass's own vjp may not take it
+        # a weighted node whose vjp takes ``out=`` writes its parameter gradients into
+        # arrays the caller gives (a worker's shared memory: see NumpyPrepared.step)
+        self.writes_out = [slot is not None and _takes(op.vjp, "out") for op, slot in zip(self.ops, self.slots)]
 
     def node_inputs(self, i: int, params, flowing, target) -> tuple:
         if i == len(self.ops) - 1:
@@ -179,9 +182,11 @@ class Bound:
                 (flowing,) = as_outputs(flowing)[:1]
         return Flow(inputs, flowing)
 
-    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True):
+    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True, out=None):
         """Each node's VJP in reverse: ``(parameter gradients per weighted node, dx)``;
-        ``cotangent`` is the loss's (default 1); ``dx`` is ``None`` unless ``input_grad``."""
+        ``cotangent`` is the loss's (default 1); ``dx`` is ``None`` unless ``input_grad``;
+        ``out``: per weighted node, arrays its gradients are written into where its
+        operator can (``writes_out``), else new arrays are returned."""
         g = (np.ones_like(flow.loss) if self.arrays else 1.0) if cotangent is None else cotangent
         if self.arrays:
             g = np.asarray(g)
@@ -189,10 +194,11 @@ class Bound:
         for i in range(len(self.ops) - 1, -1, -1):
             node, inputs = self.network.nodes[i], flow.inputs[i]
             skip = i == 0 and not input_grad
+            extra = {"out": out[self.slots[i]]} if out is not None and self.writes_out[i] else {}
             if skip and self.skips_input_grad:
-                answer = self.ops[i].vjp(inputs, (g,), input_grad=False, **node.params)
+                answer = self.ops[i].vjp(inputs, (g,), input_grad=False, **extra, **node.params)
             else:
-                answer = self.ops[i].vjp(inputs, (g,), **node.params)
+                answer = self.ops[i].vjp(inputs, (g,), **extra, **node.params)
             if self.arrays:
                 answer = align_gradients(answer, [np.asarray(a).dtype.kind == "f" for a in inputs])
             if self.slots[i] is not None:
@@ -200,11 +206,18 @@ class Bound:
             g = None if skip else answer[0]
         return grads, g
 
-    def step(self, params, x, target, *, input_grad: bool = False):
+    def step(self, params, x, target, *, input_grad: bool = False, out=None):
         """One training step: ``(loss, parameter gradients per weighted node, dx or None)``."""
         flow = self.forward(params, x, target)
-        grads, dx = self.backward(flow, input_grad=input_grad)
+        grads, dx = self.backward(flow, input_grad=input_grad, out=out)
         return flow.loss, grads, dx
+
+
+def _takes(function, name: str) -> bool:
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
 
 
 def mlp_chain(spec: NetworkSpec, factories) -> Bound:

@@ -32,14 +32,17 @@ class Linear(Operator, correct=True):
         z += b  # in place: no second (batch, out) temporary
         return z
 
-    def vjp(self, inputs, cotangents, input_grad=True):
-        """``input_grad=False``: ``None`` for x (the MLP's first layer: a third of the work)."""
+    def vjp(self, inputs, cotangents, input_grad=True, out=None):
+        """``input_grad=False``: ``None`` for x (the MLP's first layer: a third of the work);
+        ``out=(dW, db)``: arrays (C-contiguous, W's and b's shape and dtype) to write into."""
         x, W, _ = inputs
         g = single(cotangents)
         g2, x2 = g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1])
         # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
         # outer product outside BLAS, ~7x slower than the whole rest of an MLP step.
-        return g @ W if input_grad else None, np.dot(g2.T, x2), g2.sum(axis=0)
+        if out is None:
+            return g @ W if input_grad else None, np.dot(g2.T, x2), g2.sum(axis=0)
+        return g @ W if input_grad else None, np.dot(g2.T, x2, out=out[0]), np.sum(g2, axis=0, out=out[1])
 
     def jvp(self, inputs, tangents):
         x, W, _ = inputs

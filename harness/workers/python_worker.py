@@ -17,6 +17,8 @@ harness sees as a crash.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
 import sys
 import time
@@ -51,16 +53,29 @@ def _native_loss(value):
     return np.asarray(value)
 
 
+def _writes_where_told(prepared) -> bool:
+    """Whether ``prepared.step`` takes ``out=``: it says so (``step_accepts_out``) and
+    its signature has the argument (a subclass that overrides ``step`` may not)."""
+    if getattr(prepared, "step_accepts_out", False) is not True:
+        return False
+    try:
+        return "out" in inspect.signature(prepared.step).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Server:
     """Answers the protocol's messages for one implementation."""
 
     def __init__(self, impl):
         self.impl = impl
         self.models: dict[int, tuple] = {}
+        self.layouts: dict[int, tuple] = {}
         self.next_model = 0
         self.form = "buffer"
         self.threads = None  # pin every pool to this many threads (timing), once the implementation has loaded them
         self.segment = None  # the harness's shared memory, when it offers some
+        self.in_place = None  # (start, end): where this answer's gradients were written by the step itself
 
     def start(self, message: dict) -> dict:
         config = message.get("config") or {}
@@ -98,6 +113,7 @@ class Server:
         body = message.get("input") or {}
         for model in body.get("release") or ():
             self.models.pop(model, None)
+            self.layouts.pop(model, None)
         spec = messages.network_from_json(body.get("network"))
         params = [tuple(pair) for pair in body.get("params") or ()]
         started = time.perf_counter_ns()
@@ -107,6 +123,9 @@ class Server:
         if self.threads:  # now that prepare has imported what the implementation uses
             pin_threads(int(self.threads), only_loaded=True)
         self.next_model += 1
+        if _writes_where_told(prepared):  # the gradients' shapes, for its step(batch, out=...)
+            shapes = [((n_out, n_in), (n_out,)) for n_in, n_out in zip(spec.sizes, spec.sizes[1:])]
+            self.layouts[self.next_model] = (shapes, np.dtype(body.get("dtype", "float64")))
         self.models[self.next_model] = (prepared, params)
         return {"success": True, "output": {"model": self.next_model}, "timings": [{"name": "prepare", "nanoseconds": elapsed}]}
 
@@ -123,8 +142,9 @@ class Server:
         x, y = body.get("x"), body.get("y")
         native = prepared.batch(x, y)
         if function == "step":
+            out = self.gradients_in_place(prepared, body["model"], message)
             started = time.perf_counter_ns()
-            out = prepared.step(native)
+            out = prepared.step(native) if out is None else prepared.step(native, out=out)
             prepared.synchronize()
             elapsed = time.perf_counter_ns() - started
             result = prepared.to_numpy(out)
@@ -145,6 +165,30 @@ class Server:
             timings = [{"name": "evaluate", "nanoseconds": int(s * 1e9)} for s in samples]
             return {"success": True, "output": None, "timings": timings}
         return {"success": False, "error": f"unknown function {function!r}: expected step, forward or time"}
+
+    def gradients_in_place(self, prepared, model: int, message: dict):
+        """``[(dW, db), ...]``: views of the region the harness granted this answer, for
+        a prepared step that writes its gradients where it is told (``step_accepts_out``),
+        so they leave the worker without a copy; ``None`` where that cannot be."""
+        self.in_place = None
+        start, end = message.get("output_offset"), message.get("output_end")
+        if (self.segment is None or not isinstance(start, int) or not isinstance(end, int) or start < 0
+                or model not in self.layouts):
+            return None
+        shapes, dtype = self.layouts[model]
+        views, offset, end = [], start, min(end, self.segment.size)
+        for pair in shapes:
+            arrays = []
+            for shape in pair:
+                offset = -(-offset // wire.ALIGN) * wire.ALIGN
+                count = int(np.prod(shape))
+                if offset + count * dtype.itemsize > end:
+                    return None
+                arrays.append(np.frombuffer(self.segment.buf, dtype, count, offset).reshape(shape))
+                offset += count * dtype.itemsize
+            views.append(tuple(arrays))
+        self.in_place = (start, offset)
+        return views
 
     def answer(self, message: dict) -> dict:
         kind = message.get("kind")
@@ -171,8 +215,11 @@ class Server:
 
     def _encode(self, answer: dict, message: dict):
         start, end = message.get("output_offset"), message.get("output_end")
+        in_place, self.in_place = self.in_place, None
         if self.segment is not None and isinstance(start, int) and isinstance(end, int):
-            return wire.encode(answer, self.form, segment=self.segment.buf, offset=start, end=min(end, self.segment.size))
+            # what the step wrote in place stays there; the rest is copied after it
+            return wire.encode(answer, self.form, segment=self.segment.buf, offset=in_place[1] if in_place else start,
+                               end=min(end, self.segment.size), in_place=in_place)
         return wire.encode(answer, self.form)
 
 
@@ -209,7 +256,8 @@ def serve(target: str) -> int:
                 return 0
             message, descriptors, buffers = raw
             if "shared_memory" in message and server.segment is not None:  # the harness grew it
-                server.segment.close()
+                with contextlib.suppress(BufferError):  # a plug-in keeps views of it: it stays mapped
+                    server.segment.close()
                 server.segment = attach(message["shared_memory"])
             message = wire.decode(message, descriptors, buffers, limit=1 << 40,
                                   segment=server.segment.buf if server.segment else None)
@@ -225,6 +273,7 @@ def serve(target: str) -> int:
             answer = server.answer(message)
         line, buffers = server.encode({"id": message.get("id"), **answer}, message)
         wire.write_message(proto_out, line, buffers)
+        del answer, line, buffers  # no views of the segment held here past the answer
         if load_error:
             return 1
 

@@ -105,7 +105,9 @@ class WorkerImplementation(Implementation):
         # cwd: where the worker runs; memory_limit: its address space in bytes (RLIMIT_AS)
         self.cwd, self.memory_limit = cwd, memory_limit
         # Each step's inputs sent back and copied over the caller's (what inputs_not_mutated
-        # needs); bench and train, which do not judge inputs, leave it off.
+        # needs); bench and train, which do not judge inputs, leave it off. It also says
+        # the answers are judged: their arrays are then copied out of shared memory, which
+        # the worker can still write to, instead of lent as views of it.
         self.return_inputs = return_inputs
         self.description = ""
         self._declared: dict | None = None
@@ -233,7 +235,7 @@ class WorkerImplementation(Implementation):
         try:
             answer = worker.request(line, buffers, timeout=self.timeout, phase=phase, limit=limit,
                                     segment=arena.buffer if arena is not None else None,
-                                    lend=lender.lend if lender is not None else None)
+                                    lend=lender.lend if lender is not None and not self.return_inputs else None)
         finally:
             if lender is not None:
                 lender.done()

@@ -54,12 +54,19 @@ class Encoder:
     """Turns the arrays inside a message into descriptors, in one ``form``; arrays
     that fit in ``segment`` (a writable buffer, from ``offset``) go there."""
 
-    def __init__(self, form: str = "buffer", segment=None, offset: int = 0, end: int | None = None):
+    def __init__(self, form: str = "buffer", segment=None, offset: int = 0, end: int | None = None, in_place=None):
         if form not in ARRAY_FORMS:
             raise ProtocolError(f"array form {form!r}: expected one of {', '.join(ARRAY_FORMS)}")
         self.form, self.segment = form, segment
         self.offset = offset
         self.end = len(segment) if segment is not None and end is None else end
+        # in_place: (start, end) of the segment where arrays already lie (a step wrote
+        # its gradients there): those are described by their offset, not copied
+        self.in_place = None
+        if segment is not None and in_place is not None:
+            base = np.frombuffer(segment, np.uint8)
+            self.in_place = (base.ctypes.data, *in_place)
+            del base
         self.buffers: list[memoryview] = []
         self.descriptors: list[dict] = []
 
@@ -71,6 +78,11 @@ class Encoder:
         if array.dtype.str != code:  # big-endian data: little-endian on the wire
             array = array.astype(code)
         head = {"dtype": code, "shape": list(array.shape)}
+        if self.in_place is not None and array.size:
+            base, start, end = self.in_place
+            address = array.ctypes.data - base
+            if start <= address and address + array.nbytes <= end:
+                return {**head, "offset": address}
         raw = memoryview(array).cast("B") if array.size and array.ndim else memoryview(array.reshape(-1)).cast("B")
         if self.segment is not None:
             start = -(-self.offset // ALIGN) * ALIGN
@@ -102,12 +114,14 @@ def _nonfinite_name(v: float) -> str:
 
 
 def encode(message: dict, form: str = "buffer", *, segment=None, offset: int = 0, end: int | None = None,
-           output: tuple | None = None):
+           output: tuple | None = None, in_place: tuple | None = None):
     """``(line, buffers)``: the JSON line (with its newline) and the raw buffers to
     write after it. Arrays are placed in ``segment`` between ``offset`` and ``end``
-    while they fit, the rest as buffers; ``output``, ``(start, end)``, is the region
-    of the segment a request grants the answer's arrays."""
-    encoder = Encoder(form, segment, offset, end)
+    while they fit, the rest as buffers; arrays that already lie in ``segment``
+    within ``in_place``, ``(start, end)``, are named by their offset, not copied;
+    ``output``, ``(start, end)``, is the region of the segment a request grants the
+    answer's arrays."""
+    encoder = Encoder(form, segment, offset, end, in_place)
     body = encoder.walk(message)
     if encoder.descriptors:
         body["buffers"] = encoder.descriptors

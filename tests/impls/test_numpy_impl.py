@@ -72,3 +72,21 @@ def test_the_step_is_the_numpy_provider_s_operators_so_a_wrong_operator_backward
     monkeypatch.setitem(NUMPY_OPERATORS, "relu", ReluGradientNotMultiplied)
     failed = [r.check for r in run_checks("numpy", case) if r.verdict is Verdict.FAIL]
     assert "gradients_match_reference" in failed and "loss_matches_reference" not in failed, failed
+
+
+def test_a_step_given_out_writes_the_gradients_there_and_refuses_arrays_that_do_not_fit():
+    case = make_case(SPEC, 3)
+    prepared = NumpyImplementation().prepare(SPEC, case.params)
+    batch = prepared.batch(case.x, case.y)
+    plain = prepared.to_numpy(prepared.step(batch))
+    out = [(np.full_like(W, np.nan), np.full_like(b, np.nan)) for W, b in case.params]
+    written = prepared.to_numpy(prepared.step(batch, out=out))
+    for (dW, db), (oW, ob), (pW, pb) in zip(written.grads, out, plain.grads):
+        assert dW is oW and db is ob  # the arrays given, not new ones
+        np.testing.assert_array_equal(oW, pW)
+        np.testing.assert_array_equal(ob, pb)
+    assert written.loss == plain.loss
+    with pytest.raises(ValueError, match=r"out\[0\] dW: expected a writable C-contiguous float64 array of shape \(4, 5\)"):
+        prepared.step(batch, out=[(np.zeros((5, 4)), b) for _, b in out])
+    with pytest.raises(ValueError, match="out: 1 \\(dW, db\\) pairs, expected 2"):
+        prepared.step(batch, out=out[:1])

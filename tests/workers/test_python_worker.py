@@ -5,15 +5,19 @@ and hands itself over to a registered worker program."""
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from harness import run_checks
 from harness.core.cases import make_case
 from harness.core.out_of_process import WorkerCommand
 from harness.core.spec import NetworkSpec
-from harness.workers import wire
+from harness.impls.numpy_impl import NumpyImplementation, NumpyPrepared
+from harness.workers import messages, wire
 from harness.workers.process import WorkerProcess
+from harness.workers.python_worker import Server
 from harness.workers.remote import PYTHON_WORKER, WorkerImplementation
+from harness.workers.segment import Arena
 
 CASE = make_case(NetworkSpec((4, 3, 2), ("tanh", "identity")), 3, "float64", 0)
 # A registered worker program, as a package would declare one: here another Python worker.
@@ -115,3 +119,44 @@ def test_a_registered_worker_program_takes_the_process_over():
     results, name = checks_of("tests.workers.test_python_worker:ANOTHER_WORKER")
     assert name == "numpy"  # the program that answered, not the module that named it
     assert all(r.ok for r in results)
+
+
+class _StepOverridden(NumpyPrepared):
+    """Inherits ``step_accepts_out`` but its own ``step`` takes no ``out``."""
+
+    def step(self, batch):
+        return super().step(batch)
+
+
+class _Overrides(NumpyImplementation):
+    def prepare(self, spec, params, *, dtype="float64", device=None, input_grad=False):
+        return _StepOverridden(spec, params, dtype, input_grad)
+
+
+@pytest.mark.parametrize("impl, in_place", [(NumpyImplementation(), True), (_Overrides(), False)])
+def test_a_step_that_takes_out_writes_its_gradients_into_the_answers_shared_memory(impl, in_place):
+    arena = Arena.create()
+    try:
+        server = Server(impl)
+        server.segment = arena.current.shm
+        model = server.answer({"kind": "define", "input": {"network": messages.network_to_json(CASE.spec),
+                                                           "dtype": "float64", "params": [list(p) for p in CASE.params]}})
+        granted = (1 << 16, 1 << 19)
+        message = {"kind": "evaluate", "function": "step", "input": {"model": model["output"]["model"], "x": CASE.x, "y": CASE.y},
+                   "output_offset": granted[0], "output_end": granted[1]}
+        answer = server.answer(message)
+        line, buffers = server.encode({"id": 1, **answer}, message)
+        grads = answer["output"]["grads"]
+        assert [np.shares_memory(g, np.frombuffer(arena.buffer, np.uint8)) for p in grads for g in p] == [in_place] * 4
+        described = wire.parse_line(line)["output"]["grads"]
+        offsets = [d["offset"] for pair in described for d in pair]
+        assert buffers == [] and all(granted[0] <= o < granted[1] for o in offsets)
+        received = wire.decode(wire.parse_line(line), [], None, limit=1 << 20, segment=arena.buffer)["output"]
+        expected = NumpyImplementation().prepare(CASE.spec, CASE.params)
+        expected = expected.to_numpy(expected.step(expected.batch(CASE.x, CASE.y)))
+        for (dW, db), (eW, eb) in zip(received["grads"], expected.grads):
+            np.testing.assert_array_equal(dW, eW)
+            np.testing.assert_array_equal(db, eb)
+        del answer, grads, received
+    finally:
+        arena.close()

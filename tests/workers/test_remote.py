@@ -193,3 +193,72 @@ def test_a_workers_environment_finds_what_the_harness_finds_and_limits_its_threa
     env = remote.python_environment(threads=1)
     assert os.getcwd() in env["PYTHONPATH"].split(os.pathsep)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def _shares_the_segment(impl, array) -> bool:
+    return np.shares_memory(array, np.frombuffer(impl._arena.buffer, np.uint8))
+
+
+@pytest.mark.parametrize("judged", [True, False])
+def test_judged_answers_are_copied_out_of_shared_memory_and_the_others_lent(judged):
+    # The worker can write to the shared segment at any time: what a judge reads must be
+    # the harness's own copy; bench and train (not judged) take views, and no copy.
+    impl = WorkerImplementation.python("numpy", return_inputs=judged)
+    try:
+        prepared = impl.prepare(CASE.spec, CASE.params)
+        result = prepared.step(prepared.batch(CASE.x, CASE.y))
+        assert impl._arena is not None
+        assert [_shares_the_segment(impl, g) for pair in result.grads for g in pair] == [not judged] * 4
+        loss, grads = loss_and_grads(CASE.spec, CASE.params, CASE.x, CASE.y)
+        np.testing.assert_allclose(result.grads[0][0], grads[0][0], rtol=1e-12)
+    finally:
+        impl.close()
+
+
+SCRIBBLER = """
+import threading
+import time
+
+import numpy as np
+
+from harness.impls.numpy_impl import NumpyImplementation, NumpyPrepared
+
+
+class ScribblingPrepared(NumpyPrepared):
+    # Writes its gradients where it is told (shared memory), answers, then overwrites them.
+    def step(self, batch, out=None):
+        loss, grads, dx = super().step(batch, out=out)
+        written = [a for pair in grads for a in pair]
+
+        def scribble():
+            time.sleep(0.2)
+            for a in written:
+                a[...] = np.nan
+
+        threading.Thread(target=scribble, daemon=True).start()
+        return loss, grads, dx
+
+
+class Scribbler(NumpyImplementation):
+    def prepare(self, spec, params, *, dtype="float64", device=None, input_grad=False):
+        return ScribblingPrepared(spec, params, dtype, input_grad)
+"""
+
+
+@pytest.mark.parametrize("judged", [True, False])
+def test_a_worker_writing_into_shared_memory_after_answering_cannot_change_what_is_judged(tmp_path, monkeypatch, judged):
+    import time
+
+    (tmp_path / "scribbler.py").write_text(SCRIBBLER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    impl = WorkerImplementation.python("scribbler:Scribbler", return_inputs=judged)
+    try:
+        prepared = impl.prepare(CASE.spec, CASE.params)
+        result = prepared.step(prepared.batch(CASE.x, CASE.y))
+        time.sleep(0.6)  # the worker has scribbled by now
+        finite = [bool(np.isfinite(g).all()) for pair in result.grads for g in pair]
+        # judged: the harness's own copy, untouched; lent (bench, train, which use an
+        # answer at once and judge none): the views show what the worker wrote since
+        assert finite == [judged] * 4
+    finally:
+        impl.close()
