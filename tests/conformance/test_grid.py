@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.conformance.test_plugin import IMPLS
+from tests.grading.classroom import ROOT
 
 pytest_plugins = ["pytester"]
 
@@ -21,12 +22,13 @@ def grid(pytester, monkeypatch):
     pytester.makepyfile(myimpls=IMPLS)
     monkeypatch.setenv("HYPOTHESIS_PROFILE", "ci")  # derandomized: the same examples wherever they are drawn
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # this checkout's harness and plugin, not an installed one
 
     def run(*options):
         result = pytester.runpytest_subprocess(
             "--pyargs", "harness.conformance", "-p", "no:cacheprovider", "-p", "no:xdist", "-rA", "-k", CHECKS,
             "--impl", "myimpls:correct", "--impl", "myimpls:bias_summed", *options)
-        text = result.stdout.str()
+        text = result.stdout.str() + result.stderr.str()
         return result.ret, sorted(OUTCOME.findall(text)), text
 
     return run
