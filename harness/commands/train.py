@@ -173,6 +173,7 @@ def _train_all(impls, dataset, config, args, where, on_start, on_step):
     reference: ``-j`` threads of the harness lent the live workers that were started
     to choose them (the default, one at a time), or Dask (``--scheduler``), where each
     task starts its worker. ``--in-process``: all here, one after another."""
+    from harness.core.containment import watching_interrupts
     from harness.executors.engine import run_tasks
     from harness.executors.tasks import worker_spec
     from harness.executors.training import TrainTask, run_train_task, train_on
@@ -190,7 +191,8 @@ def _train_all(impls, dataset, config, args, where, on_start, on_step):
         on_start(lent[id(task)].name)
         return train_on(lent[id(task)], task, on_step=on_step)
 
-    with options.engine(args, lending=not args.scheduler) as engine:
+    # as train_and_compare: the user's Ctrl-C told from a plug-in's KeyboardInterrupt
+    with watching_interrupts(), options.engine(args, lending=not args.scheduler) as engine:
         runs += run_tasks(engine, run_train_task if args.scheduler else lend, tasks, [impl.name for impl in others],
                           lost_as=lambda name, why: TrainingRun(name, config.dtype, error=f"INFRA_ERROR: {why}"))
     return judged_by_twin(runs)
