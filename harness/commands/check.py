@@ -36,8 +36,9 @@ def register(subparsers) -> None:
     p.add_argument("--detail", action="store_true", help="print the per-tensor table of every run")
     options.add_workers(p, jobs=True)
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
-                   help="run the implementation x case lanes on Dask as plain tasks: a scheduler's address, or 'local' "
-                        "for a cluster on this machine (pip install 'backprop-harness[dask]')")
+                   help="run the implementation x case lanes (which otherwise go to -j local pool processes) on Dask, "
+                        "the same tasks: a scheduler's address, or 'local' for a cluster on this machine "
+                        "(pip install 'backprop-harness[dask]')")
     p.add_argument("--isolate", action="store_true",
                    help="what every run does now: each implementation runs in a worker process (kept for old scripts)")
     check_mapping.add_arguments(p)
@@ -74,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands.check_report import conclude, make_console, print_report
     from harness.core.case_files import save_case
     from harness.core.memory import check_bytes, require
-    from harness.workers.pool import default_jobs
 
     if args.model:
         return check_network.run(args)
@@ -96,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
     case = selected_case(args)
     if case is not None and args.case_file:
         require(check_bytes(case.spec, case.batch), f"checking the case in {args.case_file}")
-    # one thread each when the workers run side by side, so they do not fight for the cores
-    impls, named = running.select(args.impl, where, threads=max(1, default_jobs() // where.jobs) if where.jobs > 1 else None)
+    impls, named = running.select(args.impl, where, threads=_worker_threads(where))
     console = make_console()
     try:
         impls, failures = running.start(impls, where)  # each loads in its worker: what it declares is known now
@@ -125,13 +124,10 @@ def _could_not_start(impl, verdict, message):
 
 
 def _run_plan(plan, args, where, console):
-    """Every planned run, in lanes over the workers (results in the planned order)."""
-    from rich.progress import Progress
-
-    from harness.checks.runner import run_checks
+    """Every planned run (results in the planned order): as lane tasks through the
+    executor, or, ``--in-process``, one after another in this process."""
     from harness.commands.check_report import Run
     from harness.core.results import CheckResult, Verdict
-    from harness.workers.pool import run_lanes
 
     runs = [None] * len(plan)
     for index, item in enumerate(plan):
@@ -140,56 +136,95 @@ def _run_plan(plan, args, where, console):
             if item.failed:  # asked for by name: that is a failure, not a skip
                 runs[index].results.append(CheckResult("available", item.impl.name, "-", Verdict.FAIL,
                                                        f"named explicitly but {item.skip}"))
-
-    def check(payload):
-        impl, item = payload
-        results = run_checks(impl, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed,
-                             strict_determinism=args.strict_determinism)
-        return Run(item.impl.name, item.case_label, results)
-
-    if args.scheduler:
-        for index, run in _run_as_tasks(plan, args, where, console).items():
-            runs[index] = run
-        return runs
-    lanes, clones = _lanes([(i, item) for i, item in enumerate(plan) if item.case is not None])
-    try:
-        # the plug-ins' own output goes straight through, never held by the progress display
-        with Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
-            task = progress.add_task("checking", total=sum(len(lane.items) for lane in lanes))
-            done = run_lanes(lanes, check, 1 if where.in_process else where.jobs, on_done=lambda *_: progress.advance(task))
-    finally:
-        for clone in clones:
-            clone.close()
+    numbered = [(index, item) for index, item in enumerate(plan) if item.case is not None]
+    done = _run_in_process(numbered, args, console) if where.in_process else _run_as_tasks(numbered, args, where, console)
     for index, run in done.items():
         runs[index] = run
     return runs
 
 
-def _run_as_tasks(plan, args, where, console) -> dict:
-    """The planned runs as plain tasks through the executor (``--scheduler``): one task
-    per lane -- an implementation's cases, or those of one dtype for one that compiles
-    per shape -- which starts the implementation's worker where it runs."""
+def _progress(console):
     from rich.progress import Progress
 
+    # the plug-ins' own output goes straight through, never held by the progress display
+    return Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False)
+
+
+def _run_in_process(numbered, args, console) -> dict:
+    """``--in-process``: the implementations live in this process, so nothing can run
+    them elsewhere: no executor, one run after another."""
+    from harness.checks.runner import run_checks
+    from harness.commands.check_report import Run
+
+    done = {}
+    with _progress(console) as progress:
+        bar = progress.add_task("checking", total=len(numbered))
+        for index, item in numbered:
+            results = run_checks(item.impl, item.case, device=args.device, probes=args.probes or 4, probe_seed=args.seed,
+                                 strict_determinism=args.strict_determinism)
+            done[index] = Run(item.impl.name, item.case_label, results)
+            progress.advance(bar)
+    return done
+
+
+def _run_as_tasks(numbered, args, where, console) -> dict:
+    """The planned runs as plain lane tasks through the executor, the same tasks
+    wherever they run. A lane is an implementation's cases, or those of one dtype for
+    one that compiles per shape, all on one worker (a compiled step is compiled once
+    per lane, not per case). On Dask (``--scheduler``) a task starts its worker where
+    it runs; locally (``-j`` threads) the harness lends it a live worker: the one
+    that planned it, or a clone when that one is busy."""
     from harness.executors.engine import run_tasks
     from harness.executors.tasks import CheckTask, run_check_task, worker_spec
 
-    lanes = {}
-    for index, item in enumerate(plan):
-        if item.case is not None:
-            caps = item.impl.capabilities
-            lanes.setdefault((id(item.impl), item.case.dtype if caps.compiles_per_shape else ""), []).append((index, item))
-    lanes = list(lanes.values())
+    lanes, after = _lanes(numbered)
     tasks = [CheckTask(worker_spec(lane[0][1].impl), cases=tuple(item.case for _, item in lane), seed=args.seed,
                        probes=args.probes or 4, strict_determinism=args.strict_determinism, device=args.device,
-                       timeout=where.timeout, close_with_judged=False) for lane in lanes]
-    with options.engine(args) as engine, \
-            Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as progress:
-        bar = progress.add_task("checking", total=len(tasks))
-        results = run_tasks(engine, run_check_task, tasks, [lane[0][1].impl.name for lane in lanes],
-                            on_done=lambda *_: progress.advance(bar))
+                       timeout=where.timeout, threads=_worker_threads(where), close_with_judged=False) for lane in lanes]
+    lend, clones = _lending({id(task): lane[0][1].impl for task, lane in zip(tasks, lanes)})
+    try:
+        with options.engine(args, lending=not args.scheduler) as engine, _progress(console) as progress:
+            bar = progress.add_task("checking", total=len(numbered))
+            results = run_tasks(engine, run_check_task if args.scheduler else lend, tasks,
+                                [lane[0][1].impl.name for lane in lanes], after=after,
+                                on_done=lambda index, _: progress.advance(bar, len(lanes[index])))
+    finally:
+        for clone in clones:
+            clone.close()
     return {index: _run_from(item, task_runs) for lane, result in zip(lanes, results)
             for (index, item), task_runs in zip(lane, _per_case(result, len(lane)))}
+
+
+def _lending(impl_of_task: dict):
+    """``(run, clones)``: ``run(task)`` checks a lane task on a live worker of its
+    implementation -- an idle one, else a new clone (closed by the caller) -- and
+    gives it back when done."""
+    from harness.executors.tasks import check_on
+
+    lock, clones = threading.Lock(), []
+    idle = {id(impl): [impl] for impl in impl_of_task.values()}
+
+    def run(task) -> dict:
+        impl = impl_of_task[id(task)]
+        with lock:
+            worker = idle[id(impl)].pop() if idle[id(impl)] else None
+            if worker is None:
+                worker = impl.clone()
+                clones.append(worker)
+        try:
+            return check_on(worker, task)
+        finally:
+            with lock:
+                idle[id(impl)].append(worker)
+
+    return run, clones
+
+
+def _worker_threads(where) -> int | None:
+    from harness.workers.pool import default_jobs
+
+    # one thread each when the workers run side by side, so they do not fight for the cores
+    return max(1, default_jobs() // where.jobs) if where.jobs > 1 else None
 
 
 def _per_case(result: dict, n: int) -> list:
@@ -210,33 +245,35 @@ COMPILE, COMPILER_START = 3.5, 15.0  # seconds: a network compiled on two cores,
 
 
 def _lanes(numbered):
-    """Lanes of ``(index, (implementation, planned run))``: one per implementation, one
-    per implementation and dtype for one that compiles per shape (its compilations
-    then run side by side); each lane after an implementation's first gets a worker
-    of its own (``clone``)."""
-    from harness.workers.pool import Lane
-
-    lanes, firsts, clones = {}, {}, []
+    """``(lanes, after)``: lanes of ``(index, planned run)``, longest first -- one per
+    implementation, one per implementation and dtype for one that compiles per shape
+    (its compilations then run side by side) -- and for each the lane that must finish
+    first (``None``, or the one-case lane that fills the compiler's caches on disk for
+    the implementation's other lanes to find)."""
+    lanes, costs = {}, {}
     for index, item in numbered:
         caps = item.impl.capabilities
         key = (id(item.impl), item.case.dtype if caps.compiles_per_shape else "")
-        if key not in lanes:
-            impl, lane = item.impl, Lane()
-            first = firsts.get(id(impl))
-            if first is None:
-                firsts[id(impl)] = lane
-                # the first worker of one that compiles sets up the compiler's caches on
-                # disk (seconds) before its others start, which then find them
-                lane.ready = threading.Event() if caps.compiles_per_shape else None
-                lane.cost += COMPILER_START if caps.compiles_per_shape else 0
-            elif hasattr(impl, "clone"):
-                impl = impl.clone()
-                clones.append(impl)
-                lane.after = first.ready
-            lanes[key] = (impl, lane)
-        impl, lane = lanes[key]
-        lane.items.append((index, (impl, item)))
+        lane = lanes.setdefault(key, [])
         # seconds, roughly: a case's checks, its step's size, and a compilation per network
-        compiling = caps.compiles_per_shape and all(item.case.spec != i.case.spec for _, (_, i) in lane.items[:-1])
-        lane.cost += 0.3 + item.case.spec.multiply_adds(item.case.batch) / 1e7 + (COMPILE if compiling else 0)
-    return [lane for _, lane in lanes.values()], clones
+        compiling = caps.compiles_per_shape and all(item.case.spec != i.case.spec for _, i in lane)
+        costs[key] = (costs.get(key, COMPILER_START if caps.compiles_per_shape else 0) + 0.3
+                      + item.case.spec.multiply_adds(item.case.batch) / 1e7 + (COMPILE if compiling else 0))
+        lane.append((index, item))
+    keys = sorted(lanes, key=lambda key: -costs[key])
+    ordered, after, warming = [], [], {}
+    for key in keys:
+        lane, impl = lanes[key], key[0]
+        compiles = lane[0][1].impl.capabilities.compiles_per_shape
+        if compiles and impl not in warming and sum(k[0] == impl for k in keys) > 1:
+            # its first case alone first: the compiler's one-time start (seconds) is then
+            # paid once, and its other lanes start as soon as that case is done
+            warming[impl] = len(ordered)
+            ordered.append(lane[:1])
+            after.append(None)
+            lane = lane[1:]
+            if not lane:
+                continue
+        ordered.append(lane)
+        after.append(warming.get(impl) if compiles else None)
+    return ordered, after

@@ -142,24 +142,24 @@ def add_workers(parser, *, jobs: bool = False) -> None:
                             help="workers running at once (default: the number of cores)")
 
 
-def add_executor(parser) -> None:
+def add_executor(parser, *, what: str = "tasks", default: str = "the number of cores") -> None:
     """Where tasks run: local pool processes (``-j``), or Dask (``--scheduler``)."""
     parser.add_argument("-j", "--jobs", type=positive_int, metavar="N",
-                        help="tasks running at once (default: the number of cores; with --scheduler local, the "
+                        help=f"{what} running at once (default: {default}; with --scheduler local, the "
                              "cluster's workers; a remote cluster has its own)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
                         help="run the tasks on Dask: a scheduler's address, or 'local' for a cluster on this machine "
                              "(pip install 'backprop-harness[dask]')")
 
 
-def engine(args):
-    """The executor ``add_executor``'s options ask for (a context manager); a
-    scheduler that cannot be used is a ``UsageError``."""
+def engine(args, *, lending: bool = False):
+    """The executor ``add_executor``'s options ask for (a context manager; ``lending``:
+    see ``open_engine``); a scheduler that cannot be used is a ``UsageError``."""
     from harness.executors.engine import SchedulerError, open_engine
     from harness.workers.pool import default_jobs
 
     try:
-        return open_engine(args.jobs or default_jobs(), args.scheduler)
+        return open_engine(args.jobs or default_jobs(), args.scheduler, lending=lending)
     except SchedulerError as exc:
         raise UsageError(str(exc)) from None
 

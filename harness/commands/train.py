@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.commands import options
-from harness.commands.errors import EXIT_FAILED, EXIT_OK
+from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 from harness.commands.options import positive_float, positive_int, unit_interval
 from harness.training.loop import TrainConfig
 
@@ -40,6 +40,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=options.threads, default=1,
                    help="threads for numpy's BLAS and torch (default 1: two pools in one process fight)")
     options.add_workers(p)
+    options.add_executor(p, what="trainings", default="1: each training's times are then its own, not shared with "
+                         "another's on the same cores; with more, the report says so")
     p.add_argument("--json", metavar="FILE", help="write every run (accuracy, losses, divergence, timings) as strict JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the loss and test-accuracy curves of every implementation")
     p.set_defaults(func=run)
@@ -99,7 +101,7 @@ def run(args) -> int:
     from harness.core.memory import require, train_bytes
     from harness.speed.timing import pin_threads
     from harness.training.datasets import load_dataset
-    from harness.training.loop import TrainingRun, train_and_compare
+    from harness.training.loop import TrainingRun
     from harness.training.report import (
         plot_curves,
         problems,
@@ -125,6 +127,9 @@ def run(args) -> int:
     from harness.commands import running
 
     where = running.placement(args)
+    if args.scheduler and where.in_process:
+        raise UsageError("--scheduler and --in-process contradict each other (tasks run their implementations in workers)")
+    args.jobs = args.jobs or 1
     impls, skipped, failures = selected_implementations(args.impl, spec, args.dtype, args.device, args.batch_size,
                                                         where, args.threads)
     if not impls and not failures:
@@ -139,9 +144,15 @@ def run(args) -> int:
     title = (f"train {spec.describe()} on {dataset.describe()}; SGD lr {args.lr} momentum {args.momentum}, "
              f"{args.epochs} epochs of {config.steps_per_epoch(n_train)} batches of {args.batch_size}, {args.dtype}, seed {args.seed}")
     console.print(title)
+    # the reference and its twin train first, alone; the others as tasks, -j at once
+    tasks = 0 if where.in_process else sum(not _trains_here(impl) for impl in impls)
+    at_once = "dask" if args.scheduler and tasks else min(args.jobs, max(tasks, 1))
+    if at_once != 1:
+        console.print(f"{'on Dask, maybe several' if at_once == 'dask' else at_once} trainings at once: their times are "
+                      "measured while they share the cores, not alone", style="yellow")
     with training_progress(console, config.epochs, config.steps_per_epoch(n_train)) as (on_start, on_step):
         try:
-            runs = train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
+            runs = _train_all(impls, dataset, config, args, where, on_start, on_step)
         finally:
             running.close(impls)
     runs += [TrainingRun(running.display_name(impl), args.dtype, error=f"{verdict.value}: {message}")
@@ -150,10 +161,47 @@ def run(args) -> int:
     for line in problems(runs):
         console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
     if args.json:
-        write_json(runs, args.json, _config_record(args, spec, dataset))
+        write_json(runs, args.json, {**_config_record(args, spec, dataset), "trainings_at_once": at_once})
     if args.plot:
         plot_curves(runs, args.plot, title=f"{spec.describe()} on {dataset.name}, {args.dtype}")
     return EXIT_OK if all(r.ok for r in runs) else EXIT_FAILED
+
+
+def _train_all(impls, dataset, config, args, where, on_start, on_step):
+    """The reference (and its rounding twin) trained here, then every other
+    implementation as a task through the executor, each measured against the
+    reference: ``-j`` threads of the harness lent the live workers that were started
+    to choose them (the default, one at a time), or Dask (``--scheduler``), where each
+    task starts its worker. ``--in-process``: all here, one after another."""
+    from harness.core.containment import watching_interrupts
+    from harness.executors.engine import run_tasks
+    from harness.executors.tasks import worker_spec
+    from harness.executors.training import TrainTask, run_train_task, train_on
+    from harness.training.loop import TrainingRun, judged_by_twin, train_and_compare
+
+    if where.in_process:
+        return train_and_compare(impls, dataset, config, on_step=on_step, on_start=on_start)
+    others = [impl for impl in impls if not _trains_here(impl)]
+    runs = train_and_compare([i for i in impls if i not in others], dataset, config, on_step=on_step, on_start=on_start)
+    tasks = [TrainTask(worker_spec(impl), dataset, config, runs[0], timeout=where.timeout, threads=args.threads)
+             for impl in others]
+    lent = {id(task): impl for task, impl in zip(tasks, others)}
+
+    def lend(task):
+        on_start(lent[id(task)].name)
+        return train_on(lent[id(task)], task, on_step=on_step)
+
+    # as train_and_compare: the user's Ctrl-C told from a plug-in's KeyboardInterrupt
+    with watching_interrupts(), options.engine(args, lending=not args.scheduler) as engine:
+        runs += run_tasks(engine, run_train_task if args.scheduler else lend, tasks, [impl.name for impl in others],
+                          lost_as=lambda name, why: TrainingRun(name, config.dtype, error=f"INFRA_ERROR: {why}"))
+    return judged_by_twin(runs)
+
+
+def _trains_here(impl) -> bool:
+    from harness.impls.numpy_impl import NumpyImplementation
+
+    return isinstance(impl, NumpyImplementation)  # the reference (selected_implementations)
 
 
 def _config_record(args, spec, dataset):

@@ -36,6 +36,22 @@ def pytest_addoption(parser):
         help="time limit for each call into a worker: loading, prepare, each step (default 300)",
     )
     group.addoption(
+        "--conformance-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the implementation x check properties as executor tasks in N local pool processes when collection "
+        "ends (one task per implementation; each test then reports its property's outcome); default: each test runs "
+        "its property itself, in this process (pytest-xdist's -n spreads those)",
+    )
+    group.addoption(
+        "--conformance-scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT|local",
+        help="like --conformance-jobs, on Dask: a scheduler's address, or 'local' for a cluster of "
+        "--conformance-jobs workers on this machine (pip install 'backprop-harness[dask]')",
+    )
+    group.addoption(
         "--mapping",
         action="append",
         default=[],
@@ -163,3 +179,47 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if unwanted not in getattr(item, "fixturenames", ())]
+
+
+def pytest_collection_finish(session):
+    """With ``--conformance-jobs`` or ``--conformance-scheduler``: the collected grid
+    runs through the executor now (``harness.conformance.grid``)."""
+    config = session.config
+    jobs, scheduler = config.getoption("conformance_jobs"), config.getoption("conformance_scheduler")
+    if jobs is None and scheduler is None:
+        return
+    if jobs is not None and jobs < 1:
+        raise pytest.UsageError(f"--conformance-jobs {jobs}: expected a whole number >= 1")
+    if config.getoption("in_process"):
+        raise pytest.UsageError("--conformance-jobs/--conformance-scheduler and --in-process contradict each other "
+                                "(tasks run the implementations in workers)")
+    if hasattr(config, "workerinput") or config.getoption("numprocesses", None):
+        raise pytest.UsageError("--conformance-jobs/--conformance-scheduler and pytest-xdist's -n each spread the "
+                                "grid: give one or the other")
+    from harness.checks import check_name
+    from harness.conformance.grid import run_grid
+    from harness.executors.engine import SchedulerError
+    from harness.workers.remote import WorkerImplementation
+
+    grid: dict = {}
+    for item in session.items:
+        subject = getattr(item, "callspec", None) and item.callspec.params.get("conformance_impl")
+        check = getattr(getattr(item, "obj", None), "__name__", "")[len("test_"):]
+        if subject is None or subject.problem or not isinstance(subject.impl, WorkerImplementation):
+            continue  # nothing to run (it fails or skips by itself), or it lives in this process only
+        if check in {check_name(c) for c in _all_checks()}:
+            grid.setdefault(id(subject), (subject, []))[1].append(check)
+    if not grid:
+        return
+    from harness.workers.pool import default_jobs
+
+    try:
+        run_grid(list(grid.values()), jobs=jobs or default_jobs(), scheduler=scheduler, timeout=config.getoption("worker_timeout"))
+    except SchedulerError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _all_checks():
+    from harness.checks import ALL_CHECKS
+
+    return ALL_CHECKS

@@ -49,7 +49,16 @@ class Engine:
         self.close(cancel=exc[0] is not None)
 
     def close(self, *, cancel: bool = False) -> None:
-        if self.kind == "local":
+        if isinstance(self.executor, cf.ThreadPoolExecutor):
+            if cancel:  # Ctrl-C, or a bug: the workers die first, so that no thread waits on one
+                from harness.workers import process
+
+                with process.stopping():
+                    process.kill_all()
+                    self.executor.shutdown(wait=True, cancel_futures=True)
+            else:
+                self.executor.shutdown(wait=True)
+        elif self.kind == "local":
             if cancel:  # Ctrl-C, or a bug: each pool process kills its workers and ends (_pool_process)
                 # _processes: the pool's processes by pid (CPython's, not public; hence the care)
                 for pool_process in list((getattr(self.executor, "_processes", None) or {}).values()):
@@ -72,8 +81,14 @@ class Engine:
             self.executor = self._remake()
 
 
-def open_engine(jobs: int, scheduler: str | None = None) -> Engine:
-    """Local pool processes (``jobs`` of them), or Dask at ``scheduler``."""
+def open_engine(jobs: int, scheduler: str | None = None, *, lending: bool = False) -> Engine:
+    """Local pool processes (``jobs`` of them), or Dask at ``scheduler``. ``lending``:
+    locally, ``jobs`` threads of the harness instead, for tasks the harness lends a
+    live worker process of its own (``check``: a lane then reuses the worker that
+    planned it, and a compiled step already compiled); the work is still done in
+    local worker processes, one per implementation and lane."""
+    if scheduler is None and lending:
+        return Engine(cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lane"), "local", jobs)
     if scheduler is None:
         def make():
             return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_pool_process)
@@ -156,42 +171,66 @@ def lost(exc: BaseException) -> str | None:
 
 
 def run_tasks(engine: Engine, function: Callable, tasks: list, labels: list[str], *,
-              on_done: Callable | None = None) -> list:
-    """``function(task)`` for every task through ``engine``; the results in order. A task
-    the executor loses is tried once more (locally; Dask has retried it already), then
-    its result is ``infra_result``. ``on_done(index, result)`` as each finishes."""
+              on_done: Callable | None = None, after: list | None = None, lost_as: Callable = infra_result) -> list:
+    """``function(task)`` for every task through ``engine``; the results in order. Tasks
+    start in their order, as room frees up (put long ones first);
+    ``after[i]``, when not ``None``, is the index of a task that must finish before task
+    ``i`` is submitted (a second worker of an implementation that compiles starts once
+    the first has filled the compiler's caches on disk). A task the executor loses is
+    tried once more (locally; Dask has retried it already), then its result is
+    ``lost_as(label, why)`` (by default ``infra_result``, an INFRA_ERROR check
+    record). ``on_done(index, result)`` as each finishes."""
     results: list = [None] * len(tasks)
     attempts = [0] * len(tasks)
-    todo = list(range(len(tasks)))
-    while todo:
-        futures = {}
-        for index in todo:
+    after = list(after) if after is not None else [None] * len(tasks)
+    finished = [False] * len(tasks)
+    waiting = list(range(len(tasks)))  # not yet submitted
+    running: dict = {}
+
+    # a local pool is given no more than it can start, so that a task waiting for
+    # another is not queued behind the rest when it becomes ready (Dask gets all at once)
+    room = engine.jobs if engine.kind == "local" else len(tasks)
+
+    def submit_ready() -> None:
+        for index in [i for i in waiting if after[i] is None or finished[after[i]]][:max(0, room - len(running))]:
+            waiting.remove(index)
             attempts[index] += 1
             try:
-                futures[engine.executor.submit(function, tasks[index])] = index
+                running[engine.executor.submit(function, tasks[index])] = index
             except RuntimeError as exc:  # the pool broke while submitting
-                futures[_failed(exc)] = index
-        todo = []
-        broken = False
-        for future in cf.as_completed(futures):
-            index = futures[future]
-            exc = future.exception()
-            if exc is None:
-                results[index] = future.result()
-            else:
-                why = lost(exc)
-                if why is None:
-                    raise exc
-                broken = broken or engine.kind == "local"
-                if engine.kind == "local" and attempts[index] < ALLOWED_FAILURES + 1:
-                    todo.append(index)
-                    continue
-                results[index] = infra_result(labels[index], why)
-            if on_done is not None:
-                on_done(index, results[index])
-        if broken:
+                running[_failed(exc)] = index
+
+    def settle(future) -> None:
+        index = running.pop(future)
+        exc = future.exception()
+        if exc is not None:
+            why = lost(exc)
+            if why is None:
+                raise exc
+            if engine.kind == "local":
+                broken[0] = True
+                if attempts[index] < ALLOWED_FAILURES + 1:
+                    waiting.append(index)
+                    return
+            results[index] = lost_as(labels[index], why)
+        else:
+            results[index] = future.result()
+        finished[index] = True
+        if on_done is not None:
+            on_done(index, results[index])
+
+    broken = [False]
+    submit_ready()
+    while running:
+        for future in cf.wait(list(running), return_when=cf.FIRST_COMPLETED)[0]:
+            settle(future)
+        if broken[0]:  # the tasks still in the broken pool end with it: settle them, then a new pool
+            for future in cf.wait(list(running))[0]:
+                settle(future)
             engine.renew()
-        todo.sort()
+            broken[0] = False
+        waiting.sort()
+        submit_ready()
     return results
 
 

@@ -68,19 +68,12 @@ def run_check_task(task: CheckTask) -> dict:
     "stderr": the end of the worker's stderr}``, plain data only. What the
     implementation does -- crash, hang, exhaust memory, flood its output -- is in the
     results; an exception from this function is a fault of the harness or the engine."""
-    from harness.checks import planner
-    from harness.checks.runner import nothing_judged, run_checks
     from harness.core.out_of_process import ImplementationGone, RemoteError
     from harness.core.protocol import ImplementationError
-    from harness.workers.remote import WorkerImplementation
 
     # a submission may leave what it likes in its folder: it goes, whatever it is
     with tempfile.TemporaryDirectory(prefix="backprop-task-", ignore_cleanup_errors=True) as home:
-        impl = WorkerImplementation(_argv(task.worker), name=task.worker.name, label=task.worker.label or task.worker.target,
-                                    timeout=task.timeout, env=_environment(home, task.threads), threads=task.threads,
-                                    cwd=home, memory_limit=task.memory_limit)
-        _write_files(home, task.worker.files, task.worker.executables)
-        runs = []
+        impl = worker_in(home, task.worker, timeout=task.timeout, threads=task.threads, memory_limit=task.memory_limit)
         try:
             try:
                 impl.start()
@@ -88,40 +81,49 @@ def run_check_task(task: CheckTask) -> dict:
                 return _not_started(impl, exc.verdict, str(exc))
             except (RemoteError, ImplementationError) as exc:
                 return _not_started(impl, Verdict.ERROR, str(exc))
-            if task.cases is None:
-                plan = planner.plan([impl], named=task.judged_by_name, dtypes=task.dtypes, seed=task.seed,
-                                    device=task.device)
-            else:
-                plan = [run for case in task.cases
-                        for run in planner.plan([impl], named=task.judged_by_name, case=case, device=task.device)]
-            deadline = time.monotonic() + task.time_limit if task.time_limit else None
-            for item in plan:
-                results = []
-                left = deadline - time.monotonic() if deadline is not None else None
-                if left is not None:  # no call may outlast the task's time
-                    impl.timeout = max(0.01, min(task.timeout, left))
-                if left is not None and left <= 0 and item.case is not None:
-                    results.append(CheckResult("time_limit", impl.name, item.case_label, Verdict.TIMEOUT,
-                                               f"not run: the time limit of {task.time_limit:g} s for all cases ran out"))
-                elif item.case is None:
-                    if item.failed:
-                        results.append(CheckResult("available", impl.name, item.case_label, Verdict.FAIL,
-                                                   f"named explicitly but {item.skip}"))
-                    else:
-                        results.append(CheckResult("applicable", impl.name, item.case_label, Verdict.SKIP, item.skip))
-                else:
-                    results = run_checks(impl, item.case, device=task.device, probes=task.probes, probe_seed=task.seed,
-                                         strict_determinism=task.strict_determinism)
-                runs.append({"case": item.case_label, "note": item.skip, "results": [r.to_dict() for r in results]})
-            every = [CheckResult(**{**r, "verdict": Verdict(r["verdict"]), "tensors": []}) for run in runs
-                     for r in run["results"]]
-            reason = nothing_judged(impl.name, every) if task.close_with_judged else None
-            if reason:
-                runs.append({"case": "-", "note": "", "results": [
-                    CheckResult("judged", impl.name, "-", Verdict.INCONCLUSIVE, reason).to_dict()]})
-            return {"impl": impl.name, "runs": runs, "stderr": impl.stderr_tail()}
+            return check_on(impl, task)
         finally:
             impl.close()
+
+
+def check_on(impl, task: CheckTask) -> dict:
+    """``task``'s cases checked on ``impl``, a worker implementation already there (the
+    one ``run_check_task`` started, or a live one the harness lends a lane task run in
+    its own threads): the same plain result either way."""
+    from harness.checks import planner
+    from harness.checks.runner import nothing_judged, run_checks
+
+    runs = []
+    if task.cases is None:
+        plan = planner.plan([impl], named=task.judged_by_name, dtypes=task.dtypes, seed=task.seed, device=task.device)
+    else:
+        plan = [run for case in task.cases
+                for run in planner.plan([impl], named=task.judged_by_name, case=case, device=task.device)]
+    deadline = time.monotonic() + task.time_limit if task.time_limit else None
+    for item in plan:
+        results = []
+        left = deadline - time.monotonic() if deadline is not None else None
+        if left is not None:  # no call may outlast the task's time
+            impl.timeout = max(0.01, min(task.timeout, left))
+        if left is not None and left <= 0 and item.case is not None:
+            results.append(CheckResult("time_limit", impl.name, item.case_label, Verdict.TIMEOUT,
+                                       f"not run: the time limit of {task.time_limit:g} s for all cases ran out"))
+        elif item.case is None:
+            if item.failed:
+                results.append(CheckResult("available", impl.name, item.case_label, Verdict.FAIL,
+                                           f"named explicitly but {item.skip}"))
+            else:
+                results.append(CheckResult("applicable", impl.name, item.case_label, Verdict.SKIP, item.skip))
+        else:
+            results = run_checks(impl, item.case, device=task.device, probes=task.probes, probe_seed=task.seed,
+                                 strict_determinism=task.strict_determinism)
+        runs.append({"case": item.case_label, "note": item.skip, "results": [r.to_dict() for r in results]})
+    every = [CheckResult(**{**r, "verdict": Verdict(r["verdict"]), "tensors": []}) for run in runs for r in run["results"]]
+    reason = nothing_judged(impl.name, every) if task.close_with_judged else None
+    if reason:
+        runs.append({"case": "-", "note": "", "results": [
+            CheckResult("judged", impl.name, "-", Verdict.INCONCLUSIVE, reason).to_dict()]})
+    return {"impl": impl.name, "runs": runs, "stderr": impl.stderr_tail()}
 
 
 def worker_spec(impl) -> WorkerSpec:
@@ -135,6 +137,16 @@ def worker_spec(impl) -> WorkerSpec:
     if len(argv) == 4 and argv[1:3] == ["-m", PYTHON_WORKER]:
         return WorkerSpec(PYTHON, argv[3], label=impl.label, name=impl.name)
     return WorkerSpec(COMMAND, shlex.join(argv), label=impl.label, name=impl.name)
+
+
+def worker_in(home: str, worker: WorkerSpec, *, timeout: float, threads: int | None, **options):
+    """A worker implementation (not started) for ``worker``, run in the folder ``home``
+    with its files written there; ``options``: more of ``WorkerImplementation``'s."""
+    from harness.workers.remote import WorkerImplementation
+
+    _write_files(home, worker.files, worker.executables)
+    return WorkerImplementation(_argv(worker), name=worker.name, label=worker.label or worker.target, timeout=timeout,
+                                env=_environment(home, threads), threads=threads, cwd=home, **options)
 
 
 def _argv(worker: WorkerSpec) -> list[str]:

@@ -1,6 +1,7 @@
 """Work on several workers at once: lanes of items, each lane run in order in a
-thread of the harness (which judges there while the lane's worker computes), the
-lanes spread over ``jobs`` threads, the results returned in the planned order.
+thread of the harness, the lanes spread over ``jobs`` threads, the results returned
+in the planned order (``start_all``: the workers started side by side, before any
+check; the checks themselves are executor tasks, ``harness.executors``).
 
 Ctrl-C in the harness kills every worker (their process groups) at once, lets the
 threads see their workers gone, and re-raises ``KeyboardInterrupt``; no worker starts
@@ -31,17 +32,10 @@ def default_jobs() -> int:
 @dataclass
 class Lane:
     """Items run in order by one thread (and so by one worker); ``cost`` orders the
-    lanes, longest first, so that the last to finish is not a long one started late.
-
-    ``after``: the lane waits until that event is set, running other lanes meanwhile
-    (an implementation that compiles: its second worker starts once the first has
-    compiled one case and filled the compiler's caches on disk). ``ready``: set when
-    this lane's first item is done."""
+    lanes, longest first, so that the last to finish is not a long one started late."""
 
     items: list = field(default_factory=list)  # (index in the results, payload)
     cost: float = 0.0
-    after: threading.Event | None = None
-    ready: threading.Event | None = None
 
 
 def run_lanes(lanes: list[Lane], work: Callable, jobs: int, *, on_done: Callable | None = None) -> dict:
@@ -49,34 +43,23 @@ def run_lanes(lanes: list[Lane], work: Callable, jobs: int, *, on_done: Callable
     the calling thread); returns ``{index: result}``."""
     results: dict = {}
     pending = sorted(lanes, key=lambda lane: -lane.cost)
-    state = threading.Condition()
+    state = threading.Lock()
     stop = threading.Event()
     failures: list = []
-    busy = [0]
 
     def next_lane() -> Lane | None:
         with state:
-            while pending and not stop.is_set():
-                ready = [lane for lane in pending if lane.after is None or lane.after.is_set()]
-                if ready or busy[0] == 0:  # nothing running could set what the others wait for: take one
-                    lane = (ready or pending)[0]
-                    pending.remove(lane)
-                    busy[0] += 1
-                    return lane
-                state.wait(0.1)
+            if pending and not stop.is_set():
+                return pending.pop(0)
             return None
 
     def run_lane(lane: Lane) -> None:
-        try:
-            for index, payload in lane.items:
-                if stop.is_set():
-                    return
-                results[index] = work(payload)
-                if on_done is not None:
-                    on_done(index, results[index])
-                _set(lane.ready)
-        finally:
-            _set(lane.ready)
+        for index, payload in lane.items:
+            if stop.is_set():
+                return
+            results[index] = work(payload)
+            if on_done is not None:
+                on_done(index, results[index])
 
     def runner() -> None:
         while (lane := next_lane()) is not None:
@@ -85,16 +68,11 @@ def run_lanes(lanes: list[Lane], work: Callable, jobs: int, *, on_done: Callable
             except BaseException as exc:  # a bug in the harness itself: stop, and raise it in the caller
                 failures.append(exc)
                 stop.set()
-            finally:
-                with state:
-                    busy[0] -= 1
-                    state.notify_all()
 
     if jobs <= 1:  # in this thread: in-process plug-ins and the user's Ctrl-C stay in the main thread
         try:
             while (lane := next_lane()) is not None:
                 run_lane(lane)
-                busy[0] -= 1
         except BaseException:
             with process.stopping():
                 process.kill_all()
@@ -114,11 +92,6 @@ def run_lanes(lanes: list[Lane], work: Callable, jobs: int, *, on_done: Callable
     if failures:
         raise failures[0]
     return results
-
-
-def _set(event: threading.Event | None) -> None:
-    if event is not None:
-        event.set()
 
 
 def _stop_everything(threads) -> None:

@@ -223,3 +223,25 @@ def test_a_device_an_implementation_does_not_declare_leaves_it_out_when_it_was_o
     notes = {run["impl"]: run["note"] for run in json.loads(report.read_text())["runs"]}
     assert "device 'tpu' is not among the devices it declares (cpu)" in notes["numpy"]
     assert err.startswith("backprop-harness: nothing judged for ")
+
+
+def test_lanes_of_an_implementation_that_compiles_wait_for_its_one_case_warm_up_only():
+    from types import SimpleNamespace
+
+    from harness.commands.check import _lanes
+    from harness.core.cases import make_case
+    from harness.core.spec import NetworkSpec
+
+    spec = NetworkSpec.parse("6,5,3", "relu,identity", "mse")
+    compiled, plain = (SimpleNamespace(capabilities=SimpleNamespace(compiles_per_shape=c)) for c in (True, False))
+    numbered = [(i, SimpleNamespace(impl=impl, case=make_case(spec, 4, dtype, seed)))
+                for i, (impl, dtype, seed) in enumerate([(compiled, d, s) for d in ("float64", "float32") for s in (0, 1)]
+                                                        + [(plain, "float64", 0), (plain, "float32", 0)])]
+    lanes, after = _lanes(numbered)
+    assert sorted(index for lane in lanes for index, _ in lane) == list(range(6))  # every run once
+    warm = next(n for n, lane in enumerate(lanes) if lane[0][1].impl is compiled)
+    assert len(lanes[warm]) == 1 and after[warm] is None
+    for n, lane in enumerate(lanes):
+        waits = lane[0][1].impl is compiled and n != warm
+        assert after[n] == (warm if waits else None), (n, after)
+    assert sum(lane[0][1].impl is plain for lane in lanes) == 1  # one lane (one worker) for what does not compile

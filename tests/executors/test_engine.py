@@ -177,3 +177,29 @@ def test_stopping_the_local_engine_kills_the_workers_its_tasks_started(tmp_path)
         time.sleep(0.2)
     assert _processes_running(module) == []
     assert lost(future.exception(timeout=30))  # the task was lost with its pool process: the engine's doing
+
+
+def test_a_task_after_another_starts_once_that_one_is_done_and_the_others_run_meanwhile():
+    import threading
+    import time
+
+    times, lock = {}, threading.Lock()
+
+    def timed(name):
+        start = time.monotonic()
+        time.sleep(0.3)
+        with lock:
+            times[name] = (start, time.monotonic())
+        return name
+
+    with open_engine(2, lending=True) as engine:  # the harness's threads: check's and train's local executor
+        assert run_tasks(engine, timed, ["first", "after first", "free"], ["a", "b", "c"], after=[None, 0, None]) \
+            == ["first", "after first", "free"]
+    assert times["after first"][0] >= times["first"][1]
+    assert times["free"][0] < times["first"][1]  # it did not wait: only "after first" did
+
+
+def test_a_lost_task_becomes_what_lost_as_makes_of_it(tmp_path):
+    with open_engine(1) as engine:
+        assert run_tasks(engine, die, [None], ["doomed"], lost_as=lambda label, why: (label, "pool process" in why)) \
+            == [("doomed", True)]
