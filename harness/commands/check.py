@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return check_network.run(args)
     if args.mapping or args.op or args.provider:
         if args.scheduler:
-            raise UsageError("--scheduler applies to the MLP checks; a --mapping or --op runs in this process")
+            raise UsageError("--scheduler applies to the MLP checks; a --mapping or --op runs in its own worker process on this machine")
         return check_mapping.run(args)
     if args.second_order or args.size:
         raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")
