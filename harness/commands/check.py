@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         return check_network.run(args)
     if args.mapping or args.op or args.provider:
-        if args.scheduler:
-            raise UsageError("--scheduler applies to the MLP checks; a --mapping or --op runs in its own worker process on this machine")
+        if args.scheduler and args.in_process:
+            raise UsageError("--scheduler and --in-process contradict each other (tasks run their mappings in workers)")
         return check_mapping.run(args)
     if args.second_order or args.size:
         raise UsageError(f"{'--second-order' if args.second_order else '--size'} applies to --mapping only")

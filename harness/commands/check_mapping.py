@@ -64,19 +64,7 @@ def run(args) -> int:
     if args.in_process:
         checked, names = _checked_here(targets, args, case, probes)
     else:
-        from harness.executors.mapping_worker import checked_in_workers
-        from harness.workers.pool import default_jobs
-        from harness.workers.remote import DEFAULT_TIMEOUT
-
-        select = {"dtype": args.dtype, "seed": args.seed, "size": args.size,
-                  "case_file": str(args.case_file) if args.case_file else None}
-        try:
-            checked, names = checked_in_workers(targets, timeout=args.timeout or DEFAULT_TIMEOUT, select=select,
-                                                probes=probes, second_order=args.second_order,
-                                                jobs=getattr(args, "jobs", None) or default_jobs())
-        except ValueError as exc:  # a module:attr that names no mapping: the user's input
-            raise UsageError(str(exc)) from None
-        checked = [Run(name, case, results, note=note) for name, case, results, note in checked]
+        checked, names = _checked_in_workers(targets, args, probes)
     runs += checked
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
@@ -107,6 +95,31 @@ def operator_targets(op_name: str, chosen=None):
             continue
         found.append(({"op": op_name, "provider": name}, f"{op_name}[{name}]"))
     return found, missing
+
+
+def _checked_in_workers(targets, args, probes):
+    """Each mapping in a worker process of its own, as a task of the executor: ``-j`` of
+    them at once here, or on Dask with ``--scheduler`` (the worker starts where the task
+    runs; a ``--case-file`` must then be at the same path there)."""
+    from harness.commands.check_report import Run
+    from harness.executors.engine import run_tasks
+    from harness.executors.mapping_worker import mapping_task, run_mapping_task
+    from harness.executors.tasks import result_from_dict
+    from harness.workers.remote import DEFAULT_TIMEOUT
+
+    select = {"dtype": args.dtype, "seed": args.seed, "size": args.size,
+              "case_file": str(args.case_file) if args.case_file else None}
+    tasks = [mapping_task(target, label, timeout=args.timeout or DEFAULT_TIMEOUT, select=select, probes=probes,
+                          second_order=args.second_order) for target, label in targets]
+    try:
+        # locally the tasks run on -j threads of the harness (each only waits for its worker)
+        with options.engine(args, lending=not args.scheduler) as engine:
+            done = run_tasks(engine, run_mapping_task, tasks, [label for _, label in targets])
+    except ValueError as exc:  # a module:attr that names no mapping: the user's input
+        raise UsageError(str(exc)) from None
+    runs = [Run(d["impl"], r["case"], [result_from_dict(x) for x in r["results"]], note=r["note"])
+            for d in done for r in d["runs"]]
+    return runs, [d["impl"] for d in done]
 
 
 def _checked_here(targets, args, case, probes):

@@ -152,7 +152,9 @@ def _open_dask(scheduler: str, jobs: int) -> Engine:
 def lost(exc: BaseException) -> str | None:
     """Why ``exc`` means the executor lost the task (a fault of the engine), or ``None``
     when it is something else (a bug of the harness, raised to the caller)."""
-    if isinstance(exc, cf.process.BrokenProcessPool):
+    from concurrent.futures.process import BrokenProcessPool  # (cf.process exists only once a pool was made)
+
+    if isinstance(exc, BrokenProcessPool):
         return f"a pool process of the harness died under the task ({exc})"
     if isinstance(exc, cf.CancelledError):
         return "the executor cancelled the task (its client or cluster closed)"

@@ -120,50 +120,49 @@ def wire_error(text: str):
     return wire.ProtocolError(text)
 
 
-def checked_in_workers(targets, *, timeout: float, select: dict, probes: int, second_order: bool, jobs: int = 1):
-    """``([(name, case, results, note)], [names])`` for every ``(target, label)``: each
-    mapping in its own worker, ``jobs`` of them at once (runs in the targets' order); a
-    usage error (a module:attr that names nothing) raises ``ValueError``."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(item):
-        return _checked(*item, timeout=timeout, select=select, probes=probes, second_order=second_order)
-
-    with ThreadPoolExecutor(max(1, jobs)) as pool:  # the threads only wait for their workers
-        done = list(pool.map(one, targets))
-    return [r for runs, _ in done for r in runs], [name for _, name in done]
+def mapping_task(target: dict, label: str, *, timeout: float, select: dict, probes: int, second_order: bool) -> dict:
+    """One mapping's checks as a plain task for an executor (``run_mapping_task``)."""
+    return {"target": dict(target), "label": label, "timeout": float(timeout), "select": dict(select),
+            "probes": int(probes), "second_order": bool(second_order)}
 
 
-def _checked(target, label, *, timeout, select, probes, second_order):
-    """``([(name, case, results, note)], name)`` of one mapping: every case, a fresh
-    worker after one that died."""
+def run_mapping_task(task: dict) -> dict:
+    """Every case of one mapping, in a worker process started where the task runs (a
+    thread of the harness, a Dask worker): ``{"impl": name, "runs": [{"case", "note",
+    "results": [CheckResult.to_dict()]}]}``, the shape of ``executors.tasks``'s results
+    (an executor's lost task comes back as ``infra_result``, the same shape). A
+    module:attr that names nothing raises ``ValueError`` (the user's input)."""
     from harness.core.results import CheckResult, Verdict
+
+    label = task["label"]
 
     def lost(run_name, case, exc, check):
         verdict = exc.verdict if isinstance(exc, ImplementationGone) else Verdict.ERROR
-        return run_name, case, [CheckResult(check, run_name, case, verdict, str(exc))], ""
+        return {"case": case, "note": "", "results": [CheckResult(check, run_name, case, verdict, str(exc)).to_dict()]}
 
-    runs, worker = [], MappingWorker(target, label, timeout=timeout, select=select)
+    runs, worker = [], MappingWorker(task["target"], label, timeout=task["timeout"], select=task["select"])
     try:
         try:
             worker.start()
         except LOST as exc:
-            return [lost(label, "-", exc, "load")], label
+            return {"impl": label, "runs": [lost(label, "-", exc, "load")]}
         for index, case in enumerate(worker.cases):
             if case["case"] is None:
-                runs.append((worker.name, case["dtype"], [CheckResult("applicable", worker.name, case["dtype"], Verdict.FAIL,
-                                                                      f"asked for, but {case['why']}")], case["why"]))
+                why = case["why"]
+                runs.append({"case": case["dtype"], "note": why, "results": [
+                    CheckResult("applicable", worker.name, case["dtype"], Verdict.FAIL, f"asked for, but {why}").to_dict()]})
                 continue
             try:
                 if not worker.alive():
                     worker.start()  # the last case killed it: a fresh one, same plan
-                runs.append((worker.name, case["case"], worker.check(index, probes=probes, second_order=second_order), ""))
+                results = worker.check(index, probes=task["probes"], second_order=task["second_order"])
+                runs.append({"case": case["case"], "note": "", "results": [r.to_dict() for r in results]})
             except LOST as exc:
                 runs.append(lost(worker.name, case["case"], exc, "checks"))
                 worker.close()
     finally:
         worker.close()
-    return runs, worker.name
+    return {"impl": worker.name, "runs": runs}
 
 
 # --- the child -------------------------------------------------------------------------

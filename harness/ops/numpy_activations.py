@@ -71,6 +71,13 @@ class Relu(Elementwise, correct=True):
     def derivative(self, x):
         return (x > 0).astype(x.dtype)
 
+    def vjp(self, inputs, cotangents):
+        if type(self).derivative is not Relu.derivative:  # a variant's own subgradient at 0
+            return super().vjp(inputs, cotangents)
+        (x,) = inputs
+        # the mask multiplies as booleans: no float copy of it (the MLP's hot path)
+        return (np.multiply(single(cotangents), x > 0),)
+
 
 class LeakyRelu(Elementwise, correct=True):
     """leaky_relu, slope at 0 (torch)."""

@@ -135,3 +135,21 @@ def test_the_harness_process_never_imports_the_mapping_s_module(hostile, capsys)
     sys.modules.pop("hostilemaps", None)
     run(capsys, "check", "--mapping", "hostilemaps:tanh", "--dtype", "float64", "--size", "12")
     assert "hostilemaps" not in sys.modules
+
+
+def test_on_dask_the_mapping_report_and_exit_status_are_the_ones_of_the_local_executor(hostile, capsys):
+    pytest.importorskip("distributed", reason="Dask is an optional extra (tox env py311-dask)")
+    reports = []
+    for where in (["-j", "2"], ["--scheduler", "local", "-j", "2"]):
+        code, out, _ = run(capsys, "check", "--mapping", "hostilemaps:wrong", "--mapping", "hostilemaps:exiting",
+                           "--mapping", "hostilemaps:tanh", "--size", "40", "--json", str(hostile / "r.json"), *where)
+        _, data = verdicts(hostile / "r.json")
+        for r in data["runs"]:
+            for result in r["results"]:
+                result.pop("seconds")
+        reports.append((code, data))
+    assert reports[0][0] == reports[1][0] == 1
+    assert reports[0][1] == reports[1][1]
+    seen = verdicts(hostile / "r.json")[0]
+    assert {v for (impl, _), v in seen.items() if impl == "exits 0"} == {"CRASHED"}
+    assert "FAIL" in {v for (impl, _), v in seen.items() if impl == "wrong tanh"}
