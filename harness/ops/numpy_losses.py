@@ -67,15 +67,18 @@ class CrossEntropy(Operator, correct=True):
         return not label_smoothing and not (labels == ignore_index).any()
 
     def forward(self, logits, labels, ignore_index=-100, label_smoothing=0.0):
-        if self.plain(labels, ignore_index, label_smoothing):
-            return np.asarray(-log_softmax_rows(logits)[np.arange(len(labels)), labels].sum() / len(labels))
+        if self.plain(labels, ignore_index, label_smoothing):  # mean of logsumexp - the label's logit
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            lse = np.log(np.exp(shifted).sum(axis=-1))
+            return np.asarray((lse - shifted[np.arange(len(labels)), labels]).sum() / len(labels))
         logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
         return np.asarray(-(target * logp).sum(axis=-1) @ valid / valid.sum())
 
     def vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
         logits, labels = inputs
         if self.plain(labels, ignore_index, label_smoothing):  # (softmax - onehot) / N
-            d = np.exp(log_softmax_rows(logits))
+            d = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            d /= d.sum(axis=-1, keepdims=True)
             d[np.arange(len(labels)), labels] -= 1
             d *= single(cotangents) / len(labels)
             return d, None
