@@ -112,7 +112,9 @@ def mlp(spec: NetworkSpec) -> Network:
     operators' defaults (leaky_relu's 0.01 is ``harness.core.spec.LEAKY_RELU_SLOPE``)."""
     nodes = []
     for (w_shape, b_shape), name in zip(spec.shapes(), spec.activations):
-        nodes += [Node("linear", {}, (("W", w_shape), ("b", b_shape))), Node(name)]
+        nodes.append(Node("linear", {}, (("W", w_shape), ("b", b_shape))))
+        if name != "identity":  # computes nothing: its node would only copy the logits and their cotangent
+            nodes.append(Node(name))
     return Network(f"mlp {spec.describe()}", (*nodes, Node(spec.loss)), (spec.sizes[0],), spec.sizes[-1])
 
 
@@ -154,6 +156,7 @@ class Bound:
         weighted = network.weighted
         self.ops = [operator(provider, node.op) for node in network.nodes]
         self.slots = [weighted.index(i) if node.weights else None for i, node in enumerate(network.nodes)]
+        self.n_weighted = len(weighted)
         # the first node may skip the gradient of what flows in (the batch) when its
         # operator says it can (``skips_input_grad``: its vjp takes ``input_grad=False``)
         first_vjp = self.ops[0].vjp
@@ -190,7 +193,7 @@ class Bound:
         g = (np.ones_like(flow.loss) if self.arrays else 1.0) if cotangent is None else cotangent
         if self.arrays:
             g = np.asarray(g)
-        grads = [None] * len(self.network.weighted)
+        grads = [None] * self.n_weighted
         for i in range(len(self.ops) - 1, -1, -1):
             node, inputs = self.network.nodes[i], flow.inputs[i]
             skip = i == 0 and not input_grad
