@@ -9,6 +9,7 @@ its bracket ``center +- radius`` where it is non-differentiable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,6 +199,16 @@ class Agreement:
         return self.kind in (IDENTICAL, ROUNDING, DECLARED)
 
 
+def _relative(difference, first) -> float:
+    """``max|a - b| / max|a|`` of one tensor: 0 where they agree, infinite where ``a`` is
+    all zeros and ``b`` is not (a Python float division would raise there)."""
+    if not np.any(difference):
+        return 0.0
+    peak = float(np.max(np.abs(first), initial=0.0))
+    largest = float(np.max(difference, initial=0.0))
+    return largest / peak if peak > 0 else math.inf
+
+
 def agreement(a: StepResult, b: StepResult, expected, *, dtype, nondeterminism: float = 0.0,
               strict: bool = False) -> Agreement:
     """The one definition of "two answers agree" (``deterministic`` and
@@ -224,8 +235,7 @@ def agreement(a: StepResult, b: StepResult, expected, *, dtype, nondeterminism: 
         ratios = [np.nan_to_num(d / tolerance(dtype, "loss" if i == 0 else "gradient", s), nan=np.inf)
                   for i, (d, s) in enumerate(zip(differences, scales))]
         spread = float(np.sqrt(np.mean(np.concatenate([r.ravel() ** 2 for r in ratios]))))
-        relative = max(float(np.max(d, initial=0.0)) / float(np.max(np.abs(x), initial=0.0)) if np.any(d) else 0.0
-                       for d, x in zip(differences, x64))
+        relative = max(_relative(d, x) for d, x in zip(differences, x64))
     relative = relative if np.isfinite(relative) else np.inf
     worst = max(range(len(pairs)), key=lambda i: float(np.max(ratios[i], initial=0.0)))
     label = pairs[worst][0]

@@ -3,6 +3,8 @@ anywhere inside its bracket where it is non-differentiable; NaN never passes; th
 report keeps the worst elements, not the first; and two answers of identical calls are
 compared bitwise or within a declared tolerance."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -214,3 +216,12 @@ def test_an_all_zero_tensor_expected_to_be_zero_is_judged():
     # nothing to lose there: the tolerance is tiny, and a non-zero answer fails
     assert _compare([0.0, 0.0], [0.0, 0.0]).verdict is Verdict.PASS
     assert _compare([1e-3, 0.0], [0.0, 0.0]).verdict is Verdict.FAIL
+
+
+def test_a_first_answer_of_zeros_then_a_nonzero_one_differs_instead_of_raising():
+    # CI's derandomized conformance run met it: an implementation keeping state answered a
+    # zero bias gradient, then a nonzero one; the relative difference divided by zero and
+    # the check's ZeroDivisionError became the implementation's ERROR
+    zeros_first = _agree(_result(bias=0.0), _result(bias=1.0))
+    assert zeros_first.kind == "differ" and not zeros_first.agrees
+    assert zeros_first.relative == math.inf
