@@ -70,6 +70,16 @@ def verdicts(path):
     return {(r["impl"], r["case"]): r["verdict"] for r in data["runs"]}, data
 
 
+def report_without_seconds(capsys, folder, maps, where):
+    """``(exit status, JSON report minus each result's seconds)`` of ``check`` on ``maps``."""
+    code, _, _ = run(capsys, "check", *maps, "--size", "40", "--json", str(folder / "r.json"), *where)
+    _, data = verdicts(folder / "r.json")
+    for r in data["runs"]:
+        for result in r["results"]:
+            result.pop("seconds")
+    return code, data
+
+
 def test_a_mapping_that_exits_0_in_its_backward_is_crashed_and_the_others_still_pass(hostile, capsys):
     code, out, _ = run(capsys, "check", "--mapping", "hostilemaps:exiting", "--mapping", "hostilemaps:tanh",
                        "--dtype", "float64", "--json", str(hostile / "r.json"))
@@ -117,15 +127,8 @@ def test_a_module_that_cannot_be_imported_is_one_line_and_exit_2(hostile, capsys
 
 
 def test_in_a_worker_and_in_process_the_report_is_the_same(hostile, capsys):
-    reports = []
-    for where in ([], ["--in-process"]):
-        code, _, _ = run(capsys, "check", "--mapping", "hostilemaps:wrong", "--mapping", "hostilemaps:tanh",
-                         "--size", "40", "--json", str(hostile / "r.json"), *where)
-        _, data = verdicts(hostile / "r.json")
-        for r in data["runs"]:
-            for result in r["results"]:
-                result.pop("seconds")
-        reports.append((code, data))
+    maps = ["--mapping", "hostilemaps:wrong", "--mapping", "hostilemaps:tanh"]
+    reports = [report_without_seconds(capsys, hostile, maps, where) for where in ([], ["--in-process"])]
     assert reports[0][0] == reports[1][0] == 1
     assert reports[0][1] == reports[1][1]
     assert any(v == "FAIL" for v in verdicts(hostile / "r.json")[0].values())
@@ -139,15 +142,9 @@ def test_the_harness_process_never_imports_the_mapping_s_module(hostile, capsys)
 
 def test_on_dask_the_mapping_report_and_exit_status_are_the_ones_of_the_local_executor(hostile, capsys):
     pytest.importorskip("distributed", reason="Dask is an optional extra (tox env py311-dask)")
-    reports = []
-    for where in (["-j", "2"], ["--scheduler", "local", "-j", "2"]):
-        code, out, _ = run(capsys, "check", "--mapping", "hostilemaps:wrong", "--mapping", "hostilemaps:exiting",
-                           "--mapping", "hostilemaps:tanh", "--size", "40", "--json", str(hostile / "r.json"), *where)
-        _, data = verdicts(hostile / "r.json")
-        for r in data["runs"]:
-            for result in r["results"]:
-                result.pop("seconds")
-        reports.append((code, data))
+    maps = ["--mapping", "hostilemaps:wrong", "--mapping", "hostilemaps:exiting", "--mapping", "hostilemaps:tanh"]
+    reports = [report_without_seconds(capsys, hostile, maps, where)
+               for where in (["-j", "2"], ["--scheduler", "local", "-j", "2"])]
     assert reports[0][0] == reports[1][0] == 1
     assert reports[0][1] == reports[1][1]
     seen = verdicts(hostile / "r.json")[0]
