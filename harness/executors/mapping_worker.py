@@ -45,14 +45,12 @@ class MappingWorker:
         self.name, self.cases, self._process, self._next_id = label, [], None, 0
 
     def _request(self, message: dict, phase: str) -> dict:
-        from harness.workers import wire
-
         self._next_id += 1
         line = (json.dumps({"id": self._next_id, **message}) + "\n").encode()
         answer = self._process.request(line, [], timeout=self.timeout, phase=phase, limit=1 << 26)
         if answer.get("id") != self._next_id or not isinstance(answer.get("success"), bool):
             self._process.kill()
-            raise wire.ProtocolError(f"{phase}: an answer without this request's id or a success flag")
+            raise ProtocolError(f"{phase}: an answer without this request's id or a success flag")
         return answer
 
     def start(self) -> None:
@@ -75,7 +73,7 @@ class MappingWorker:
                 isinstance(c, dict) and isinstance(c.get("dtype"), str) and isinstance(c.get("why"), str)
                 and (c.get("case") is None or isinstance(c.get("case"), str)) for c in cases):
             self._process.kill()
-            raise wire_error("the plan is not {name, cases: [{dtype, case, why}]}")
+            raise ProtocolError("the plan is not {name, cases: [{dtype, case, why}]}")
         self.name, self.cases = name, cases
 
     def check(self, index: int, *, probes: int, second_order: bool, checks=None) -> list:
@@ -90,12 +88,12 @@ class MappingWorker:
             raise MappingBroken(f"the checks stopped: {answer.get('error', 'no reason given')}")
         if not isinstance(results, list) or (checks and len(results) != len(checks)):
             self._process.kill()
-            raise wire_error("an answer without a list of results, one per check asked for")
+            raise ProtocolError("an answer without a list of results, one per check asked for")
         try:
             return [result_from_dict(r) for r in results]
         except (TypeError, ValueError, KeyError) as exc:
             self._process.kill()
-            raise wire_error(f"a result that is not a CheckResult: {exc}") from None
+            raise ProtocolError(f"a result that is not a CheckResult: {exc}") from None
 
     def alive(self) -> bool:
         return self._process is not None and self._process.alive()
@@ -112,12 +110,6 @@ class MappingBroken(Exception):
 
 # what ends a mapping's worker (or its answer): the run goes on, with this as its verdict
 LOST = (ImplementationGone, ProtocolError, MappingBroken)
-
-
-def wire_error(text: str):
-    from harness.workers import wire
-
-    return wire.ProtocolError(text)
 
 
 def mapping_task(target: dict, label: str, *, timeout: float, select: dict, probes: int, second_order: bool) -> dict:

@@ -159,9 +159,8 @@ class Bound:
         self.n_weighted = len(weighted)
         # the first node may skip the gradient of what flows in (the batch) when its
         # operator says it can (``skips_input_grad``: its vjp takes ``input_grad=False``)
-        first_vjp = self.ops[0].vjp
-        self.skips_input_grad = bool(getattr(self.ops[0], "skips_input_grad", False)) and (
-            "input_grad" in inspect.signature(first_vjp).parameters)  # a subclass's own vjp may not take it
+        # (a subclass's own vjp may not take it)
+        self.skips_input_grad = bool(getattr(self.ops[0], "skips_input_grad", False)) and _takes(self.ops[0].vjp, "input_grad")
         # a weighted node whose vjp takes ``out=`` writes its parameter gradients into
         # arrays the caller gives (a worker's shared memory: see NumpyPrepared.step)
         self.writes_out = [slot is not None and _takes(op.vjp, "out") for op, slot in zip(self.ops, self.slots)]
