@@ -102,3 +102,4 @@ def test_a_provider_that_exits_0_in_its_backward_is_crashed_and_the_other_passes
     assert exited and all(run["verdict"] == "CRASHED" for run in exited), exited
     assert all(run["verdict"] == "PASS" for run in runs if run["impl"] == "cnn[numpy]")
     assert len([run for run in runs if run["impl"] == "cnn[numpy]"]) == 4
+

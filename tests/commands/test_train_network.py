@@ -8,9 +8,8 @@ import pytest
 from harness.commands.main import main
 from harness.commands.train_network import TORCH_CNN, trainees
 from harness.networks.cnn import cnn
-from harness.ops.registry import ENTRY_POINT_GROUP
 from tests.grading.classroom import ROOT
-from tests.networks.providers import PLUGIN_PROVIDERS, PLUGIN_SOURCE
+from tests.networks.providers import write_plugin
 
 
 def run_cli(capsys, *argv):
@@ -61,13 +60,7 @@ def test_trainees_train_as_executor_tasks_and_one_that_exits_costs_only_its_own_
     executor, run in a pool process; a provider whose backward calls ``os._exit(0)``
     is that run's CRASHED error and the exit status 1, the others train as they do
     in process (the same JSON, times aside), a wrong conv2d gradient diverges."""
-    (tmp_path / "cnnbugs.py").write_text(PLUGIN_SOURCE)
-    dist = tmp_path / "cnn_bugs-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cnn-bugs\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n"
-                                           + "".join(f"{k} = {v}\n" for k, v in PLUGIN_PROVIDERS.items()))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), write_plugin(tmp_path)]), "COLUMNS": "200"}
     quick = ["--model", "cnn", "--epochs", "1", "--impl", "numpy-copy", "--impl", "numpy-reversed"]
     reports = {}
     for how, extra in (("tasks", ["--impl", "numpy-exits", "-j", "2"]), ("in-process", ["--in-process"])):

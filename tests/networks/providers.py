@@ -58,3 +58,17 @@ PLANTED = {**COPY, "conv2d": WeightGradReversed}
 EXITS = {**COPY, "conv2d": ExitsInBackward}
 """
 PLUGIN_PROVIDERS = {"numpy-copy": "cnnbugs:COPY", "numpy-reversed": "cnnbugs:PLANTED", "numpy-exits": "cnnbugs:EXITS"}
+
+
+def write_plugin(folder) -> str:
+    """PLUGIN_SOURCE and its .dist-info written into ``folder``: the path to put on
+    PYTHONPATH for a harness process (and the processes it starts) to find them."""
+    from harness.ops.registry import ENTRY_POINT_GROUP
+
+    (folder / "cnnbugs.py").write_text(PLUGIN_SOURCE)
+    dist = folder / "cnn_bugs-1.0.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cnn-bugs\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n"
+                                           + "".join(f"{k} = {v}\n" for k, v in PLUGIN_PROVIDERS.items()))
+    return str(folder)
