@@ -76,6 +76,7 @@ def run(args) -> int:
     if given:
         raise UsageError(f"{given[0]} applies to the MLP, not to --model {args.model}")
     options.checked_outputs(args)
+    options.checked_scheduler(args)
     dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
     side = math.isqrt(dataset.n_features)
     if side * side != dataset.n_features:

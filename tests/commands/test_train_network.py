@@ -49,6 +49,8 @@ def test_mlp_arguments_and_unknown_providers_are_refused(capsys):
     assert code == 2 and "--impl 'nope': no operator provider of that name" in err
     code, _, err = run_cli(capsys, "--model", "cnn", "--batch-size", "5000")
     assert code == 2 and "--batch-size 5000: larger than the 1437 training samples" in err
+    code, out, err = run_cli(capsys, "--model", "cnn", "--scheduler", "nowhere")  # said before anything trains
+    assert code == 2 and "--scheduler 'nowhere': expected a Dask scheduler address" in err and "epoch" not in out
 
 
 def _without_times(run: dict) -> dict:
