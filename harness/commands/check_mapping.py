@@ -101,25 +101,41 @@ def _checked_in_workers(targets, args, probes):
     """Each mapping in a worker process of its own, as a task of the executor: ``-j`` of
     them at once here, or on Dask with ``--scheduler`` (the worker starts where the task
     runs; a ``--case-file`` must then be at the same path there)."""
+    runs, names, _ = checked_in_workers(targets, args, probes)
+    return runs, names
+
+
+def checked_in_workers(targets, args, probes, repro=None):
+    """``(runs, names, found)``: ``targets`` (``[(target, label)]``, see
+    ``harness.executors.mapping_worker``) checked as executor tasks; ``found``: what a
+    model's localisation found, one line per failed case; ``repro(label, dtype)``: the
+    reproduce line to give every result of that target's cases in ``dtype`` (a
+    mapping's own otherwise)."""
     from harness.commands.check_report import Run
     from harness.executors.engine import run_tasks
     from harness.executors.mapping_worker import mapping_task, run_mapping_task
     from harness.executors.tasks import result_from_dict
     from harness.workers.remote import DEFAULT_TIMEOUT
 
-    select = {"dtype": args.dtype, "seed": args.seed, "size": args.size,
-              "case_file": str(args.case_file) if args.case_file else None}
+    select = {"dtype": args.dtype, "seed": args.seed, "size": getattr(args, "size", None),
+              "case_file": str(args.case_file) if getattr(args, "case_file", None) else None}
     tasks = [mapping_task(target, label, timeout=args.timeout or DEFAULT_TIMEOUT, select=select, probes=probes,
-                          second_order=args.second_order) for target, label in targets]
+                          second_order=bool(getattr(args, "second_order", False))) for target, label in targets]
     try:
         # locally the tasks run on -j threads of the harness (each only waits for its worker)
         with options.engine(args, lending=not args.scheduler) as engine:
             done = run_tasks(engine, run_mapping_task, tasks, [label for _, label in targets])
     except ValueError as exc:  # a module:attr that names no mapping: the user's input
         raise UsageError(str(exc)) from None
-    runs = [Run(d["impl"], r["case"], [result_from_dict(x) for x in r["results"]], note=r["note"])
-            for d in done for r in d["runs"]]
-    return runs, [d["impl"] for d in done]
+    runs = []
+    for (_, label), d in zip(targets, done):
+        for r in d["runs"]:
+            results = [result_from_dict(x) for x in r["results"]]
+            if repro is not None:
+                for result in results:
+                    result.repro = repro(label, r.get("dtype"))
+            runs.append(Run(r.get("impl", d["impl"]), r["case"], results, note=r["note"]))
+    return runs, [d["impl"] for d in done], [line for d in done for line in d.get("found", ())]
 
 
 def _checked_here(targets, args, case, probes):

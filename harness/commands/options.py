@@ -152,6 +152,18 @@ def add_executor(parser, *, what: str = "tasks", default: str = "the number of c
                              "(pip install 'backprop-harness[dask]')")
 
 
+def checked_scheduler(args) -> None:
+    """A ``--scheduler`` that cannot be used is a ``UsageError`` before any work (a
+    bad address, Dask missing); an unreachable one is found when the engine opens."""
+    if getattr(args, "scheduler", None):
+        from harness.executors.engine import SchedulerError, check_scheduler
+
+        try:
+            check_scheduler(args.scheduler)
+        except SchedulerError as exc:
+            raise UsageError(str(exc)) from None
+
+
 def engine(args, *, lending: bool = False):
     """The executor ``add_executor``'s options ask for (a context manager; ``lending``:
     see ``open_engine``); a scheduler that cannot be used is a ``UsageError``."""

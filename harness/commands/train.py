@@ -116,6 +116,7 @@ def run(args) -> int:
 
         return train_network.run(args)
     options.checked_outputs(args)
+    options.checked_scheduler(args)
     dataset = load_dataset(args.data, args.data_dir, seed=args.seed)
     n_train = len(dataset.y_train)
     if args.batch_size > n_train:

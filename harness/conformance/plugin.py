@@ -41,8 +41,9 @@ def pytest_addoption(parser):
         default=None,
         metavar="N",
         help="run the implementation x check properties as executor tasks in N local pool processes when collection "
-        "ends (one task per implementation; each test then reports its property's outcome); default: each test runs "
-        "its property itself, in this process (pytest-xdist's -n spreads those)",
+        "ends (one task per implementation; each test then reports its property's outcome); default: the number of "
+        "cores, unless --in-process or pytest-xdist's -n is given; 0: each test runs its property itself, in this "
+        "process (as with -n, which spreads those)",
     )
     group.addoption(
         "--conformance-scheduler",
@@ -182,18 +183,28 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_collection_finish(session):
-    """With ``--conformance-jobs`` or ``--conformance-scheduler``: the collected grid
-    runs through the executor now (``harness.conformance.grid``)."""
+    """The collected grid runs through the executor now (``harness.conformance.grid``):
+    by default in as many local pool processes as there are cores, or as
+    ``--conformance-jobs`` / ``--conformance-scheduler`` say. Not with ``--in-process``
+    (the implementations then live in this process), ``--conformance-jobs 0``, or
+    pytest-xdist's ``-n`` (which spreads the items itself): each item then runs its
+    property here."""
     config = session.config
     jobs, scheduler = config.getoption("conformance_jobs"), config.getoption("conformance_scheduler")
-    if jobs is None and scheduler is None:
+    spread_by_xdist = hasattr(config, "workerinput") or bool(config.getoption("numprocesses", None))
+    if jobs == 0 and scheduler is None:
         return
-    if jobs is not None and jobs < 1:
-        raise pytest.UsageError(f"--conformance-jobs {jobs}: expected a whole number >= 1")
+    if jobs is None and scheduler is None and (config.getoption("in_process") or spread_by_xdist):
+        return
+    if jobs is not None and jobs < 0:
+        raise pytest.UsageError(f"--conformance-jobs {jobs}: expected a whole number >= 0 (0: each test runs its "
+                                "property in this process)")
+    if jobs == 0:
+        raise pytest.UsageError("--conformance-jobs 0 and --conformance-scheduler contradict each other")
     if config.getoption("in_process"):
         raise pytest.UsageError("--conformance-jobs/--conformance-scheduler and --in-process contradict each other "
                                 "(tasks run the implementations in workers)")
-    if hasattr(config, "workerinput") or config.getoption("numprocesses", None):
+    if spread_by_xdist:
         raise pytest.UsageError("--conformance-jobs/--conformance-scheduler and pytest-xdist's -n each spread the "
                                 "grid: give one or the other")
     from harness.checks import check_name
@@ -213,10 +224,24 @@ def pytest_collection_finish(session):
         return
     from harness.workers.pool import default_jobs
 
+    jobs = jobs or default_jobs()
     try:
-        run_grid(list(grid.values()), jobs=jobs or default_jobs(), scheduler=scheduler, timeout=config.getoption("worker_timeout"))
+        run_grid(list(grid.values()), jobs=jobs, scheduler=scheduler, timeout=config.getoption("worker_timeout"))
     except SchedulerError as exc:
         raise pytest.UsageError(str(exc)) from None
+    where = f"on Dask ({scheduler})" if scheduler else f"in {jobs} local pool process{'es' if jobs > 1 else ''}"
+    config.stash[_GRID_RAN] = (f"backprop-harness: the conformance grid ran as {len(grid)} executor task"
+                               f"{'s' if len(grid) > 1 else ''} {where}, one per implementation "
+                               f"({sum(len(checks) for _, checks in grid.values())} implementation x check properties)")
+
+
+_GRID_RAN = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    line = config.stash.get(_GRID_RAN, None)
+    if line:
+        terminalreporter.write_line(line)
 
 
 def _all_checks():

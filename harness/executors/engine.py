@@ -118,10 +118,20 @@ def _context():
     return context
 
 
-def _open_dask(scheduler: str, jobs: int) -> Engine:
+def check_scheduler(scheduler: str) -> None:
+    """``SchedulerError`` when ``scheduler`` is no Dask address (nor ``local``) or Dask
+    is not installed: what can be said before any work, without reaching it."""
+    import importlib.util
+
     if scheduler != LOCAL and not _ADDRESS.match(scheduler):
         raise SchedulerError(f"--scheduler {scheduler!r}: expected a Dask scheduler address such as tcp://HOST:8786, "
                              f"or {LOCAL!r} for a cluster on this machine")
+    if importlib.util.find_spec("distributed") is None or importlib.util.find_spec("dask") is None:
+        raise SchedulerError(DASK_MISSING)
+
+
+def _open_dask(scheduler: str, jobs: int) -> Engine:
+    check_scheduler(scheduler)
     try:
         import dask
         from distributed import Client, LocalCluster

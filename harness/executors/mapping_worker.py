@@ -13,12 +13,20 @@ So the child's verdicts are trusted as far as the mapping's code is (a mapping t
 rewrites the harness inside its own process could forge them, as it could in process);
 what the worker guarantees is that no exit, crash, hang or flood passes for a result.
 
-    parent -> {"id", "kind": "plan", "target": {"mapping": "module:attr"} | {"op", "provider"},
+    parent -> {"id", "kind": "plan", "target": {"mapping": "module:attr"} | {"op", "provider"}
+                                               | {"model": the network, as_plain, "provider"},
                "dtype", "seed", "size", "case_file"}
     child  -> {"id", "success": true, "name", "cases": [{"dtype", "case", "why"}]}
               | {"id", "success": false, "refused": true, "error"}   (the user's input is wrong)
     parent -> {"id", "kind": "check", "index", "probes", "second_order"}
-    child  -> {"id", "success": true, "results": [CheckResult.to_dict(), ...]}
+    child  -> {"id", "success": true, "results": [CheckResult.to_dict(), ...],
+               and for a model, where its case failed: "found": the localisation's summary,
+               "links": [{"name", "case", "results"}] (the nodes to blame, checked as the
+               activations flowed)}
+
+A ``model`` target is a built-in network (``check --model``) run with one operator
+provider's operators: checked end to end, and where a case fails, localised node by
+node (``harness.checks.localisation``) in the child, where the operators are.
 
     python -m harness.executors.mapping_worker      (spoken to on stdin/stdout)
 """
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 
 from harness.core.out_of_process import ImplementationGone
 from harness.workers.wire import ProtocolError
@@ -79,21 +88,35 @@ class MappingWorker:
     def check(self, index: int, *, probes: int, second_order: bool, checks=None) -> list:
         """The results of the mapping checks (every one, or those named in ``checks``)
         on case ``index``, as ``CheckResult``s."""
-        from harness.executors.tasks import result_from_dict
+        return self.check_case(index, probes=probes, second_order=second_order, checks=checks).results
 
+    def check_case(self, index: int, *, probes: int, second_order: bool, checks=None) -> Checked:
+        """``check``'s results, with a model's localisation when its case failed."""
         answer = self._request({"kind": "check", "index": index, "probes": probes, "second_order": second_order,
                                 **({"checks": list(checks)} if checks else {})}, f"checking case {index}")
-        results = answer.get("results")
+        results, links, found = answer.get("results"), answer.get("links", []), answer.get("found")
         if not answer["success"]:
             raise MappingBroken(f"the checks stopped: {answer.get('error', 'no reason given')}")
         if not isinstance(results, list) or (checks and len(results) != len(checks)):
             self._process.kill()
             raise ProtocolError("an answer without a list of results, one per check asked for")
+        if not (isinstance(links, list) and all(isinstance(k, dict) and isinstance(k.get("name"), str)
+                                                 and isinstance(k.get("case"), str) and isinstance(k.get("results"), list)
+                                                 for k in links) and (found is None or isinstance(found, str))):
+            self._process.kill()
+            raise ProtocolError("a localisation that is not {found: text, links: [{name, case, results}]}")
         try:
-            return [result_from_dict(r) for r in results]
+            return Checked(self._results(results), [(k["name"], k["case"], self._results(k["results"])) for k in links],
+                           found)
         except (TypeError, ValueError, KeyError) as exc:
             self._process.kill()
             raise ProtocolError(f"a result that is not a CheckResult: {exc}") from None
+
+    @staticmethod
+    def _results(plain: list) -> list:
+        from harness.executors.tasks import result_from_dict
+
+        return [result_from_dict(r) for r in plain]
 
     def alive(self) -> bool:
         return self._process is not None and self._process.alive()
@@ -102,6 +125,17 @@ class MappingWorker:
         if self._process is not None:
             self._process.close()
             self._process = None
+
+
+@dataclass
+class Checked:
+    """One case's results; for a model whose case failed, ``links`` (``(name, case,
+    results)`` of each node blamed, checked on what flowed into it) and ``found`` (the
+    localisation's one-line summary)."""
+
+    results: list
+    links: list = field(default_factory=list)
+    found: str | None = None
 
 
 class MappingBroken(Exception):
@@ -121,8 +155,10 @@ def mapping_task(target: dict, label: str, *, timeout: float, select: dict, prob
 def run_mapping_task(task: dict) -> dict:
     """Every case of one mapping, in a worker process started where the task runs (a
     thread of the harness, a Dask worker): ``{"impl": name, "runs": [{"case", "note",
-    "results": [CheckResult.to_dict()]}]}``, the shape of ``executors.tasks``'s results
-    (an executor's lost task comes back as ``infra_result``, the same shape). A
+    "results": [CheckResult.to_dict()]}], "found": [line]}``, the shape of
+    ``executors.tasks``'s results (an executor's lost task comes back as
+    ``infra_result``, the same shape); a run of a model's node blamed for a failure
+    names it (``"impl"``), and ``found`` says what the localisation found. A
     module:attr that names nothing raises ``ValueError`` (the user's input)."""
     from harness.core.results import CheckResult, Verdict
 
@@ -132,7 +168,8 @@ def run_mapping_task(task: dict) -> dict:
         verdict = exc.verdict if isinstance(exc, ImplementationGone) else Verdict.ERROR
         return {"case": case, "note": "", "results": [CheckResult(check, run_name, case, verdict, str(exc)).to_dict()]}
 
-    runs, worker = [], MappingWorker(task["target"], label, timeout=task["timeout"], select=task["select"])
+    runs, found = [], []
+    worker = MappingWorker(task["target"], label, timeout=task["timeout"], select=task["select"])
     try:
         try:
             worker.start()
@@ -147,38 +184,54 @@ def run_mapping_task(task: dict) -> dict:
             try:
                 if not worker.alive():
                     worker.start()  # the last case killed it: a fresh one, same plan
-                results = worker.check(index, probes=task["probes"], second_order=task["second_order"])
-                runs.append({"case": case["case"], "note": "", "results": [r.to_dict() for r in results]})
+                checked = worker.check_case(index, probes=task["probes"], second_order=task["second_order"])
+                runs.append({"case": case["case"], "dtype": case["dtype"], "note": "",
+                             "results": [r.to_dict() for r in checked.results]})
+                runs += [{"impl": name, "case": where, "dtype": case["dtype"], "note": "",
+                          "results": [r.to_dict() for r in results]} for name, where, results in checked.links]
+                if checked.found:
+                    found.append(f"{worker.name} on {case['case']}: {checked.found}")
             except LOST as exc:
                 runs.append(lost(worker.name, case["case"], exc, "checks"))
                 worker.close()
     finally:
         worker.close()
-    return {"impl": worker.name, "runs": runs}
+    return {"impl": worker.name, "runs": runs, "found": found}
 
 
 # --- the child -------------------------------------------------------------------------
 
 
 def _load(target: dict):
+    """``(mapping, its nodes' cases or None)`` for ``target``."""
     from harness import ops
     from harness.core.mapping import load_mapping
 
     if "mapping" in target:
-        return load_mapping(target["mapping"])
-    return ops.mapping(target["op"], target["provider"])
+        return load_mapping(target["mapping"]), None
+    if "model" in target:
+        from harness.networks.cnn import from_plain
+        from harness.networks.end_to_end import network_mapping, node_cases
+        from harness.networks.providers import network_providers
+
+        network = from_plain(target["model"])
+        provider = network_providers(network, [target["provider"]])[0][target["provider"]]
+        return (network_mapping(network, provider, provider_name=target["provider"]),
+                lambda case: node_cases(network, provider, case))
+    return ops.mapping(target["op"], target["provider"]), None
 
 
 class _Served:
     def __init__(self):
-        self.mapping, self.plan, self.case = None, [], None
+        self.target, self.mapping, self.nodes, self.plan, self.case = None, None, None, [], None
 
     def plan_for(self, message: dict) -> dict:
         from harness.checks.mapping_runner import mapping_cases
         from harness.core.mapping_cases import load_mapping_case
 
+        self.target = message["target"]
         try:
-            self.mapping = _load(message["target"])
+            self.mapping, self.nodes = _load(self.target)
         except ValueError as exc:  # the user's module:attr names nothing usable: their input
             return {"success": False, "refused": True, "error": str(exc)}
         case_file = message.get("case_file")
@@ -196,11 +249,26 @@ class _Served:
         from harness.checks.mapping_runner import MAPPING_CHECKS, check_mapping, mapping_check_name
 
         _, case, _ = self.plan[int(message["index"])]
+        if self.nodes is not None:
+            return self._check_model(case, int(message["probes"]))
         named = message.get("checks")
         checks = [c for c in MAPPING_CHECKS if mapping_check_name(c) in named] if named else MAPPING_CHECKS
         results = check_mapping(self.mapping, case, probes=int(message["probes"]), second_order=bool(message["second_order"]),
                                 checks=checks)
         return {"success": True, "results": [r.to_dict() for r in results]}
+
+    def _check_model(self, case, probes: int) -> dict:
+        from harness.checks.localisation import check_chain
+
+        checked = check_chain(self.mapping, self.nodes, case, probes=probes)
+        answer = {"success": True, "results": [r.to_dict() for r in checked.results]}
+        if checked.localisation is not None:
+            provider = self.target["provider"]
+            answer["found"] = checked.localisation.summary()
+            answer["links"] = [{"name": f"{link.label} [{provider}]",
+                                "case": f"{case.label}, as it flowed", "results": [r.to_dict() for r in link.results]}
+                               for link in checked.localisation.culprits]
+        return answer
 
 
 def serve() -> int:

@@ -3,7 +3,13 @@ described as plain data (its worker, the data set, the configuration, the
 reference's run) so that it runs wherever the executor puts it -- a local pool
 process or a Dask worker -- in a worker process of its own, under the time limit
 per call. ``train`` runs these side by side; the reference itself trains in the
-harness first (every other run is measured against its parameters)."""
+harness first (every other run is measured against its parameters).
+
+``train --model`` trains networks built from operator providers: a
+``NetworkTrainTask`` names its trainee (a provider, or ``torch-cnn``) and carries the
+network as plain data, and the trainee's step is built and run in the process the
+executor runs the task in (a local pool process or a Dask worker), never in the
+harness's: one whose operators exit or crash ends that process, and only its run."""
 
 from __future__ import annotations
 
@@ -44,3 +50,47 @@ def train_on(impl, task: TrainTask, *, on_step=None):
     from harness.training.loop import train
 
     return train(impl, task.dataset, task.config, reference=task.reference, on_step=on_step)
+
+
+@dataclass(frozen=True)
+class NetworkTrainTask:
+    """Train ``trainee`` (an operator provider's name, or ``TORCH_CNN``) on ``network``
+    (``harness.networks.cnn.as_plain``) with ``setup`` (a ``NetworkTraining`` without its
+    ``accuracy``, a closure, which is rebuilt where the task runs with
+    ``reference_provider``'s chain), measured against ``reference``'s run."""
+
+    trainee: str
+    network: dict
+    dataset: object  # harness.training.datasets.Dataset
+    setup: object  # harness.training.network_loop.NetworkTraining, accuracy None
+    reference: object  # harness.training.loop.TrainingRun
+    reference_provider: str = "numpy"
+    threads: int | None = 1  # BLAS/OpenMP (and torch) threads where the task runs
+
+
+def run_network_train_task(task: NetworkTrainTask):
+    """Run ``task`` here and return its ``TrainingRun``: what the trainee raises, while it
+    is built or trained, is in the run's ``error``."""
+    import dataclasses
+
+    from harness.core.containment import described, user_interrupted
+    from harness.core.process_settings import pin_threads
+    from harness.networks.cnn import from_plain
+    from harness.networks.providers import OpsProvider
+    from harness.networks.steps import chain_accuracy, chain_step
+    from harness.networks.torch_cnn import TORCH_CNN, torch_cnn_step
+    from harness.training.loop import TrainingRun
+    from harness.training.network_loop import Trainee, train_step_function
+
+    network = from_plain(task.network)
+    setup = dataclasses.replace(task.setup, accuracy=chain_accuracy(network, OpsProvider(task.reference_provider)))
+    if task.threads:
+        pin_threads(task.threads)  # numpy's and torch's pools, as the harness pins its own (this process is the task's)
+    try:
+        step = (torch_cnn_step(network, task.threads) if task.trainee == TORCH_CNN
+                else chain_step(network, OpsProvider(task.trainee)))
+    except BaseException as exc:  # a plug-in provider that cannot be built: its run's error
+        if user_interrupted(exc):
+            raise
+        return TrainingRun(task.trainee, setup.dtype, error=described(exc))
+    return train_step_function(Trainee(task.trainee, step), task.dataset, setup, reference=task.reference)

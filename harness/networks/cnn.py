@@ -46,3 +46,21 @@ def model(name: str, **sizes) -> Network:
     if name not in MODELS:
         raise ValueError(f"--model {name!r}: expected one of {', '.join(MODELS)}")
     return MODELS[name](**sizes)
+
+
+def as_plain(network: Network) -> dict:
+    """``network`` as JSON-able data (what a worker process is sent to rebuild it)."""
+    return {"name": network.name, "input_shape": list(network.input_shape), "n_classes": network.n_classes,
+            "nodes": [{"op": n.op, "params": dict(n.params), "weights": [[name, list(shape)] for name, shape in n.weights]}
+                      for n in network.nodes]}
+
+
+def from_plain(plain: dict) -> Network:
+    """The ``Network`` that ``as_plain`` described (JSON's lists back to tuples)."""
+    def tupled(value):
+        return tuple(tupled(v) for v in value) if isinstance(value, list) else value
+
+    return Network(plain["name"],
+                   tuple(Node(n["op"], {k: tupled(v) for k, v in n["params"].items()},
+                              tuple((name, tupled(shape)) for name, shape in n["weights"])) for n in plain["nodes"]),
+                   input_shape=tupled(plain["input_shape"]), n_classes=plain["n_classes"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from harness.networks.steps import images
 from harness.ops.chain import Network
 
+TORCH_CNN = "torch-cnn"  # its name as a trainee (train --model)
 _OPS = ("conv2d", "relu", "max_pool2d", "reshape", "linear", "cross_entropy")
 
 

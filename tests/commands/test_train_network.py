@@ -1,10 +1,15 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from harness.commands.main import main
 from harness.commands.train_network import TORCH_CNN, trainees
 from harness.networks.cnn import cnn
+from tests.grading.classroom import ROOT
+from tests.networks.providers import write_plugin
 
 
 def run_cli(capsys, *argv):
@@ -27,7 +32,8 @@ def test_the_cnn_reaches_97_percent_with_the_default_settings_numpy_and_torch_si
     assert not runs[TORCH_CNN]["diverged"] and runs[TORCH_CNN]["judged_epochs"] == 20
     assert runs[TORCH_CNN]["max_divergence"] < 1e-3 * runs[TORCH_CNN]["tolerance_per_epoch"][-1]
     assert record["config"] == {"data": "digits: 1437 train, 360 test, 64 features", "network": "cnn", "lr": 0.1,
-                                "momentum": 0.9, "epochs": 20, "batch_size": 32, "dtype": "float64", "seed": 0}
+                                "momentum": 0.9, "epochs": 20, "batch_size": 32, "dtype": "float64", "seed": 0,
+                                "trainings_at_once": 1}
 
 
 def test_the_reference_trains_even_when_only_another_is_named():
@@ -43,3 +49,31 @@ def test_mlp_arguments_and_unknown_providers_are_refused(capsys):
     assert code == 2 and "--impl 'nope': no operator provider of that name" in err
     code, _, err = run_cli(capsys, "--model", "cnn", "--batch-size", "5000")
     assert code == 2 and "--batch-size 5000: larger than the 1437 training samples" in err
+    code, out, err = run_cli(capsys, "--model", "cnn", "--scheduler", "nowhere")  # said before anything trains
+    assert code == 2 and "--scheduler 'nowhere': expected a Dask scheduler address" in err and "epoch" not in out
+
+
+def _without_times(run: dict) -> dict:
+    return {k: v for k, v in run.items() if "second" not in k and k != "steps_per_second"}
+
+
+def test_trainees_train_as_executor_tasks_and_one_that_exits_costs_only_its_own_run(tmp_path):
+    """The default: every trainee but the reference (and its twin) is a task of the
+    executor, run in a pool process; a provider whose backward calls ``os._exit(0)``
+    is that run's CRASHED error and the exit status 1, the others train as they do
+    in process (the same JSON, times aside), a wrong conv2d gradient diverges."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), write_plugin(tmp_path)]), "COLUMNS": "200"}
+    quick = ["--model", "cnn", "--epochs", "1", "--impl", "numpy-copy", "--impl", "numpy-reversed"]
+    reports = {}
+    for how, extra in (("tasks", ["--impl", "numpy-exits", "-j", "2"]), ("in-process", ["--in-process"])):
+        done = subprocess.run([sys.executable, "-m", "harness", "train", *quick, *extra, "--json", str(tmp_path / f"{how}.json")],
+                              capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+        assert done.returncode == 1, done.stdout + done.stderr
+        reports[how] = json.loads((tmp_path / f"{how}.json").read_text())["implementations"]
+    tasks, here = reports["tasks"], reports["in-process"]
+    assert tasks["numpy-exits"]["error"].startswith("CRASHED: the process training it ended"), tasks["numpy-exits"]
+    assert tasks["numpy-copy"]["error"] is None and not tasks["numpy-copy"]["diverged"]
+    assert tasks["numpy-copy"]["epoch_losses"] == tasks["numpy"]["epoch_losses"]
+    assert tasks["numpy-reversed"]["diverged"] and tasks["numpy-reversed"]["error"] is None
+    for name in ("numpy", "numpy (batch reversed)", "numpy-copy", "numpy-reversed"):
+        assert _without_times(tasks[name]) == _without_times(here[name]), name

@@ -150,3 +150,21 @@ def test_on_dask_the_mapping_report_and_exit_status_are_the_ones_of_the_local_ex
     seen = verdicts(hostile / "r.json")[0]
     assert {v for (impl, _), v in seen.items() if impl == "exits 0"} == {"CRASHED"}
     assert "FAIL" in {v for (impl, _), v in seen.items() if impl == "wrong tanh"}
+
+
+def test_on_dask_a_model_s_report_is_the_local_one(capsys, tmp_path, monkeypatch):
+    """``check --model``: each provider's network is a task like a mapping; the network
+    travels as plain data, so the small one built here is what the Dask worker checks."""
+    pytest.importorskip("distributed", reason="Dask is an optional extra (tox env py311-dask)")
+    from harness.networks import cnn as cnn_module
+
+    monkeypatch.setitem(cnn_module.MODELS, "cnn", lambda **sizes: cnn_module.cnn(channels=2, image=4))
+    reports = []
+    for where in (["-j", "2"], ["--scheduler", "local", "-j", "2"]):
+        code, _, _ = run(capsys, "check", "--model", "cnn", "--provider", "numpy", "--dtype", "float64", "--json",
+                         str(tmp_path / "r.json"), *where)
+        runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+        reports.append((code, [(r["impl"], r["case"], r["verdict"], [(x["check"], x["verdict"]) for x in r["results"]])
+                               for r in runs]))
+    assert reports[0] == reports[1] and reports[0][0] == 0 and len(reports[0][1]) == 4
+    assert all("(2x1x3x3, 2, 10x8, 10, " in case for _, case, _, _ in reports[0][1])  # the small network, there too

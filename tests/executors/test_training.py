@@ -74,3 +74,29 @@ def test_a_training_task_is_plain_data_and_runs_here_as_on_an_executor():
         run = run_train_task(task)
         assert run.error is None and run.name == target and run.steps == reference.steps
         assert (run.max_divergence > run.tolerance[-1]) is drifts, (run.max_divergence, run.tolerance)
+
+
+def test_train_model_gives_the_same_report_locally_and_on_dask(tmp_path):
+    """``train --model cnn``'s trainees as tasks: in local pool processes and on a Dask
+    LocalCluster the same runs (times aside), a wrong conv2d gradient DIVERGED on both."""
+    pytest.importorskip("distributed", reason="Dask is an optional extra (pip install 'backprop-harness[dask]')")
+    import os
+    import subprocess
+    import sys
+
+    from tests.networks.providers import write_plugin
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), write_plugin(tmp_path)]), "COLUMNS": "200"}
+    reports = {}
+    for how, options in (("local", ["-j", "2"]), ("dask", ["--scheduler", "local", "-j", "2"])):
+        done = subprocess.run([sys.executable, "-m", "harness", "train", "--model", "cnn", "--epochs", "1",
+                               "--impl", "numpy-copy", "--impl", "numpy-reversed", *options,
+                               "--json", str(tmp_path / f"{how}.json")],
+                              capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+        document = json.loads((tmp_path / f"{how}.json").read_text())
+        reports[how] = (done.returncode, _comparable(document))
+    assert reports["local"] == reports["dask"]
+    code, report = reports["dask"]
+    runs = report["implementations"]
+    assert code == 1 and runs["numpy-reversed"]["diverged"] and not runs["numpy-copy"]["diverged"]
+    assert runs["numpy-copy"]["epoch_losses"] == runs["numpy"]["epoch_losses"]

@@ -34,3 +34,41 @@ def registered(name, *swapped):
         yield name
     finally:
         ops.unregister_provider(name)
+
+
+# Operator providers as a real plug-in would ship them (module ``cnnbugs``, entry points
+# PLUGIN_PROVIDERS in group backprop_harness.ops): installed on a path, worker and pool
+# processes find them as the harness does.
+PLUGIN_SOURCE = """
+import os
+import numpy as np
+from harness import ops
+from harness.ops.numpy_convolution import Conv2d
+
+class WeightGradReversed(Conv2d):
+    def weight_gradient(self, g, x, w, stride, padding, dilation):
+        return np.flip(super().weight_gradient(g, x, w, stride, padding, dilation), axis=(2, 3))
+
+class ExitsInBackward(Conv2d):
+    def vjp(self, inputs, cotangents, **params):
+        os._exit(0)
+
+COPY = dict(ops.provider("numpy").operators)
+PLANTED = {**COPY, "conv2d": WeightGradReversed}
+EXITS = {**COPY, "conv2d": ExitsInBackward}
+"""
+PLUGIN_PROVIDERS = {"numpy-copy": "cnnbugs:COPY", "numpy-reversed": "cnnbugs:PLANTED", "numpy-exits": "cnnbugs:EXITS"}
+
+
+def write_plugin(folder) -> str:
+    """PLUGIN_SOURCE and its .dist-info written into ``folder``: the path to put on
+    PYTHONPATH for a harness process (and the processes it starts) to find them."""
+    from harness.ops.registry import ENTRY_POINT_GROUP
+
+    (folder / "cnnbugs.py").write_text(PLUGIN_SOURCE)
+    dist = folder / "cnn_bugs-1.0.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cnn-bugs\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n"
+                                           + "".join(f"{k} = {v}\n" for k, v in PLUGIN_PROVIDERS.items()))
+    return str(folder)
