@@ -44,9 +44,7 @@ FIRST_STEP = 2.0**-9  # times an element's scale: the largest step of the tablea
 # within it with probability about 0.2 at a million elements (then the two steps part
 # and the error estimate says so), while its rounding stays below float32's tolerance.
 SMALL_STEP = 2.0**-22
-# Above this many input elements the complex step is cross-checked along one direction,
-# not two: a complex forward there costs 10 to 30 real ones.
-CROSS_CHECK_ONE = 2**16
+CROSS_CHECK_ONE = 2**16  # input elements above which the complex step is cross-checked once (see above)
 LEVELS_SIDES = 4  # steps h, h/2, h/4, h/8 on both sides: 8 evaluations
 LEVELS_RIGHT = 4  # right-hand steps only: 4 evaluations, error O(h^4) before rounding
 # One-sided derivatives further apart than this many error estimates (plus rounding)
@@ -172,9 +170,9 @@ class Differentiator:
         return self._shared[2] if self._shared is not None and self._shared[1] is direction else None
 
     def right(self, direction, levels: int | None = None, first: float = FIRST_STEP, pick=None) -> Derivative:
-        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson (``levels``
-        steps from ``first``; by default as many as are kept for a shared direction, else
-        LEVELS_RIGHT); ``pick``: per output, the flat indices of the only elements wanted."""
+        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson (``levels`` steps
+        from ``first``; default: as many as kept for a shared direction, else LEVELS_RIGHT);
+        ``pick``: per output, the flat indices of the only elements wanted."""
         kept = self._kept(direction)
         if levels is None:  # what a probe along it took (3 levels for float32), else the default
             levels = 3 if kept and all(h in kept for h in self.steps(3)) and not all(
@@ -287,19 +285,22 @@ class Differentiator:
                        for o in range(len(self.outputs))]
         return d
 
-    def complex_right(self, direction, shift: float = 0.0) -> list:
-        """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only
-        where ``complex_ok``)."""
+    def complex_right(self, direction, shift: float = 0.0, weights=None):
+        """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only where
+        ``complex_ok``); with ``weights`` (per float output) the inner product with them,
+        from the imaginary parts themselves where nothing is kept (a pass less each)."""
         kept = self._kept(direction) if shift == 0 else None
-        if kept is not None and "complex" in kept:
-            return kept["complex"]
-        moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
-        self.evaluations += 1
-        out = self._complex_call(moved)
-        derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
-        if kept is not None:
+        if kept is None or "complex" not in kept:
+            moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
+            self.evaluations += 1
+            out = self._complex_call(moved)
+            if kept is None and weights is not None:
+                return sum(inner(c, np.imag(out[i])) for c, i in zip(weights, self.float_outputs)) / COMPLEX_H
+            derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
+            if kept is None:
+                return derivatives
             kept["complex"] = derivatives
-        return derivatives
+        return kept["complex"] if weights is None else sum(inner(c, v) for c, v in zip(weights, kept["complex"]))
 
     @staticmethod
     def _sparse_signs(rng, scale):
