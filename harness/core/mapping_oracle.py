@@ -231,7 +231,7 @@ def reuse_along(diff: Differentiator, cotangents, direction, dtype) -> float:
 def _value(diff: Differentiator, c, direction) -> float:
     """``d/dt <c, f(x + t w)>``, the value alone (the complex step, or central Richardson)."""
     if diff.complex_ok:
-        return diff.complex_right(direction, weights=c)
+        return sum(float(np.sum(co * v)) for co, v in zip(c, diff.complex_right(direction)))
     j = judge(diff.sides(direction, levels=3, exact=False))
     return sum(float(np.sum(co * v)) for co, v in zip(c, j.center))
 
@@ -245,7 +245,7 @@ def probe(diff: Differentiator, cotangents, direction, exact: bool = False, leve
     ``diff.complex_ok``)."""
     c = _float_cotangents(diff, cotangents)
     if exact:
-        return diff.complex_right(direction, weights=c), 0.0
+        return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
     value, error = diff.contracted(direction, c, levels=levels)
     if not (error <= 1e-6 * abs(value) or error <= enough):
         small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
