@@ -10,7 +10,7 @@ there). One thread, as the checks run, and CPU time of this process (``process_t
 for both the unit and the checks: on a shared machine wall time counts the other
 tenants' work too. The ratios, taken within one run, are what count.
 
-    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 3] [--probes 6]
+    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 3] [--probes 6] [--only relu,tanh]
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=10**6)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--probes", type=int, default=PROBES, help=f"random probe directions (default {PROBES})")
+    parser.add_argument("--only", default="", help="comma-separated mapping names to measure (default: every one)")
     args = parser.parse_args(argv)
     # glibc keeps freed arrays for the next allocation (as every speed benchmark here
     # does): otherwise each million-element array costs page faults, on both sides
@@ -108,7 +109,10 @@ def main(argv=None):
     print("-" * len(header))
     worst = 0.0
     with threadpool_limits(1):
+        only = {name for name in args.only.split(",") if name}
         for mapping, shape in subjects(args.size):
+            if only and not any(mapping.name.startswith(name) for name in only):
+                continue
             for dtype in mapping.dtypes:
                 unit = unit_seconds(mapping, shape)
                 totals, probes, evals = [], [], 0

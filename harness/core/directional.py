@@ -171,18 +171,20 @@ class Differentiator:
     def _kept(self, direction):
         return self._shared[2] if self._shared is not None and self._shared[1] is direction else None
 
-    def right(self, direction, levels: int | None = None) -> Derivative:
-        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson (``levels``
-        steps; by default as many as are kept for a shared direction, else LEVELS_RIGHT)."""
+    def right(self, direction, levels: int | None = None, first: float = FIRST_STEP, pick=None) -> Derivative:
+        """The right-hand derivative d/dt f(x + t w) at t = 0+, by Richardson (``levels`` steps
+        from ``first``; default: as many as kept for a shared direction, else LEVELS_RIGHT);
+        ``pick``: per output, the flat indices of the only elements wanted."""
         kept = self._kept(direction)
         if levels is None:  # what a probe along it took (3 levels for float32), else the default
             levels = 3 if kept and all(h in kept for h in self.steps(3)) and not all(
                 h in kept for h in self.steps(LEVELS_RIGHT)) else LEVELS_RIGHT
-        hs = self.steps(levels)
+        hs = self.steps(levels, first)
         plus = [self._along(direction, h, kept) for h in hs]
         values, errors, noise = [], [], []
         for o, f0 in enumerate(self.outputs):
-            v, e = extrapolate([(p[o] - f0) / h for p, h in zip(plus, hs)], ONE_SIDED)
+            take = (lambda a: a) if pick is None else (lambda a, i=pick[o]: np.ravel(a)[i])
+            v, e = extrapolate([(take(p[o]) - take(f0)) / h for p, h in zip(plus, hs)], ONE_SIDED)
             values.append(v)
             errors.append(e)
             # rounding at the smallest step, as in sides_many: 16 eps max|f| / h

@@ -73,10 +73,15 @@ def extrapolate(quotients, power_step: int, ratio: float = 2.0, rows: bool = Fal
 _SAMPLE = 4096  # elements a percentile is taken over, at most
 
 
-def _entry(lower, lower_before, w):
+def _value(lower, lower_before, w):
     """Richardson's next tableau entry from ``lower`` (same step, one order less) and
-    ``lower_before`` (the larger step's), with its error estimate: its change from both."""
-    value = lower + (lower - lower_before) / (w - 1)
+    ``lower_before`` (the larger step's)."""
+    return lower + (lower - lower_before) / (w - 1)
+
+
+def _entry(lower, lower_before, w):
+    """``_value`` with its error estimate: its change from both."""
+    value = _value(lower, lower_before, w)
     with np.errstate(invalid="ignore"):
         return value, np.maximum(np.abs(value - lower), np.abs(value - lower_before))
 
@@ -100,8 +105,8 @@ def _extrapolate_sampled(quotients, power_step: int, ratio: float):
 
     def entry(i, j):  # the tableau entry (i, j) over every element, built on demand
         if (i, j) not in full:
-            full[i, j] = quotients[i] if j == 0 else _entry(entry(i, j - 1), entry(i - 1, j - 1),
-                                                               ratio ** (power_step * j))[0]
+            full[i, j] = quotients[i] if j == 0 else _value(entry(i, j - 1), entry(i - 1, j - 1),
+                                                               ratio ** (power_step * j))
         return full[i, j]
 
     i, j = best

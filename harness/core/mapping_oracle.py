@@ -328,21 +328,23 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
     )
 
 
-def exact_jvp_at(diff: Differentiator, tangents, picks) -> list:
-    """``expected_jvp(..., exact=True)``'s center, scale, error and unresolved at the
-    flat indices ``picks`` (per output; ``None``: none), as ``{field: values}`` per
-    output: the same values, without arrays for the elements not picked."""
+def retaken_jvp_at(diff: Differentiator, tangents, picks, exact: bool = True) -> list:
+    """``expected_jvp``'s center, scale, error and unresolved at the flat indices ``picks``
+    (per output; ``None``: none), as ``{field: values}`` per output, taken again: by the
+    complex step (``exact``), else by Richardson from steps below the kinks' spacing
+    (``SMALL_STEP``: 2 evaluations, none where a probe along the shared direction took them)."""
     unit, direction = tangent_direction(diff, tangents)
-    values = diff.complex_right(direction)
+    if exact:
+        values = [None if p is None else np.ravel(v)[p] for v, p in zip(diff.complex_right(direction), picks)]
+        errors = [None if p is None else np.zeros(p.size) for p in picks]
+    else:
+        d = diff.right(direction, levels=2, first=SMALL_STEP, pick=[np.zeros(0, int) if p is None else p for p in picks])
+        values, errors = d.right, [e + n for e, n in zip(d.right_error, d.noise)]
     out = []
-    for v, p in zip(values, picks):
-        if p is None:
-            out.append(None)
-            continue
-        v = np.ravel(v)[p]
-        u = ~np.isfinite(v)
-        out.append({"center": np.where(u, 0.0, v) / unit, "scale": np.where(u, 0.0, np.abs(v)) / unit,
-                    "error": np.zeros(v.shape), "unresolved": u})
+    for v, e, p in zip(values, errors, picks):
+        u = None if p is None else ~np.isfinite(v) | ~np.isfinite(e)
+        out.append(None if p is None else {"center": np.where(u, 0.0, v) / unit, "scale": np.where(u, 0.0, np.abs(v)) / unit,
+                                           "error": np.where(u, 0.0, e) / unit, "unresolved": u})
     return out
 
 

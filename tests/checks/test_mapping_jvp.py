@@ -99,6 +99,25 @@ def test_a_relu_jvp_over_a_hundred_thousand_elements_passes_with_kinks_inside_th
     assert check_jvp_matches_oracle(MappingTrial(halved, trial.case)).verdict is Verdict.FAIL
 
 
+def test_a_float32_relu_jvp_at_a_million_elements_is_judged_next_to_its_kinks_without_the_complex_step():
+    # Richardson's first steps straddle the kink for about a thousand elements of 10^6;
+    # steps below the kinks' spacing judge them (no complex step, no detection), and a JVP
+    # wrong only there (0 < x < 1e-3 given relu'(x) = 0) still fails
+    trial = MappingTrial(examples.relu, sample_cases(examples.relu, "float32", size=10**6)[0])
+    result = check_jvp_matches_oracle(trial)
+    assert result.verdict is Verdict.PASS, result.describe()
+    assert trial.differentiator._complex is None  # the complex step was neither detected nor taken
+
+    def late(inputs, tangents):
+        (x,), (t,) = inputs, tangents
+        return (np.where(x > 1e-3, t, 0).astype(x.dtype),)
+
+    wrong = check_jvp_matches_oracle(MappingTrial(variant(examples.relu, jvp=late), trial.case))
+    assert wrong.verdict is Verdict.FAIL, wrong.describe()
+    x = trial.case.inputs[0]
+    assert wrong.tensors[0].n_failed == np.count_nonzero((x > 0) & (x <= 1e-3) & (trial.tangents[0] != 0))
+
+
 def test_the_transpose_identity_cannot_judge_inner_products_below_its_tolerance():
     # softmax over logits 1e4 and gaps of hundreds: every derivative is ~1e-196, while a
     # correct backward rounds at eps |c|: the identity cannot tell right from wrong there
