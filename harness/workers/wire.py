@@ -54,7 +54,8 @@ class Encoder:
     """Turns the arrays inside a message into descriptors, in one ``form``; arrays
     that fit in ``segment`` (a writable buffer, from ``offset``) go there."""
 
-    def __init__(self, form: str = "buffer", segment=None, offset: int = 0, end: int | None = None, in_place=None):
+    def __init__(self, form: str = "buffer", segment=None, offset: int = 0, end: int | None = None, in_place=None,
+                 known=None):
         if form not in ARRAY_FORMS:
             raise ProtocolError(f"array form {form!r}: expected one of {', '.join(ARRAY_FORMS)}")
         self.form, self.segment = form, segment
@@ -67,10 +68,18 @@ class Encoder:
             base = np.frombuffer(segment, np.uint8)
             self.in_place = (base.ctypes.data, *in_place)
             del base
+        # known: {id(array): (array, offset)}, arrays already copied into the segment
+        # (segment.Kept): named by their offset
+        self.known = known or {}
         self.buffers: list[memoryview] = []
         self.descriptors: list[dict] = []
 
     def leaf(self, value) -> dict:
+        hit = self.known.get(id(value))
+        if hit is not None and hit[0] is value and value.flags.c_contiguous:
+            code = _wire_dtype(value)
+            if value.dtype.str == code:
+                return {"dtype": code, "shape": list(value.shape), "offset": hit[1]}
         array = value if type(value) is np.ndarray else np.asarray(value)
         if not array.flags.c_contiguous:
             array = np.ascontiguousarray(array)
@@ -114,14 +123,14 @@ def _nonfinite_name(v: float) -> str:
 
 
 def encode(message: dict, form: str = "buffer", *, segment=None, offset: int = 0, end: int | None = None,
-           output: tuple | None = None, in_place: tuple | None = None):
+           output: tuple | None = None, in_place: tuple | None = None, known: dict | None = None):
     """``(line, buffers)``: the JSON line (with its newline) and the raw buffers to
     write after it. Arrays are placed in ``segment`` between ``offset`` and ``end``
     while they fit, the rest as buffers; arrays that already lie in ``segment``
     within ``in_place``, ``(start, end)``, are named by their offset, not copied;
     ``output``, ``(start, end)``, is the region of the segment a request grants the
-    answer's arrays."""
-    encoder = Encoder(form, segment, offset, end, in_place)
+    answer's arrays; ``known`` names arrays already in ``segment`` (``Encoder``)."""
+    encoder = Encoder(form, segment, offset, end, in_place, known)
     body = encoder.walk(message)
     if encoder.descriptors:
         body["buffers"] = encoder.descriptors
@@ -214,12 +223,32 @@ class Decoder:
         raise ProtocolError(f"{where}: an array needs one of 'buffer', 'offset', 'base64' or 'data'")
 
     def walk(self, value, where: str):
+        """``value`` with its arrays rebuilt. The error of a bad array names where it
+        is (``message.output.grads[0][1]``): that path is spelt out only on an error, by
+        walking again (naming every node on the way costs more than the rest)."""
+        used = self.used
+        try:
+            return self._walk(value)
+        except ProtocolError:
+            self.used = used
+            return self._walk_naming(value, where)  # raises the same error, located
+
+    def _walk(self, value):
+        if type(value) is dict:
+            if "buffer" in value or ("dtype" in value and "shape" in value):
+                return self.leaf(value, "?")
+            return {k: self._walk(v) for k, v in value.items()}
+        if type(value) is list:
+            return [self._walk(v) for v in value]
+        return value
+
+    def _walk_naming(self, value, where: str):
         if isinstance(value, dict):
             if "buffer" in value or ("dtype" in value and "shape" in value):
                 return self.leaf(value, where)
-            return {k: self.walk(v, f"{where}.{k}") for k, v in value.items()}
+            return {k: self._walk_naming(v, f"{where}.{k}") for k, v in value.items()}
         if isinstance(value, list):
-            return [self.walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return [self._walk_naming(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return value
 
 
