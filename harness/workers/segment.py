@@ -31,6 +31,8 @@ _MIN_SIZE = 1 << 20
 
 def _array_bytes(value, known=()) -> int:
     """Room for the arrays in ``value``, less those in ``known`` (already in the segment)."""
+    if type(value) in _PLAIN:
+        return 0
     if isinstance(value, (np.ndarray, np.generic)):
         return 0 if id(value) in known else np.asarray(value).nbytes + wire.ALIGN
     if isinstance(value, dict):
@@ -38,6 +40,9 @@ def _array_bytes(value, known=()) -> int:
     if isinstance(value, (list, tuple)):
         return sum(_array_bytes(v, known) for v in value)
     return 0
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 def _round_up(n: int) -> int:

@@ -63,11 +63,8 @@ class Encoder:
         self.end = len(segment) if segment is not None and end is None else end
         # in_place: (start, end) of the segment where arrays already lie (a step wrote
         # its gradients there): those are described by their offset, not copied
-        self.in_place = None
-        if segment is not None and in_place is not None:
-            base = np.frombuffer(segment, np.uint8)
-            self.in_place = (base.ctypes.data, *in_place)
-            del base
+        self.in_place = in_place if segment is not None else None
+        self._base = None  # the segment's address, found when first needed
         # known: {id(array): (array, offset)}, arrays already copied into the segment
         # (segment.Kept): named by their offset
         self.known = known or {}
@@ -87,9 +84,9 @@ class Encoder:
         if array.dtype.str != code:  # big-endian data: little-endian on the wire
             array = array.astype(code)
         head = {"dtype": code, "shape": list(array.shape)}
-        if self.in_place is not None and array.size:
-            base, start, end = self.in_place
-            address = array.ctypes.data - base
+        if self.in_place is not None and array.nbytes >= _IN_PLACE_MIN:
+            start, end = self.in_place
+            address = _address(array) - self._segment_address()
             if start <= address and address + array.nbytes <= end:
                 return {**head, "offset": address}
         raw = memoryview(array).cast("B") if array.size and array.ndim else memoryview(array.reshape(-1)).cast("B")
@@ -108,14 +105,32 @@ class Encoder:
         flat = array.reshape(-1).tolist()
         return {**head, "data": [v if math.isfinite(v) else _nonfinite_name(v) for v in flat]}
 
+    def _segment_address(self) -> int:
+        if self._base is None:
+            self._base = _address(np.frombuffer(self.segment, np.uint8))
+        return self._base
+
     def walk(self, value):
-        if isinstance(value, (np.ndarray, np.generic)):
+        kind = type(value)  # the common types first, by identity: this runs for every value of every message
+        if kind in _PLAIN:
+            return value
+        if kind is dict:
+            return {k: self.walk(v) for k, v in value.items()}
+        if kind is np.ndarray or isinstance(value, np.generic):
             return self.leaf(value)
         if isinstance(value, dict):
             return {k: self.walk(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.walk(v) for v in value]
-        return value
+        return self.leaf(value) if isinstance(value, np.ndarray) else value
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+_IN_PLACE_MIN = 4096  # bytes: a smaller array is copied rather than looked for in the segment
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
 
 
 def _nonfinite_name(v: float) -> str:
