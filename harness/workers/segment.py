@@ -215,11 +215,11 @@ class Kept:
     again and again): copied into the segment by the first request that carries them,
     named by offset in the next ones, and their region freed when this object goes.
 
-    Only for the harness's own snapshot: the harness does not change these arrays
-    after making it, and the worker copies what it reads out of the segment (as for
-    any request), so a plug-in that changes its inputs cannot change what the next
-    request names. A new segment (the arena grew, the worker was restarted) gets a
-    new copy."""
+    The bytes in the segment are a snapshot taken by the first request: later changes
+    to the arrays are not followed (a new segment -- the arena grew, the worker was
+    restarted -- takes a new copy of them as they are then). The worker copies what
+    it reads out of the segment, as for any request, so a plug-in that changes its
+    inputs changes its own copy, never what the next request names."""
 
     def __init__(self, arrays):
         self.arrays = [np.ascontiguousarray(a) for a in arrays]
