@@ -19,7 +19,9 @@ in the worker it gets ``out=`` views of the shared memory its answer goes in
 (docs/worker-protocol.md, "Gradients written in place"), so its gradients are not
 copied again to leave the worker. The workers here are not judged (as in bench and
 train): their answers are lent as views of shared memory; a judged answer (check)
-is copied out first, which this does not measure.
+is copied out first, which this does not measure. As in bench, each step is on the
+same batch, which travels into shared memory with the first step only ("Arrays
+named again"); "a new batch each step" (as in train) copies it for every step.
 """
 
 from __future__ import annotations
@@ -53,17 +55,25 @@ class Contender:
     """One way to run the step: ``call()`` runs it once; ``inside`` the seconds the
     worker timed for the step itself (None in process)."""
 
-    def __init__(self, name, impl, case):
-        self.name, self.impl = name, impl
+    def __init__(self, name, impl, case, new_batch=False):
+        self.name, self.impl, self.case = name, impl, case
         self.bound = PreparedStep(impl, case)
+        # new_batch: each step on a batch made for it (as train), not the same one again (as bench)
+        self.new_batch = new_batch
         self.round_trips, self.overhead_samples = [], []
+
+    def step(self):
+        prepared = self.bound.prepared
+        if self.new_batch:
+            return prepared.to_numpy(prepared.step(prepared.batch(self.case.x, self.case.y)))
+        return prepared.to_numpy(self.bound.step())
 
     def round(self, seconds: float) -> None:
         trips, insides = [], []
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline or len(trips) < 3:
             start = time.perf_counter()
-            self.bound.prepared.to_numpy(self.bound.step())
+            self.step()
             trips.append(time.perf_counter() - start)
             insides.append(getattr(self.bound.prepared, "last_seconds", None) or trips[-1])
         self.round_trips.append(float(np.median(trips)))
@@ -101,6 +111,7 @@ def main(argv=None) -> int:
     contenders = [
         Contender("numpy in process", NumpyImplementation(), case),
         Contender("numpy worker, shared memory", WorkerImplementation.python("numpy", **worker), case),
+        Contender("  the same, a new batch each step", WorkerImplementation.python("numpy", **worker), case, new_batch=True),
         Contender("numpy worker, raw buffers", WorkerImplementation.python("numpy", shared_memory=False, **worker), case),
     ]
     with tempfile.TemporaryDirectory() as tmp:

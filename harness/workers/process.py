@@ -134,6 +134,7 @@ class WorkerProcess:
         self.stderr = OutputTail()
         self._stderr_thread = _drain(self.proc.stderr, self.stderr)
         self._pending = bytearray()
+        self._chunk = memoryview(bytearray(1 << 20))
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
         self.killed_by_us = ""
@@ -193,10 +194,12 @@ class WorkerProcess:
         left = deadline - time.monotonic()
         if left <= 0 or not self._selector.select(left):
             raise TimeoutError
-        chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
-        if not chunk:
+        # into a buffer kept for the purpose: os.read(fd, 1 MiB) would allocate (and, past
+        # malloc's mmap threshold, map and unmap) a megabyte for every answer line
+        n = os.readv(self.proc.stdout.fileno(), [self._chunk])
+        if not n:
             raise EOFError
-        self._pending += chunk
+        self._pending += self._chunk[:n]
 
     def _read_message(self, deadline: float, limit: int, segment, lend) -> dict:
         while (end := self._pending.find(b"\n")) < 0:

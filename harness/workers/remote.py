@@ -22,7 +22,7 @@ from harness.core.out_of_process import ImplementationGone, RemoteError
 from harness.core.protocol import Capabilities, Implementation, ImplementationError, Prepared
 from harness.core.results import Verdict
 from harness.workers import messages, process, wire
-from harness.workers.segment import Arena
+from harness.workers.segment import Arena, Kept
 
 DEFAULT_TIMEOUT = 300.0
 PYTHON_WORKER = "harness.workers.python_worker"
@@ -221,15 +221,16 @@ class WorkerImplementation(Implementation):
 
     # --- requests --------------------------------------------------------------------
 
-    def _round(self, message: dict, phase: str, *, limit: int = _SMALL, reserve: int = 0) -> dict:
-        """One request and its answer; ``reserve``: room for the answer's arrays in shared memory."""
+    def _round(self, message: dict, phase: str, *, limit: int = _SMALL, reserve: int = 0, kept: Kept | None = None) -> dict:
+        """One request and its answer; ``reserve``: room for the answer's arrays in shared
+        memory; ``kept``: arrays of the message that stay in shared memory between requests."""
         worker = self._worker
         self._ids += 1
         message = {"id": self._ids, **message}
         form = self._declared["form"] if self._declared else "data"
         arena, lender = self._arena, None
         if arena is not None and message["kind"] != "start":
-            line, buffers, lender = arena.encode(message, form, reserve)
+            line, buffers, lender = arena.encode(message, form, reserve, kept)
         else:
             line, buffers = wire.encode(message, form)
         try:
@@ -311,7 +312,9 @@ class RemotePrepared(Prepared):
         self.last_seconds: float | None = None  # the last step as timed inside the worker
 
     def batch(self, x, y):
-        return x, y
+        if self.impl.return_inputs:  # each step's inputs are sent back and copied over these: no snapshot
+            return x, y
+        return KeptBatch(x, y)
 
     def _evaluate(self, function: str, batch, *, phase: str, extra=None, echo: bool = False) -> dict:
         x, y = batch
@@ -324,8 +327,12 @@ class RemotePrepared(Prepared):
         batch_bytes = np.asarray(x).nbytes + np.asarray(y).nbytes
         # room for the answer: gradients, dx and the inputs sent back, in either float dtype
         limit = self.limit + 8 * batch_bytes + _SMALL
-        return self.impl.call({"kind": "evaluate", "module": "mlp", "function": function, "input": body},
-                              phase, limit=limit, reserve=self.limit // 2 + 4 * batch_bytes if echo or function == "step" else _SMALL)
+        kept = batch.kept if isinstance(batch, KeptBatch) else None
+        if kept is not None:
+            body["x"], body["y"] = kept.arrays
+        return self.impl.call({"kind": "evaluate", "module": "mlp", "function": function, "input": body}, phase,
+                              limit=limit, reserve=self.limit // 2 + 4 * batch_bytes if echo or function == "step" else _SMALL,
+                              kept=kept)
 
     def step(self, batch):
         answer = self._evaluate("step", batch, phase="step", echo=self.impl.return_inputs)
@@ -373,6 +380,17 @@ class RemotePrepared(Prepared):
         if len(samples) < min_runs:
             raise wire.ProtocolError(f"timed steps: {len(samples)} 'evaluate' timings, at least {min_runs} asked for")
         return samples
+
+
+class KeptBatch(tuple):
+    """``(x, y)`` where inputs are not sent back (bench, train): a batch stepped on again
+    and again is copied into shared memory by its first step only (``segment.Kept``: like
+    a native batch in another process, it need not follow later changes to x or y)."""
+
+    def __new__(cls, x, y):
+        batch = super().__new__(cls, (x, y))
+        batch.kept = Kept((x, y)) if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) else None
+        return batch
 
 
 def _seconds(answer: dict, name: str) -> float | None:

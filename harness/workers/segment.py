@@ -29,14 +29,20 @@ MAX_SIZE = 1 << 30  # beyond this, arrays travel as raw buffers
 _MIN_SIZE = 1 << 20
 
 
-def _array_bytes(value) -> int:
+def _array_bytes(value, known=()) -> int:
+    """Room for the arrays in ``value``, less those in ``known`` (already in the segment)."""
+    if type(value) in _PLAIN:
+        return 0
     if isinstance(value, (np.ndarray, np.generic)):
-        return np.asarray(value).nbytes + wire.ALIGN
+        return 0 if id(value) in known else np.asarray(value).nbytes + wire.ALIGN
     if isinstance(value, dict):
-        return sum(_array_bytes(v) for v in value.values())
+        return sum(_array_bytes(v, known) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return sum(_array_bytes(v) for v in value)
+        return sum(_array_bytes(v, known) for v in value)
     return 0
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 def _round_up(n: int) -> int:
@@ -164,23 +170,29 @@ class Arena:
     def describe(self) -> dict:
         return {"name": self.current.shm.name, "size": self.current.size}
 
-    def encode(self, message: dict, form: str, reserve: int):
+    def encode(self, message: dict, form: str, reserve: int, kept: Kept | None = None):
         """``(line, buffers, lender)``: ``message`` with its arrays in a region of the
         segment and a region of ``reserve`` bytes granted for the answer's; without
-        room for both even in a new segment, plain buffers and ``lender`` None."""
-        need = _array_bytes(message)
+        room for both even in a new segment, plain buffers and ``lender`` None.
+        The arrays of ``kept`` are copied into the segment once and named by offset."""
+        known = kept.place(self.current) if kept is not None else {}
+        need = _array_bytes(message, known)
         placed = self._place(need, reserve)
         if placed is None:
-            grown = _new_segment(min(MAX_SIZE, max(2 * self.current.size, 2 * _round_up(need + reserve))))
+            grown = _new_segment(min(MAX_SIZE, max(2 * self.current.size, 2 * _round_up(need + reserve + _kept_bytes(kept)))))
             if grown is None or need + reserve > grown.size:
                 return (*wire.encode(message, form), None)
             retire(self.current)
             self.current = grown
             message = {**message, "shared_memory": self.describe()}
+            known = kept.place(self.current) if kept is not None else {}  # the old segment's copy is gone
+            need = _array_bytes(message, known)
             placed = self._place(need, reserve)
+            if placed is None:
+                return (*wire.encode(message, form), None)
         inputs, output = placed
         line, buffers = wire.encode(message, form, segment=self.buffer, offset=inputs or 0,
-                                    end=(inputs or 0) + need, output=(output, output + reserve))
+                                    end=(inputs or 0) + need, output=(output, output + reserve), known=known)
         return line, buffers, Lender(self.current, output, output + reserve, inputs)
 
     def _place(self, need: int, reserve: int):
@@ -196,6 +208,51 @@ class Arena:
 
     def close(self) -> None:
         retire(self.current)
+
+
+class Kept:
+    """Arrays that several requests carry unchanged (the batch a bench loop steps on
+    again and again): copied into the segment by the first request that carries them,
+    named by offset in the next ones, and their region freed when this object goes.
+
+    The bytes in the segment are a snapshot taken by the first request: later changes
+    to the arrays are not followed (a new segment -- the arena grew, the worker was
+    restarted -- takes a new copy of them as they are then). The worker copies what
+    it reads out of the segment, as for any request, so a plug-in that changes its
+    inputs changes its own copy, never what the next request names."""
+
+    def __init__(self, arrays):
+        self.arrays = [np.ascontiguousarray(a) for a in arrays]
+        self.segment: _Segment | None = None
+        self.known: dict = {}
+        self._finalizer = None
+
+    def place(self, segment: _Segment) -> dict:
+        """``{id(array): (array, offset)}`` of these arrays in ``segment`` (empty when they do not fit)."""
+        if self.segment is segment:
+            return self.known
+        self.forget()
+        need = sum(_array_bytes(a) for a in self.arrays)
+        start = segment.allocate(need)
+        if start is None:
+            return {}
+        encoder = wire.Encoder("buffer", segment.shm.buf, start, start + need)
+        offsets = [encoder.leaf(a).get("offset") for a in self.arrays]
+        if None in offsets:  # a dtype the encoder converts: not worth keeping
+            segment.release(start)
+            return {}
+        self.segment, self.known = segment, {id(a): (a, o) for a, o in zip(self.arrays, offsets)}
+        self._finalizer = weakref.finalize(self, segment.release, start)
+        return self.known
+
+    def forget(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+        self.segment, self.known, self._finalizer = None, {}, None
+
+
+def _kept_bytes(kept: Kept | None) -> int:
+    return 0 if kept is None else sum(_array_bytes(a) for a in kept.arrays)
 
 
 def _new_segment(size: int) -> _Segment | None:

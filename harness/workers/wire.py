@@ -54,7 +54,8 @@ class Encoder:
     """Turns the arrays inside a message into descriptors, in one ``form``; arrays
     that fit in ``segment`` (a writable buffer, from ``offset``) go there."""
 
-    def __init__(self, form: str = "buffer", segment=None, offset: int = 0, end: int | None = None, in_place=None):
+    def __init__(self, form: str = "buffer", segment=None, offset: int = 0, end: int | None = None, in_place=None,
+                 known=None):
         if form not in ARRAY_FORMS:
             raise ProtocolError(f"array form {form!r}: expected one of {', '.join(ARRAY_FORMS)}")
         self.form, self.segment = form, segment
@@ -62,15 +63,20 @@ class Encoder:
         self.end = len(segment) if segment is not None and end is None else end
         # in_place: (start, end) of the segment where arrays already lie (a step wrote
         # its gradients there): those are described by their offset, not copied
-        self.in_place = None
-        if segment is not None and in_place is not None:
-            base = np.frombuffer(segment, np.uint8)
-            self.in_place = (base.ctypes.data, *in_place)
-            del base
+        self.in_place = in_place if segment is not None else None
+        self._base = None  # the segment's address, found when first needed
+        # known: {id(array): (array, offset)}, arrays already copied into the segment
+        # (segment.Kept): named by their offset
+        self.known = known or {}
         self.buffers: list[memoryview] = []
         self.descriptors: list[dict] = []
 
     def leaf(self, value) -> dict:
+        hit = self.known.get(id(value))
+        if hit is not None and hit[0] is value and value.flags.c_contiguous:
+            code = _wire_dtype(value)
+            if value.dtype.str == code:
+                return {"dtype": code, "shape": list(value.shape), "offset": hit[1]}
         array = value if type(value) is np.ndarray else np.asarray(value)
         if not array.flags.c_contiguous:
             array = np.ascontiguousarray(array)
@@ -78,9 +84,9 @@ class Encoder:
         if array.dtype.str != code:  # big-endian data: little-endian on the wire
             array = array.astype(code)
         head = {"dtype": code, "shape": list(array.shape)}
-        if self.in_place is not None and array.size:
-            base, start, end = self.in_place
-            address = array.ctypes.data - base
+        if self.in_place is not None and array.nbytes >= _IN_PLACE_MIN:
+            start, end = self.in_place
+            address = _address(array) - self._segment_address()
             if start <= address and address + array.nbytes <= end:
                 return {**head, "offset": address}
         raw = memoryview(array).cast("B") if array.size and array.ndim else memoryview(array.reshape(-1)).cast("B")
@@ -99,14 +105,32 @@ class Encoder:
         flat = array.reshape(-1).tolist()
         return {**head, "data": [v if math.isfinite(v) else _nonfinite_name(v) for v in flat]}
 
+    def _segment_address(self) -> int:
+        if self._base is None:
+            self._base = _address(np.frombuffer(self.segment, np.uint8))
+        return self._base
+
     def walk(self, value):
-        if isinstance(value, (np.ndarray, np.generic)):
+        kind = type(value)  # the common types first, by identity: this runs for every value of every message
+        if kind in _PLAIN:
+            return value
+        if kind is dict:
+            return {k: self.walk(v) for k, v in value.items()}
+        if kind is np.ndarray or isinstance(value, np.generic):
             return self.leaf(value)
         if isinstance(value, dict):
             return {k: self.walk(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.walk(v) for v in value]
-        return value
+        return self.leaf(value) if isinstance(value, np.ndarray) else value
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+_IN_PLACE_MIN = 4096  # bytes: a smaller array is copied rather than looked for in the segment
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
 
 
 def _nonfinite_name(v: float) -> str:
@@ -114,14 +138,14 @@ def _nonfinite_name(v: float) -> str:
 
 
 def encode(message: dict, form: str = "buffer", *, segment=None, offset: int = 0, end: int | None = None,
-           output: tuple | None = None, in_place: tuple | None = None):
+           output: tuple | None = None, in_place: tuple | None = None, known: dict | None = None):
     """``(line, buffers)``: the JSON line (with its newline) and the raw buffers to
     write after it. Arrays are placed in ``segment`` between ``offset`` and ``end``
     while they fit, the rest as buffers; arrays that already lie in ``segment``
     within ``in_place``, ``(start, end)``, are named by their offset, not copied;
     ``output``, ``(start, end)``, is the region of the segment a request grants the
-    answer's arrays."""
-    encoder = Encoder(form, segment, offset, end, in_place)
+    answer's arrays; ``known`` names arrays already in ``segment`` (``Encoder``)."""
+    encoder = Encoder(form, segment, offset, end, in_place, known)
     body = encoder.walk(message)
     if encoder.descriptors:
         body["buffers"] = encoder.descriptors
@@ -214,12 +238,32 @@ class Decoder:
         raise ProtocolError(f"{where}: an array needs one of 'buffer', 'offset', 'base64' or 'data'")
 
     def walk(self, value, where: str):
+        """``value`` with its arrays rebuilt. The error of a bad array names where it
+        is (``message.output.grads[0][1]``): that path is spelt out only on an error, by
+        walking again (naming every node on the way costs more than the rest)."""
+        used = self.used
+        try:
+            return self._walk(value)
+        except ProtocolError:
+            self.used = used
+            return self._walk_naming(value, where)  # raises the same error, located
+
+    def _walk(self, value):
+        if type(value) is dict:
+            if "buffer" in value or ("dtype" in value and "shape" in value):
+                return self.leaf(value, "?")
+            return {k: self._walk(v) for k, v in value.items()}
+        if type(value) is list:
+            return [self._walk(v) for v in value]
+        return value
+
+    def _walk_naming(self, value, where: str):
         if isinstance(value, dict):
             if "buffer" in value or ("dtype" in value and "shape" in value):
                 return self.leaf(value, where)
-            return {k: self.walk(v, f"{where}.{k}") for k, v in value.items()}
+            return {k: self._walk_naming(v, f"{where}.{k}") for k, v in value.items()}
         if isinstance(value, list):
-            return [self.walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return [self._walk_naming(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return value
 
 

@@ -160,3 +160,34 @@ def test_a_step_that_takes_out_writes_its_gradients_into_the_answers_shared_memo
         del answer, grads, received
     finally:
         arena.close()
+
+
+def test_steps_given_the_same_region_reuse_its_views_and_each_answer_is_its_own_steps():
+    arena = Arena.create()
+    try:
+        server = Server(NumpyImplementation())
+        server.segment = arena.current.shm
+        model = server.answer({"kind": "define", "input": {"network": messages.network_to_json(CASE.spec),
+                                                           "dtype": "float64", "params": [list(p) for p in CASE.params]}})
+        other = [(W * 2, b + 1) for W, b in CASE.params]
+        seen = []
+        for params, granted in ((CASE.params, 1 << 16), (other, 1 << 16), (CASE.params, 1 << 18)):
+            message = {"kind": "evaluate", "function": "step", "output_offset": granted, "output_end": granted + (1 << 17),
+                       "input": {"model": model["output"]["model"], "x": CASE.x, "y": CASE.y,
+                                 "params": [list(p) for p in params]}}
+            answer = server.answer(message)
+            line, buffers = server.encode({"id": 1, **answer}, message)
+            seen.append([id(g) for pair in answer["output"]["grads"] for g in pair])
+            described = wire.parse_line(line)["output"]["grads"]
+            assert buffers == [] and described[0][0]["offset"] == granted  # named where the step wrote it
+            received = wire.decode(wire.parse_line(line), [], None, limit=1 << 20, segment=arena.buffer)["output"]
+            expected = NumpyImplementation().prepare(CASE.spec, params)
+            expected = expected.to_numpy(expected.step(expected.batch(CASE.x, CASE.y)))
+            for (dW, db), (eW, eb) in zip(received["grads"], expected.grads):
+                np.testing.assert_array_equal(dW, eW)
+                np.testing.assert_array_equal(db, eb)
+            del answer, received
+        assert seen[0] == seen[1] and seen[2] != seen[0]  # the same region, the same views; another, new ones
+    finally:
+        server._views = server.in_place = None
+        arena.close()

@@ -3,6 +3,7 @@ verdicts and messages for the corpus of realistic bugs; a crash costs the call i
 progress and the next prepare starts a new worker; what a worker declares or answers
 is checked."""
 
+import json
 import os
 import sys
 import textwrap
@@ -119,6 +120,51 @@ def test_set_params_rides_with_the_next_step_and_forward_and_timed_steps_work(nu
     np.testing.assert_allclose(prepared.forward(batch), loss, rtol=1e-12)
     samples = prepared.timed_steps(batch, min_runs=5, min_seconds=0.0)
     assert len(samples) >= 5 and all(s > 0 for s in samples)
+
+
+def test_a_batch_stepped_on_again_and_again_travels_once_and_a_plug_in_changing_it_sees_it_whole_each_time():
+    # bench's loop: one batch, many steps, inputs not sent back. The batch is copied
+    # into shared memory by the first step only; a plug-in that centres it in place
+    # changes its own copy, never what the next step is given, nor the caller's arrays.
+    x, y = CASE.x.copy(), CASE.y.copy()
+    impl = WorkerImplementation.python("tests.corpus:NormalisesInputsInPlace", shared_memory=True, return_inputs=False)
+    try:
+        prepared = impl.prepare(CASE.spec, CASE.params)
+        batch = prepared.batch(x, y)
+        assert isinstance(batch, remote.KeptBatch)
+        losses = [float(prepared.to_numpy(prepared.step(batch)).loss) for _ in range(3)]
+        offsets = {json.loads(line)["input"]["x"]["offset"] for line in _lines_sent(impl, prepared, batch, 2)}
+    finally:
+        impl.close()
+    centred = x - x.mean(axis=0)
+    assert losses == [losses[0]] * 3 and losses[0] == pytest.approx(float(loss_and_grads(CASE.spec, CASE.params, centred, y)[0]), rel=1e-12)
+    assert len(offsets) == 1  # named where the first step put it
+    np.testing.assert_array_equal(x, CASE.x)  # the caller's batch untouched
+
+
+def test_a_kept_batch_is_copied_again_into_a_restarted_workers_memory():
+    impl = WorkerImplementation.python("numpy", return_inputs=False)
+    try:
+        prepared = impl.prepare(CASE.spec, CASE.params)
+        batch = prepared.batch(CASE.x, CASE.y)
+        assert isinstance(batch, remote.KeptBatch)
+        first = prepared.to_numpy(prepared.step(batch))
+        impl.close()
+        again = impl.prepare(CASE.spec, CASE.params)  # a new worker, a new segment
+        second = again.to_numpy(again.step(batch))
+    finally:
+        impl.close()
+    assert float(second.loss) == float(first.loss)
+    np.testing.assert_array_equal(second.grads[0][0], first.grads[0][0])
+
+
+def _lines_sent(impl, prepared, batch, steps: int) -> list[bytes]:
+    """The request lines of ``steps`` more steps on ``batch``."""
+    sent, request = [], impl._worker.request
+    impl._worker.request = lambda line, buffers, **kw: (sent.append(line), request(line, buffers, **kw))[1]
+    for _ in range(steps):
+        prepared.step(batch)
+    return sent
 
 
 def test_a_plug_in_that_raises_is_an_error_in_its_own_words():

@@ -107,3 +107,55 @@ def test_a_worker_attaching_does_not_unlink_the_harness_segment(arena):
     assert attach_elsewhere(described).returncode == 0  # attached and exited: its tracker must not unlink it
     assert attach_elsewhere(described).returncode == 0  # still there
     assert "announced" in attach_elsewhere(described, described["size"] * 4).stderr
+
+
+def test_kept_arrays_are_copied_by_the_first_request_only_and_named_by_offset_after(arena):
+    x, y = np.arange(1000.0), np.arange(8)
+    kept = segments.Kept((x, y))
+    offsets = []
+    for k in range(3):
+        line, buffers, lender = arena.encode({"x": x, "y": y, "k": np.full(3, k)}, "buffer", reserve=1024, kept=kept)
+        body = json.loads(line)
+        assert buffers == [] and body["x"]["dtype"] == "<f8" and body["x"]["shape"] == [1000]
+        offsets.append((body["x"]["offset"], body["y"]["offset"]))
+        got = wire.decode(body, [], bytearray(), limit=1 << 20, segment=arena.buffer)
+        np.testing.assert_array_equal(got["x"][1:], x[1:])
+        assert got["x"][0] == (x[0] if k == 0 else -1.0)  # the mark below: not copied again
+        np.testing.assert_array_equal(got["y"], y)
+        np.testing.assert_array_equal(got["k"], np.full(3, k))  # the rest of the message is copied as always
+        lender.done()
+        np.frombuffer(arena.buffer, np.float64, 1, body["x"]["offset"])[0] = -1.0
+    assert offsets[0] == offsets[1] == offsets[2]
+    assert json.loads(arena.encode({"x": x}, "buffer", reserve=1024, kept=kept)[0])["x"]["offset"] == offsets[0][0]
+    assert json.loads(arena.encode({"x": x.copy()}, "buffer", reserve=1024, kept=kept)[0])["x"]["offset"] != offsets[0][0]
+
+
+def test_kept_arrays_move_with_the_segment_and_free_their_region_when_gone(arena):
+    x = np.arange(1000.0)
+    kept = segments.Kept((x,))
+    line, _, lender = arena.encode({"x": x}, "buffer", reserve=1024, kept=kept)
+    lender.done()
+    start = json.loads(line)["x"]["offset"]
+    line, _, lender = arena.encode({"x": x, "big": np.ones(300_000)}, "buffer", reserve=1 << 20, kept=kept)  # grows
+    body = json.loads(line)
+    assert "shared_memory" in body
+    np.testing.assert_array_equal(wire.decode(body, [], bytearray(), limit=1 << 30, segment=arena.buffer)["x"], x)
+    lender.done()
+    moved = body["x"]["offset"]
+    del kept
+    gc.collect()
+    assert arena.current.allocate(x.nbytes) == moved  # its region in the new segment is free again
+    assert start >= 0
+
+
+def test_a_known_array_is_named_by_offset_only_while_it_is_the_same_contiguous_array():
+    segment = bytearray(1 << 16)
+    x = np.arange(16.0)
+    line, _ = wire.encode({"x": x}, segment=segment, known={id(x): (x, 4096)})
+    assert json.loads(line)["x"] == {"dtype": "<f8", "shape": [16], "offset": 4096}
+    other = x[::2]
+    line, _ = wire.encode({"x": other}, segment=segment, known={id(other): (other, 4096)})
+    assert json.loads(line)["x"]["offset"] == 0  # not contiguous: copied
+    big = x.astype(">f8")
+    line, _ = wire.encode({"x": big}, segment=segment, known={id(big): (big, 4096)})
+    assert json.loads(line)["x"]["offset"] == 0  # big-endian: converted and copied

@@ -1,6 +1,7 @@
 """The wire format: every array form round-trips exactly, and everything a worker
 could send that is not JSON plus checked numbers is refused with the reason."""
 
+import base64
 import io
 import json
 import math
@@ -121,3 +122,11 @@ def test_an_array_the_wire_cannot_carry_is_refused_by_name():
 
 def test_end_of_input_is_none():
     assert wire.read_message(io.BufferedReader(io.BytesIO(b""))) is None
+
+
+def test_a_bad_array_deep_in_a_message_is_named_by_where_it_is():
+    fine = {"dtype": "<f8", "shape": [40000], "base64": base64.b64encode(bytes(320000)).decode()}
+    message = {"output": {"grads": [[fine, fine], [{"dtype": "<c16", "shape": [1], "data": [1]}, fine]]}}
+    with pytest.raises(wire.ProtocolError) as info:
+        wire.decode(message, [], bytearray(), limit=1 << 20)  # 640 kB before it: under the limit, counted once
+    assert str(info.value).startswith("message.output.grads[1][0]: dtype '<c16' is not one of")
