@@ -17,27 +17,26 @@ On CUDA the forward is compiled with ``mode="reduce-overhead"`` (CUDA graphs cut
 the launch overhead that dominates small steps on a GPU) and AOTAutograd compiles
 the matching backward, which ``loss.backward()`` runs.
 
-On the CPU a graph is compiled once per network structure, not per network: the
-batch dimension is symbolic (``torch._dynamo.decorators.mark_unbacked`` on ``x`` and
-``y``, which, unlike ``mark_dynamic``, does not specialise a batch of 1) and so are
-the layer sizes (``maybe_mark_dynamic`` on every other dimension of the inputs and
-parameters). One graph then serves every batch and every network with the same chain
-of operators: the battery's 6-5-3 and 784-500-10 ReLU networks share one, and a
-battery that steps at batches 1, N and 2N compiles once instead of three times.
-Graphs of different structures still share many of their C++ kernels, whose sources
-no longer spell the sizes out (inductor's code cache is keyed by the source). What
-stays in the key of a structure is the pattern of its sizes (which are equal, which
-are 1): dynamo gives equal sizes one symbol and specialises a size of 1, so networks
-of one pattern pass the same guards and never recompile. On CUDA, CUDA graphs need
-fixed shapes: graphs are compiled with ``dynamic=False`` per network and batch shape
-there.
+On the CPU a graph is compiled once per network: the batch dimension is left
+symbolic (``torch._dynamo.decorators.mark_unbacked`` on ``x`` and ``y``, which,
+unlike ``mark_dynamic``, does not specialise a batch of 1), every other size stays
+fixed. The compiled step then serves every batch size; measured here it runs within
+a few per cent of a graph compiled for one batch shape (``benchmarks/README.md``),
+and a battery that steps at batches 1, N and 2N compiles once instead of three
+times. On CUDA, CUDA graphs need fixed shapes: graphs are compiled with
+``dynamic=False`` per batch shape there.
 
 Inductor checks which vector instruction sets the compiler and the CPU support by
-compiling and loading a test program for each (six builds and six interpreters on
-a fresh cache, a quarter of a cold start); the step is compiled with
+compiling and loading a test program for each: six builds and six interpreters on a
+fresh cache (about 15 CPU-s, a quarter of the first compile), and the six
+interpreters again in every new process. The step is compiled with
 ``cpp.vec_isa_ok`` set, so the CPU's own flags (``/proc/cpuinfo``) decide instead.
-A compiler that cannot build for them then fails the compile: the step raises, and
-the implementation's verdict is ERROR, never a PASS of code that did not run.
+A compiler that cannot build for them then fails the compile: the step raises and
+the verdict is ERROR, never a PASS of code that did not run.
+
+Making the layer sizes symbolic too (one graph per chain of operators, kernels
+shared between networks) was measured and left: symbolic sizes made each graph's
+tracing and lowering slower (sympy) by about as much as the shared kernels saved.
 
 The compiled functions are kept per key (spec, dtype, device, input_grad, and on
 CUDA the batch shape): compiling happens when a batch of a new key is first
@@ -59,23 +58,11 @@ _COMPILED: dict = {}
 
 def compile_key(spec, dtype, device, x_shape, y_shape, input_grad=False) -> tuple:
     """What a compiled graph is specialised to. input_grad changes x.requires_grad,
-    and with it what the step differentiates. On the CPU the network counts only by
-    its structure (``network_structure``); on CUDA the network and the batch shape."""
+    and with it what the step differentiates; the batch size counts only on CUDA."""
     import torch
 
-    if torch.device(device).type == "cuda":
-        return (spec, str(dtype), str(device), bool(input_grad), tuple(x_shape), tuple(y_shape))
-    return (network_structure(spec), str(dtype), str(device), bool(input_grad))
-
-
-def network_structure(spec) -> tuple:
-    """``spec`` without its sizes: its chain of operators with their parameters, and
-    the pattern of its sizes (each size as the position where that value first
-    occurs, -1 for a size of 1), which decides the guards of a graph traced with
-    symbolic sizes (equal sizes share a symbol; a size of 1 is specialised)."""
-    pattern = tuple(-1 if size == 1 else spec.sizes.index(size) for size in spec.sizes)
-    chain = tuple((function, n, tuple(sorted(params.items()))) for function, n, params in torch_chain(spec))
-    return chain, pattern
+    shapes = (tuple(x_shape), tuple(y_shape)) if torch.device(device).type == "cuda" else ()
+    return (spec, str(dtype), str(device), bool(input_grad), *shapes)
 
 
 def compiled_functions(spec, dtype, device, x_shape, y_shape, input_grad=False):
@@ -138,23 +125,19 @@ class TorchCompileImplementation(Implementation):
 
 
 class TorchCompilePrepared(TorchPrepared):
-    _forward_ready: set = set()  # (key, sizes) whose forward has run once (first use)
-    _stepped: set = set()  # (key, sizes) whose step has run once, under the settings below
-    _tracing = False  # the next step may trace: mark its sizes symbolic
+    _forward_ready: set = set()  # keys whose forward has been compiled (first use)
+    _tracing = False  # the next step traces: mark its batch dimension symbolic
 
     def batch(self, x, y):
         batch = super().batch(x, y)
+        known = len(_COMPILED)
         self._key = compile_key(self.spec, self.dtype, self.device, batch[0].shape, batch[1].shape, self.input_grad)
         self._step, self._forward = compiled_functions(
             self.spec, self.dtype, self.device, batch[0].shape, batch[1].shape, self.input_grad
         )
-        first = (self._key, self.spec.sizes)
-        if first not in self._stepped:
-            # The first step of a network: compile (and warm up) now, outside any timing.
-            # Dynamo reads trace_autograd_ops while tracing, which can happen only here:
-            # a network of a structure already compiled passes its guards (same key) or,
-            # should one fail, recompiles here, under the same settings.
-            self._stepped.add(first)
+        if len(_COMPILED) > known:
+            # A new key: compile (and warm up) the step now, outside any timing. Dynamo
+            # reads trace_autograd_ops while tracing, which happens here only.
             self._tracing = True
             try:
                 with (self.torch._dynamo.config.patch(trace_autograd_ops=True),
@@ -165,18 +148,11 @@ class TorchCompilePrepared(TorchPrepared):
         return batch
 
     def _symbolic(self, *tensors):
-        """Views of ``tensors`` whose sizes dynamo traces as symbols, the batch
-        dimension as an unbacked one (the marks live on the tensor object: a view keeps
-        the caller's own unmarked), and the same marks on the parameters' sizes."""
+        """Views of ``tensors`` whose batch dimension dynamo traces as a symbol (the
+        mark lives on the tensor object: a view keeps the caller's own unmarked)."""
         views = [t.view(t.shape) for t in tensors]
-        dynamo = self.torch._dynamo
         for t in views:
-            dynamo.decorators.mark_unbacked(t, 0)
-            for dim in range(1, t.dim()):
-                dynamo.maybe_mark_dynamic(t, dim)
-        for p in self.flat:
-            for dim in range(p.dim()):
-                dynamo.maybe_mark_dynamic(p, dim)
+            self.torch._dynamo.decorators.mark_unbacked(t, 0)
         return views
 
     def step(self, batch):
@@ -207,8 +183,8 @@ class TorchCompilePrepared(TorchPrepared):
         return loss.detach().clone(), [p.grad.clone() for p in self.flat], dx
 
     def forward(self, batch):
-        if (self._key, self.spec.sizes) not in self._forward_ready:  # compile on first use, outside the caller's timing loop
-            self._forward_ready.add((self._key, self.spec.sizes))
+        if self._key not in self._forward_ready:  # compile on first use, outside the caller's timing loop
+            self._forward_ready.add(self._key)
             with self.torch.no_grad():
                 self._forward(self.flat, *(self._symbolic(*batch) if self._step is not None else batch))
         with self.torch.no_grad():

@@ -1,5 +1,5 @@
-"""The torch-compile built-in: passes its few cases, compiles once per network structure
-(not per batch or layer size) and never inside the step, and its CUDA path's logic gives the CPU graph's gradients."""
+"""The torch-compile built-in: passes its few cases, compiles once per shape and never
+inside the step, and its CUDA path's logic gives the CPU graph's gradients."""
 
 import numpy as np
 import pytest
@@ -44,48 +44,8 @@ def test_torch_compile_compiles_once_per_network_on_the_cpu_whatever_the_batch()
         assert result.grads[0][0].shape == (2, 3)
         expected = reference.loss_and_grads(spec, base.params, case.x, case.y)[1]
         np.testing.assert_allclose(result.grads[0][0], expected[0][0], rtol=1e-5, atol=1e-6)
-    assert len([k for k in torch_compile_impl._COMPILED if k[0] == torch_compile_impl.network_structure(spec)]) == 1
+    assert len([k for k in torch_compile_impl._COMPILED if k[0] == spec]) == 1
     assert counters["stats"]["unique_graphs"] - graphs == 1  # dynamo traced one graph, not ten
-
-
-def _steps_right(spec, batch, dtype="float64"):
-    """Steps ``spec`` through torch-compile; asserts its gradients are the reference's."""
-    case = make_case(spec, batch, dtype, 3)
-    prepared = implementations()["torch-compile"].prepare(spec, case.params, dtype=dtype, device="cpu")
-    result = prepared.to_numpy(prepared.step(prepared.batch(case.x, case.y)))
-    loss, grads = reference.loss_and_grads(spec, case.params, case.x, case.y)[:2]
-    assert np.isclose(result.loss, loss, rtol=1e-10)
-    for (dW, db), (eW, eb) in zip(result.grads, grads):
-        assert dW.shape == eW.shape
-        np.testing.assert_allclose(dW, eW, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(db, eb, rtol=1e-9, atol=1e-12)
-
-
-def test_networks_of_one_structure_share_one_graph_and_each_gets_its_own_gradients():
-    # The layer sizes are symbolic: a second network with the same operators but other
-    # sizes runs the first one's graph (no new trace), and its gradients are its own.
-    pytest.importorskip("torch")
-    from torch._dynamo.utils import counters
-
-    graphs = counters["stats"]["unique_graphs"]
-    _steps_right(NetworkSpec((5, 4, 3), ("sigmoid", "tanh"), "mse"), 4)
-    assert counters["stats"]["unique_graphs"] - graphs == 1
-    _steps_right(NetworkSpec((9, 7, 2), ("sigmoid", "tanh"), "mse"), 6)
-    _steps_right(NetworkSpec((30, 20, 10), ("sigmoid", "tanh"), "mse"), 1)
-    assert counters["stats"]["unique_graphs"] - graphs == 1
-
-
-def test_a_network_whose_sizes_repeat_or_are_one_gets_a_graph_of_its_own_and_the_right_gradients():
-    # Dynamo gives equal sizes one symbol and specialises a size of 1: a graph traced
-    # for 4-3-3 or 4-3-1 would not serve 4-3-5 (guards), so the pattern is in the key.
-    pytest.importorskip("torch")
-    from harness.impls.torch_compile_impl import network_structure
-
-    specs = [NetworkSpec(sizes, ("leaky_relu", "sigmoid"), "mse") for sizes in ((4, 3, 3), (4, 3, 1), (4, 3, 5))]
-    assert len({network_structure(s) for s in specs}) == 3
-    assert network_structure(NetworkSpec((8, 6, 6), ("leaky_relu", "sigmoid"), "mse")) == network_structure(specs[0])
-    for spec in [*specs, NetworkSpec((8, 6, 6), ("leaky_relu", "sigmoid"), "mse")]:
-        _steps_right(spec, 3)
 
 
 def test_torch_compile_cuda_path_gives_the_whole_graph_steps_gradients_on_the_cpu():
@@ -114,3 +74,18 @@ def test_it_declares_that_it_compiles_per_shape_and_is_unavailable_without_torch
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     assert impl.unavailable_reason() == "torch is not installed"
+
+
+def test_the_cpus_flags_pick_the_vector_isa_that_inductors_test_builds_pick():
+    # The step is compiled with cpp.vec_isa_ok (no test builds: a cold start's quarter);
+    # on this machine that must choose what the builds choose, so the kernels are the same.
+    pytest.importorskip("torch")
+    from torch._inductor import config, cpu_vec_isa
+
+    cpu_vec_isa.valid_vec_isa_list.cache_clear()
+    built = cpu_vec_isa.pick_vec_isa()
+    with config.patch({"cpp.vec_isa_ok": True}):
+        cpu_vec_isa.valid_vec_isa_list.cache_clear()
+        from_flags = cpu_vec_isa.pick_vec_isa()
+    cpu_vec_isa.valid_vec_isa_list.cache_clear()
+    assert str(from_flags) == str(built) and from_flags.build_arch_flags() == built.build_arch_flags()
