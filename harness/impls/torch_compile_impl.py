@@ -26,6 +26,18 @@ and a battery that steps at batches 1, N and 2N compiles once instead of three
 times. On CUDA, CUDA graphs need fixed shapes: graphs are compiled with
 ``dynamic=False`` per batch shape there.
 
+Inductor checks which vector instruction sets the compiler and the CPU support by
+compiling and loading a test program for each: six builds and six interpreters on a
+fresh cache (about 15 CPU-s, a quarter of the first compile), and the six
+interpreters again in every new process. The step is compiled with
+``cpp.vec_isa_ok`` set, so the CPU's own flags (``/proc/cpuinfo``) decide instead.
+A compiler that cannot build for them then fails the compile: the step raises and
+the verdict is ERROR, never a PASS of code that did not run.
+
+Making the layer sizes symbolic too (one graph per chain of operators, kernels
+shared between networks) was measured and left: symbolic sizes made each graph's
+tracing and lowering slower (sympy) by about as much as the shared kernels saved.
+
 The compiled functions are kept per key (spec, dtype, device, input_grad, and on
 CUDA the batch shape): compiling happens when a batch of a new key is first
 converted (``Prepared.batch``), never inside ``step``; the forward alone is
@@ -128,7 +140,8 @@ class TorchCompilePrepared(TorchPrepared):
             # reads trace_autograd_ops while tracing, which happens here only.
             self._tracing = True
             try:
-                with self.torch._dynamo.config.patch(trace_autograd_ops=True):
+                with (self.torch._dynamo.config.patch(trace_autograd_ops=True),
+                      self.torch._inductor.config.patch({"cpp.vec_isa_ok": True})):
                     self.to_numpy(self.step(batch))
             finally:
                 self._tracing = False

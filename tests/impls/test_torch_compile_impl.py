@@ -74,3 +74,18 @@ def test_it_declares_that_it_compiles_per_shape_and_is_unavailable_without_torch
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     assert impl.unavailable_reason() == "torch is not installed"
+
+
+def test_the_cpus_flags_pick_the_vector_isa_that_inductors_test_builds_pick():
+    # The step is compiled with cpp.vec_isa_ok (no test builds: a cold start's quarter);
+    # on this machine that must choose what the builds choose, so the kernels are the same.
+    pytest.importorskip("torch")
+    from torch._inductor import config, cpu_vec_isa
+
+    cpu_vec_isa.valid_vec_isa_list.cache_clear()
+    built = cpu_vec_isa.pick_vec_isa()
+    with config.patch({"cpp.vec_isa_ok": True}):
+        cpu_vec_isa.valid_vec_isa_list.cache_clear()
+        from_flags = cpu_vec_isa.pick_vec_isa()
+    cpu_vec_isa.valid_vec_isa_list.cache_clear()
+    assert str(from_flags) == str(built) and from_flags.build_arch_flags() == built.build_arch_flags()
