@@ -189,7 +189,8 @@ def run_tasks(engine: Engine, function: Callable, tasks: list, labels: list[str]
     ``after[i]``, when not ``None``, is the index of a task that must finish before task
     ``i`` is submitted (a second worker of an implementation that compiles starts once
     the first has filled the compiler's caches on disk). A task the executor loses is
-    tried once more (locally; Dask has retried it already), then its result is
+    tried once more (locally, alone in the pool, so that a task that kills its pool
+    process cannot take an innocent one down twice; Dask has retried it already), then its result is
     ``lost_as(label, why)`` (by default ``infra_result``, an INFRA_ERROR check
     record). ``on_done(index, result)`` as each finishes."""
     results: list = [None] * len(tasks)
@@ -204,7 +205,11 @@ def run_tasks(engine: Engine, function: Callable, tasks: list, labels: list[str]
     room = engine.jobs if engine.kind == "local" else len(tasks)
 
     def submit_ready() -> None:
-        for index in [i for i in waiting if after[i] is None or finished[after[i]]][:max(0, room - len(running))]:
+        ready = [i for i in waiting if after[i] is None or finished[after[i]]]
+        retries = [i for i in ready if attempts[i]]
+        if retries:  # a task tried again runs alone: a task that kills its pool process then takes only itself down
+            ready = retries[:1] if not running else []
+        for index in ready[:max(0, room - len(running))]:
             waiting.remove(index)
             attempts[index] += 1
             try:

@@ -27,6 +27,13 @@ def die_once(marker):
     return "second attempt"
 
 
+def slow_square(n):
+    import time
+
+    time.sleep(0.5)  # still running when its neighbour kills their pool
+    return n * n
+
+
 def harness_bug(_):
     raise ZeroDivisionError("a bug of the harness itself")
 
@@ -47,6 +54,21 @@ def test_local_a_lost_task_is_tried_once_more_then_infra_error_and_the_pool_goes
         assert record["verdict"] == "INFRA_ERROR" and "pool process" in record["message"], record
         assert done == [0]
         assert run_tasks(engine, square, [3, 4], ["a", "b"]) == [9, 16]  # a fresh pool took over
+
+
+def test_a_task_that_kills_its_pool_twice_takes_only_itself_down():
+    """Two at once: the dying task breaks the pool under its neighbour, both are tried
+    again -- one at a time, so the second break is the dying task's alone."""
+    tasks = [(die, None), (slow_square, 5), (slow_square, 6)]
+    with open_engine(2) as engine:
+        results = run_tasks(engine, _call, tasks, ["doomed", "five", "six"])
+    assert results[0]["runs"][0]["results"][0]["verdict"] == "INFRA_ERROR"
+    assert results[1:] == [25, 36]
+
+
+def _call(task):
+    function, argument = task
+    return function(argument)
 
 
 def test_a_bug_of_the_harness_is_raised_not_reported_as_a_verdict():
