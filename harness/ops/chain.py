@@ -157,6 +157,8 @@ class Bound:
         self.ops = [operator(provider, node.op) for node in network.nodes]
         self.slots = [weighted.index(i) if node.weights else None for i, node in enumerate(network.nodes)]
         self.n_weighted = len(weighted)
+        # a built-in loss that computes its value and VJP in one call (the softmax once)
+        self.fused_loss = None if arrays else _fused(self.ops[-1])
         # the first node may skip the gradient of what flows in (the batch) when its
         # operator says it can (``skips_input_grad``: its vjp takes ``input_grad=False``)
         # (a subclass's own vjp may not take it)
@@ -171,11 +173,12 @@ class Bound:
         slot = self.slots[i]
         return (flowing,) if slot is None else (flowing, *params[slot])
 
-    def forward(self, params, x, target, *, reference: bool = False, keep: bool = True) -> Flow:
+    def forward(self, params, x, target, *, reference: bool = False, keep: bool = True, stop: int | None = None) -> Flow:
         """Run the chain on ``x`` and ``target``; ``reference`` runs each operator's float64
-        reference forward (a ``harness.Mapping``'s) instead; ``keep=False`` keeps no inputs."""
+        reference forward (a ``harness.Mapping``'s) instead; ``keep=False`` keeps no inputs;
+        ``stop``: run the nodes before that one only (``Flow.loss`` is then what flows into it)."""
         flowing, inputs = x, []
-        for i, (op, node) in enumerate(zip(self.ops, self.network.nodes)):
+        for i, (op, node) in enumerate(zip(self.ops[:stop], self.network.nodes[:stop])):
             args = self.node_inputs(i, params, flowing, target)
             if keep:
                 inputs.append(args)
@@ -184,7 +187,7 @@ class Bound:
                 (flowing,) = as_outputs(flowing)[:1]
         return Flow(inputs, flowing)
 
-    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True, out=None):
+    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True, out=None, start: int | None = None):
         """Each node's VJP in reverse: ``(parameter gradients per weighted node, dx)``;
         ``cotangent`` is the loss's (default 1); ``dx`` is ``None`` unless ``input_grad``;
         ``out``: per weighted node, arrays its gradients are written into where its
@@ -193,7 +196,7 @@ class Bound:
         if self.arrays:
             g = np.asarray(g)
         grads = [None] * self.n_weighted
-        for i in range(len(self.ops) - 1, -1, -1):
+        for i in range(len(self.ops) - 1 if start is None else start, -1, -1):
             node, inputs = self.network.nodes[i], flow.inputs[i]
             skip = i == 0 and not input_grad
             extra = {"out": out[self.slots[i]]} if out is not None and self.writes_out[i] else {}
@@ -210,9 +213,33 @@ class Bound:
 
     def step(self, params, x, target, *, input_grad: bool = False, out=None):
         """One training step: ``(loss, parameter gradients per weighted node, dx or None)``."""
-        flow = self.forward(params, x, target)
-        grads, dx = self.backward(flow, input_grad=input_grad, out=out)
-        return flow.loss, grads, dx
+        if self.fused_loss is None:
+            flow = self.forward(params, x, target)
+            grads, dx = self.backward(flow, input_grad=input_grad, out=out)
+            return flow.loss, grads, dx
+        # the loss's cotangent (1) is known before its forward: value and VJP in one call
+        last = len(self.ops) - 1
+        flow = self.forward(params, x, target, stop=last)
+        loss_inputs = (flow.loss, target)
+        loss, (g, _) = self.fused_loss(loss_inputs, (1.0,), **self.network.nodes[last].params)
+        grads, dx = self.backward(Flow([*flow.inputs, loss_inputs], loss), g, input_grad=input_grad, out=out,
+                                  start=last - 1)
+        return loss, grads, dx
+
+
+def _fused(op):
+    """``op.forward_vjp`` where the operator defines it together with its ``forward`` and
+    ``vjp`` (a subclass that overrides either one -- a variant, a planted bug -- is run
+    through them instead, so that it is what gets used)."""
+    cls = type(op)
+    if getattr(cls, "forward_vjp", None) is None:
+        return None
+
+    def owner(name):
+        return next(k for k in cls.__mro__ if name in k.__dict__)
+
+    fused = owner("forward_vjp")
+    return op.forward_vjp if all(issubclass(fused, owner(name)) for name in ("forward", "vjp")) else None
 
 
 def _takes(function, name: str) -> bool:

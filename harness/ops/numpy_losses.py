@@ -76,15 +76,36 @@ class CrossEntropy(Operator, correct=True):
 
     def vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
         logits, labels = inputs
-        if self.plain(labels, ignore_index, label_smoothing):  # (softmax - onehot) / N
-            d = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            d /= d.sum(axis=-1, keepdims=True)
-            d[np.arange(len(labels)), labels] -= 1
-            d *= single(cotangents) / len(labels)
-            return d, None
+        if self.plain(labels, ignore_index, label_smoothing):
+            return self._plain_loss_and_vjp(logits, labels, single(cotangents))[1], None
         logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
         d = (np.exp(logp) - target) * valid[:, None] / valid.sum() * single(cotangents)
         return d, None
+
+    def forward_vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
+        """``(loss, vjp)`` in one call, for a chain whose loss cotangent is known before the
+        forward (an MLP's step): in the plain case the softmax is computed once for both."""
+        logits, labels = inputs
+        if self.plain(labels, ignore_index, label_smoothing):
+            loss, d = self._plain_loss_and_vjp(logits, labels, single(cotangents))
+            return loss, (d, None)
+        return (self.forward(logits, labels, ignore_index, label_smoothing),
+                self.vjp(inputs, cotangents, ignore_index, label_smoothing))
+
+    @staticmethod
+    def _plain_loss_and_vjp(logits, labels, cotangent):
+        """The plain case's loss (mean of logsumexp minus the label's logit) and its VJP,
+        ``cotangent * (softmax - onehot) / N``: the one copy of that backward."""
+        n = len(labels)
+        rows = np.arange(n)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        d = np.exp(shifted)
+        total = d.sum(axis=-1, keepdims=True)
+        loss = np.asarray((np.log(total[:, 0]) - shifted[rows, labels]).sum() / n)
+        d /= total
+        d[rows, labels] -= 1
+        d *= cotangent / n
+        return loss, d
 
     def jvp(self, inputs, tangents, ignore_index=-100, label_smoothing=0.0):
         logits, labels = inputs
