@@ -20,6 +20,7 @@ the operator layer (below the implementations) rather than in ``harness.networks
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -157,8 +158,6 @@ class Bound:
         self.ops = [operator(provider, node.op) for node in network.nodes]
         self.slots = [weighted.index(i) if node.weights else None for i, node in enumerate(network.nodes)]
         self.n_weighted = len(weighted)
-        # a built-in loss that computes its value and VJP in one call (the softmax once)
-        self.fused_loss = None if arrays else _fused(self.ops[-1])
         # the first node may skip the gradient of what flows in (the batch) when its
         # operator says it can (``skips_input_grad``: its vjp takes ``input_grad=False``)
         # (a subclass's own vjp may not take it)
@@ -166,6 +165,8 @@ class Bound:
         # a weighted node whose vjp takes ``out=`` writes its parameter gradients into
         # arrays the caller gives (a worker's shared memory: see NumpyPrepared.step)
         self.writes_out = [slot is not None and _takes(op.vjp, "out") for op, slot in zip(self.ops, self.slots)]
+        # a built-in provider's step is planned once, for both answers to "dx too?"
+        self.plans = None if arrays else {wanted: StepPlan(self, input_grad=wanted) for wanted in (False, True)}
 
     def node_inputs(self, i: int, params, flowing, target) -> tuple:
         if i == len(self.ops) - 1:
@@ -173,12 +174,11 @@ class Bound:
         slot = self.slots[i]
         return (flowing,) if slot is None else (flowing, *params[slot])
 
-    def forward(self, params, x, target, *, reference: bool = False, keep: bool = True, stop: int | None = None) -> Flow:
+    def forward(self, params, x, target, *, reference: bool = False, keep: bool = True) -> Flow:
         """Run the chain on ``x`` and ``target``; ``reference`` runs each operator's float64
-        reference forward (a ``harness.Mapping``'s) instead; ``keep=False`` keeps no inputs;
-        ``stop``: run the nodes before that one only (``Flow.loss`` is then what flows into it)."""
+        reference forward (a ``harness.Mapping``'s) instead; ``keep=False`` keeps no inputs."""
         flowing, inputs = x, []
-        for i, (op, node) in enumerate(zip(self.ops[:stop], self.network.nodes[:stop])):
+        for i, (op, node) in enumerate(zip(self.ops, self.network.nodes)):
             args = self.node_inputs(i, params, flowing, target)
             if keep:
                 inputs.append(args)
@@ -187,7 +187,7 @@ class Bound:
                 (flowing,) = as_outputs(flowing)[:1]
         return Flow(inputs, flowing)
 
-    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True, out=None, start: int | None = None):
+    def backward(self, flow: Flow, cotangent=None, *, input_grad: bool = True, out=None):
         """Each node's VJP in reverse: ``(parameter gradients per weighted node, dx)``;
         ``cotangent`` is the loss's (default 1); ``dx`` is ``None`` unless ``input_grad``;
         ``out``: per weighted node, arrays its gradients are written into where its
@@ -196,7 +196,7 @@ class Bound:
         if self.arrays:
             g = np.asarray(g)
         grads = [None] * self.n_weighted
-        for i in range(len(self.ops) - 1 if start is None else start, -1, -1):
+        for i in range(len(self.ops) - 1, -1, -1):
             node, inputs = self.network.nodes[i], flow.inputs[i]
             skip = i == 0 and not input_grad
             extra = {"out": out[self.slots[i]]} if out is not None and self.writes_out[i] else {}
@@ -213,18 +213,64 @@ class Bound:
 
     def step(self, params, x, target, *, input_grad: bool = False, out=None):
         """One training step: ``(loss, parameter gradients per weighted node, dx or None)``."""
-        if self.fused_loss is None:
-            flow = self.forward(params, x, target)
-            grads, dx = self.backward(flow, input_grad=input_grad, out=out)
-            return flow.loss, grads, dx
+        if self.plans is not None:
+            return self.plans[input_grad].step(params, x, target, out)
+        flow = self.forward(params, x, target)
+        grads, dx = self.backward(flow, input_grad=input_grad, out=out)
+        return flow.loss, grads, dx
+
+
+class StepPlan:
+    """A built-in provider's training step through ``bound`` (``arrays=False``), with every
+    decision ``Bound.forward`` and ``Bound.backward`` make per node and per step made once
+    here: which weights each node takes, its static params bound to its operator's
+    methods, whether the first node skips the batch's gradient, which nodes write into
+    ``out=``, and the loss's value and VJP in one call where its operator offers that
+    (``forward_vjp``). Each call is still the operator's own ``forward`` and ``vjp``: the
+    code the operator checks judge. What is left per node is the call and a tuple.
+    """
+
+    def __init__(self, bound: Bound, *, input_grad: bool):
+        nodes, ops, slots, last = bound.network.nodes, bound.ops, bound.slots, len(bound.ops) - 1
+        self.input_grad, self.n_weighted = input_grad, bound.n_weighted
+        self.forwards = tuple((_bind(ops[i].forward, nodes[i].params), slots[i]) for i in range(last))
+        self.loss_forward, self.loss_vjp = _bind(ops[last].forward, nodes[last].params), _bind(ops[last].vjp, nodes[last].params)
+        self.loss_forward_vjp = _fused(ops[last])
+        if self.loss_forward_vjp is not None:
+            self.loss_forward_vjp = _bind(self.loss_forward_vjp, nodes[last].params)
+        backwards = []
+        for i in range(last - 1, -1, -1):
+            params = dict(nodes[i].params)
+            if i == 0 and not input_grad and bound.skips_input_grad:
+                params["input_grad"] = False
+            backwards.append((i, _bind(ops[i].vjp, params), slots[i], bound.writes_out[i]))
+        self.backwards = tuple(backwards)
+
+    def step(self, params, x, target, out=None):
+        """``(loss, parameter gradients per weighted node, dx or None)``; ``out`` as in
+        ``Bound.backward``."""
+        saved, flowing = [], x  # what flowed into each node before the loss
+        for forward, slot in self.forwards:
+            args = (flowing,) if slot is None else (flowing, *params[slot])
+            saved.append(args)
+            flowing = forward(*args)
         # the loss's cotangent (1) is known before its forward: value and VJP in one call
-        last = len(self.ops) - 1
-        flow = self.forward(params, x, target, stop=last)
-        loss_inputs = (flow.loss, target)
-        loss, (g, _) = self.fused_loss(loss_inputs, (1.0,), **self.network.nodes[last].params)
-        grads, dx = self.backward(Flow([*flow.inputs, loss_inputs], loss), g, input_grad=input_grad, out=out,
-                                  start=last - 1)
-        return loss, grads, dx
+        if self.loss_forward_vjp is not None:
+            loss, (g, _) = self.loss_forward_vjp((flowing, target), (1.0,))
+        else:
+            loss, g = self.loss_forward(flowing, target), self.loss_vjp((flowing, target), (1.0,))[0]
+        grads = [None] * self.n_weighted
+        for i, vjp, slot, writes_out in self.backwards:
+            answer = vjp(saved[i], (g,), out=out[slot]) if writes_out and out is not None else vjp(saved[i], (g,))
+            if slot is not None:
+                grads[slot] = tuple(answer[1:])
+            g = answer[0]
+        return loss, grads, g if self.input_grad else None
+
+
+def _bind(method, params: dict):
+    """``method`` with the node's static ``params`` given once (none: the method itself)."""
+    return functools.partial(method, **params) if params else method
 
 
 def _fused(op):

@@ -142,9 +142,10 @@ def test_the_loss_s_value_and_vjp_in_one_call_give_the_step_of_the_separate_call
     spec = NetworkSpec((6, 5, 3), ("relu", "identity"), "cross_entropy")
     case = make_case(spec, 4, seed=2)
     fused = mlp_chain_numpy(spec)
-    assert fused.fused_loss is not None
+    assert fused.plans[False].loss_forward_vjp is not None
     separate = mlp_chain_numpy(spec)
-    separate.fused_loss = None
+    for plan in separate.plans.values():
+        plan.loss_forward_vjp = None
     (l1, g1, _), (l2, g2, _) = (c.step(case.params, case.x, case.y) for c in (fused, separate))
     np.testing.assert_allclose(l1, l2, rtol=1e-15)
     for a, b in zip(g1, g2):
@@ -152,7 +153,7 @@ def test_the_loss_s_value_and_vjp_in_one_call_give_the_step_of_the_separate_call
             np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-17)
     # a subclass overriding vjp (here a planted bug) is run through its own vjp, not the fused one
     buggy = mlp_chain_numpy(spec, cross_entropy=CrossEntropySubtractsLabels)
-    assert buggy.fused_loss is None
+    assert buggy.plans[False].loss_forward_vjp is None
     _, g3, _ = buggy.step(case.params, case.x, case.y)
     assert not np.allclose(g3[-1][0], g1[-1][0])
 
