@@ -28,6 +28,7 @@ class NumpyPrepared(Prepared):
     def __init__(self, spec, params, dtype, input_grad=False):
         self.spec, self.dtype, self.input_grad = spec, np.dtype(dtype), input_grad
         self.chain = mlp_chain(spec, NUMPY_OPERATORS)
+        self.plan = self.chain.plans[input_grad]  # the step's per-node decisions, made once
         self.set_params(params)
 
     def set_params(self, params):
@@ -58,7 +59,7 @@ class NumpyPrepared(Prepared):
         x, y = batch
         if out is not None:
             out = self._check_out(out)
-        return self.chain.step(self.params, x, y, input_grad=self.input_grad, out=out)
+        return self.plan.step(self.params, x, y, out)
 
     def _check_out(self, out):
         pairs = [tuple(pair) for pair in out]

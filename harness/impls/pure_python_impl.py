@@ -27,6 +27,7 @@ class PurePythonPrepared(Prepared):
     def __init__(self, spec, params, input_grad=False):
         self.spec, self.input_grad = spec, input_grad
         self.chain = mlp_chain(spec, LIST_OPERATORS)
+        self.plan = self.chain.plans[input_grad]  # the step's per-node decisions, made once
         self.set_params(params)
 
     def set_params(self, params):
@@ -48,4 +49,4 @@ class PurePythonPrepared(Prepared):
 
     def step(self, batch):
         x, y = batch
-        return self.chain.step(self.params, x, y, input_grad=self.input_grad)
+        return self.plan.step(self.params, x, y)

@@ -20,6 +20,7 @@ the operator layer (below the implementations) rather than in ``harness.networks
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -164,6 +165,8 @@ class Bound:
         # a weighted node whose vjp takes ``out=`` writes its parameter gradients into
         # arrays the caller gives (a worker's shared memory: see NumpyPrepared.step)
         self.writes_out = [slot is not None and _takes(op.vjp, "out") for op, slot in zip(self.ops, self.slots)]
+        # a built-in provider's step is planned once, for both answers to "dx too?"
+        self.plans = None if arrays else {wanted: StepPlan(self, input_grad=wanted) for wanted in (False, True)}
 
     def node_inputs(self, i: int, params, flowing, target) -> tuple:
         if i == len(self.ops) - 1:
@@ -210,9 +213,79 @@ class Bound:
 
     def step(self, params, x, target, *, input_grad: bool = False, out=None):
         """One training step: ``(loss, parameter gradients per weighted node, dx or None)``."""
+        if self.plans is not None:
+            return self.plans[input_grad].step(params, x, target, out)
         flow = self.forward(params, x, target)
         grads, dx = self.backward(flow, input_grad=input_grad, out=out)
         return flow.loss, grads, dx
+
+
+class StepPlan:
+    """A built-in provider's training step through ``bound`` (``arrays=False``), with every
+    decision ``Bound.forward`` and ``Bound.backward`` make per node and per step made once
+    here: which weights each node takes, its static params bound to its operator's
+    methods, whether the first node skips the batch's gradient, which nodes write into
+    ``out=``, and the loss's value and VJP in one call where its operator offers that
+    (``forward_vjp``). Each call is still the operator's own ``forward`` and ``vjp``: the
+    code the operator checks judge. What is left per node is the call and a tuple.
+    """
+
+    def __init__(self, bound: Bound, *, input_grad: bool):
+        nodes, ops, slots, last = bound.network.nodes, bound.ops, bound.slots, len(bound.ops) - 1
+        self.input_grad, self.n_weighted = input_grad, bound.n_weighted
+        self.forwards = tuple((_bind(ops[i].forward, nodes[i].params), slots[i]) for i in range(last))
+        self.loss_forward, self.loss_vjp = _bind(ops[last].forward, nodes[last].params), _bind(ops[last].vjp, nodes[last].params)
+        self.loss_forward_vjp = _fused(ops[last])
+        if self.loss_forward_vjp is not None:
+            self.loss_forward_vjp = _bind(self.loss_forward_vjp, nodes[last].params)
+        backwards = []
+        for i in range(last - 1, -1, -1):
+            params = dict(nodes[i].params)
+            if i == 0 and not input_grad and bound.skips_input_grad:
+                params["input_grad"] = False
+            backwards.append((i, _bind(ops[i].vjp, params), slots[i], bound.writes_out[i]))
+        self.backwards = tuple(backwards)
+
+    def step(self, params, x, target, out=None):
+        """``(loss, parameter gradients per weighted node, dx or None)``; ``out`` as in
+        ``Bound.backward``."""
+        saved, flowing = [], x  # what flowed into each node before the loss
+        for forward, slot in self.forwards:
+            args = (flowing,) if slot is None else (flowing, *params[slot])
+            saved.append(args)
+            flowing = forward(*args)
+        # the loss's cotangent (1) is known before its forward: value and VJP in one call
+        if self.loss_forward_vjp is not None:
+            loss, (g, _) = self.loss_forward_vjp((flowing, target), (1.0,))
+        else:
+            loss, g = self.loss_forward(flowing, target), self.loss_vjp((flowing, target), (1.0,))[0]
+        grads = [None] * self.n_weighted
+        for i, vjp, slot, writes_out in self.backwards:
+            answer = vjp(saved[i], (g,), out=out[slot]) if writes_out and out is not None else vjp(saved[i], (g,))
+            if slot is not None:
+                grads[slot] = tuple(answer[1:])
+            g = answer[0]
+        return loss, grads, g if self.input_grad else None
+
+
+def _bind(method, params: dict):
+    """``method`` with the node's static ``params`` given once (none: the method itself)."""
+    return functools.partial(method, **params) if params else method
+
+
+def _fused(op):
+    """``op.forward_vjp`` where the operator defines it together with its ``forward`` and
+    ``vjp`` (a subclass that overrides either one -- a variant, a planted bug -- is run
+    through them instead, so that it is what gets used)."""
+    cls = type(op)
+    if getattr(cls, "forward_vjp", None) is None:
+        return None
+
+    def owner(name):
+        return next(k for k in cls.__mro__ if name in k.__dict__)
+
+    fused = owner("forward_vjp")
+    return op.forward_vjp if all(issubclass(fused, owner(name)) for name in ("forward", "vjp")) else None
 
 
 def _takes(function, name: str) -> bool:

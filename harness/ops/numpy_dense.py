@@ -37,7 +37,8 @@ class Linear(Operator, correct=True):
         ``out=(dW, db)``: arrays (C-contiguous, W's and b's shape and dtype) to write into."""
         x, W, _ = inputs
         g = single(cotangents)
-        g2, x2 = g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1])
+        # rows of a batch as they are (an MLP's), else leading axes folded into rows
+        g2, x2 = (g, x) if g.ndim == x.ndim == 2 else (g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1]))
         # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
         # outer product outside BLAS, ~7x slower than the whole rest of an MLP step.
         if out is None:

@@ -61,30 +61,64 @@ class CrossEntropy(Operator, correct=True):
         return logp, valid, target
 
     @staticmethod
-    def plain(labels, ignore_index, label_smoothing):
-        """Whether every row counts and nothing is smoothed (an MLP's step): then the target
-        is the one-hot label itself, picked by index instead of multiplied in."""
-        return not label_smoothing and not (labels == ignore_index).any()
+    def plain(logits, labels, ignore_index, label_smoothing, *, loss=True, cotangent=None):
+        """When every row counts and nothing is smoothed (an MLP's step) the target is the
+        one-hot label itself, picked by index instead of multiplied in: then ``(loss, d)``,
+        the mean of logsumexp minus the label's logit (a NumPy scalar; None unless
+        ``loss``) and ``cotangent * (softmax - onehot) / N`` (None unless a ``cotangent``
+        is given), from one softmax; else None.
+
+        An ``ignore_index`` that is no index of a class (outside [-C, C): torch's -100 with
+        C <= 100) needs no scan of the labels: NumPy's index raises IndexError on a row
+        carrying it, and the general path takes the batch (where a label out of range for
+        any other reason raises again)."""
+        if label_smoothing:
+            return None
+        n_classes = logits.shape[-1]
+        if -n_classes <= ignore_index < n_classes and (labels == ignore_index).any():
+            return None
+        rows = np.arange(len(labels))
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        try:
+            picked = shifted[rows, labels]
+        except IndexError:
+            return None
+        d = np.exp(shifted)
+        total = d.sum(axis=-1, keepdims=True)
+        value = (np.log(total[:, 0]) - picked).sum() / len(rows) if loss else None
+        if cotangent is None:
+            return value, None
+        d /= total
+        d[rows, labels] -= 1
+        d *= cotangent / len(rows)
+        return value, d
 
     def forward(self, logits, labels, ignore_index=-100, label_smoothing=0.0):
-        if self.plain(labels, ignore_index, label_smoothing):  # mean of logsumexp - the label's logit
-            shifted = logits - logits.max(axis=-1, keepdims=True)
-            lse = np.log(np.exp(shifted).sum(axis=-1))
-            return np.asarray((lse - shifted[np.arange(len(labels)), labels]).sum() / len(labels))
+        plain = self.plain(logits, labels, ignore_index, label_smoothing)
+        if plain is not None:
+            return np.asarray(plain[0])
         logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
         return np.asarray(-(target * logp).sum(axis=-1) @ valid / valid.sum())
 
     def vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
         logits, labels = inputs
-        if self.plain(labels, ignore_index, label_smoothing):  # (softmax - onehot) / N
-            d = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            d /= d.sum(axis=-1, keepdims=True)
-            d[np.arange(len(labels)), labels] -= 1
-            d *= single(cotangents) / len(labels)
-            return d, None
+        plain = self.plain(logits, labels, ignore_index, label_smoothing, loss=False, cotangent=single(cotangents))
+        if plain is not None:
+            return plain[1], None
         logp, valid, target = self.parts(logits, labels, ignore_index, label_smoothing)
         d = (np.exp(logp) - target) * valid[:, None] / valid.sum() * single(cotangents)
         return d, None
+
+    def forward_vjp(self, inputs, cotangents, ignore_index=-100, label_smoothing=0.0):
+        """``(loss, vjp)`` in one call, for a chain whose loss cotangent is known before the
+        forward (an MLP's step): in the plain case the softmax is computed once for both,
+        and the loss is the NumPy scalar the sum gives (no 0-d array made of it)."""
+        logits, labels = inputs
+        plain = self.plain(logits, labels, ignore_index, label_smoothing, cotangent=single(cotangents))
+        if plain is not None:
+            return plain[0], (plain[1], None)
+        return (self.forward(logits, labels, ignore_index, label_smoothing),
+                self.vjp(inputs, cotangents, ignore_index, label_smoothing))
 
     def jvp(self, inputs, tangents, ignore_index=-100, label_smoothing=0.0):
         logits, labels = inputs
@@ -106,3 +140,4 @@ class CrossEntropy(Operator, correct=True):
             case([2], 3, "a single row"),
             case([1, 0, 2], 3, "large logits (scale 100)", scale=100.0),
         ]
+

@@ -134,3 +134,31 @@ def test_a_first_operator_whose_own_vjp_cannot_skip_the_batch_gradient_is_asked_
     assert not chain.skips_input_grad
     case = make_case(spec, 3, seed=1)
     assert chain.step(case.params, case.x, case.y)[2] is None
+
+
+def test_the_loss_s_value_and_vjp_in_one_call_give_the_step_of_the_separate_calls_and_a_variant_is_not_fused():
+    from tests.operator_corpus.losses import CrossEntropySubtractsLabels
+
+    spec = NetworkSpec((6, 5, 3), ("relu", "identity"), "cross_entropy")
+    case = make_case(spec, 4, seed=2)
+    fused = mlp_chain_numpy(spec)
+    assert fused.plans[False].loss_forward_vjp is not None
+    separate = mlp_chain_numpy(spec)
+    for plan in separate.plans.values():
+        plan.loss_forward_vjp = None
+    (l1, g1, _), (l2, g2, _) = (c.step(case.params, case.x, case.y) for c in (fused, separate))
+    np.testing.assert_allclose(l1, l2, rtol=1e-15)
+    for a, b in zip(g1, g2):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-17)
+    # a subclass overriding vjp (here a planted bug) is run through its own vjp, not the fused one
+    buggy = mlp_chain_numpy(spec, cross_entropy=CrossEntropySubtractsLabels)
+    assert buggy.plans[False].loss_forward_vjp is None
+    _, g3, _ = buggy.step(case.params, case.x, case.y)
+    assert not np.allclose(g3[-1][0], g1[-1][0])
+
+
+def mlp_chain_numpy(spec, **replace):
+    from harness.ops.chain import mlp_chain
+
+    return mlp_chain(spec, {**NUMPY_OPERATORS, **replace})
