@@ -155,3 +155,38 @@ def test_resolve_passes_objects_through_as_implementations():
     impl = _Named()
     assert resolve(impl) is impl
     assert resolve(_Named).name == "registry-test-double"  # a class is instantiated
+
+
+def test_a_registry_a_test_swaps_in_is_discovered_on_its_own(monkeypatch):
+    # The loaded state belongs to the dict: one a test puts in place of the registry is
+    # not taken as loaded because the one before it was (it was: empty, 'registered: none').
+    before = registry.implementations()
+    with monkeypatch.context() as patched:
+        patched.setattr(registry, "_REGISTRY", {})
+        double = registry.register(_Named())
+        found = registry.implementations()
+        assert {"numpy", "pure-python"} <= set(found) and found["registry-test-double"] is double
+    assert registry.implementations() == before
+
+
+SWAPPED_BEFORE_DISCOVERY = textwrap.dedent("""
+    from _pytest.monkeypatch import MonkeyPatch
+    from harness.core import registry
+
+    patched = MonkeyPatch()
+    patched.setattr(registry, "_REGISTRY", {})  # before anything was discovered in this process
+    registry.implementations()
+    patched.undo()
+    print(" ".join(sorted(registry.implementations())))
+""")
+
+
+def test_a_registry_swapped_before_discovery_leaves_the_real_one_to_be_discovered():
+    # The order dependence: a test that swapped the registry before anything had looked
+    # at it had the entry points loaded into its own dict; once put back, the real one was
+    # taken as loaded, and stayed empty for every later test in that process.
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", SWAPPED_BEFORE_DISCOVERY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {"numpy", "pure-python"} <= set(done.stdout.split()), done.stdout + done.stderr
