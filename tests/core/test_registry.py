@@ -13,6 +13,7 @@ from harness.core.protocol import Capabilities, Implementation, ImplementationEr
 from harness.core.registry import resolve
 from harness.core.spec import NetworkSpec
 from harness.impls.numpy_impl import NumpyImplementation
+from tests import entry_points
 
 SPEC = NetworkSpec((4, 3, 2), ("tanh", "identity"), "cross_entropy")
 
@@ -80,18 +81,10 @@ def test_resolve_errors_name_the_problem(target, words):
 
 def test_entry_points_are_discovered_and_broken_ones_become_warnings(tmp_path, monkeypatch):
     # a real installed distribution: a .dist-info with entry_points.txt on sys.path
-    (tmp_path / "ep_plugin.py").write_text(
-        "from harness.core.reference import loss_and_grads\n"
-        "def backprop(spec, params, x, y):\n    return loss_and_grads(spec, params, x, y)\n"
-    )
-    dist = tmp_path / "ep_plugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[backprop_harness.impls]\nplugged = ep_plugin:backprop\nbroken = ep_plugin_missing_module:f\n"
-        "numpy = ep_plugin:backprop\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    source = ("from harness.core.reference import loss_and_grads\n"
+              "def backprop(spec, params, x, y):\n    return loss_and_grads(spec, params, x, y)\n")
+    entry_points.install(tmp_path, monkeypatch, {"plugged": "ep_plugin:backprop", "broken": "ep_plugin_missing_module:f",
+                                                 "numpy": "ep_plugin:backprop"}, {"ep_plugin": source}, name="ep-plugin")
     try:
         with pytest.warns(UserWarning) as caught:
             registry.refresh()
