@@ -63,8 +63,9 @@ def run(args) -> int:
     probes = args.probes or PROBES
     if args.in_process:
         checked, names = _checked_here(targets, args, case, probes)
-    else:
-        checked, names = _checked_in_workers(targets, args, probes)
+    else:  # each mapping in a worker of its own, as an executor task: -j here, or on Dask (--scheduler;
+        # the worker starts where the task runs, so a --case-file must be at the same path there)
+        checked, names, _ = checked_in_workers(targets, args, probes)
     runs += checked
     console = make_console()
     print_report(runs, console, detail=args.detail or case is not None)
@@ -95,14 +96,6 @@ def operator_targets(op_name: str, chosen=None):
             continue
         found.append(({"op": op_name, "provider": name}, f"{op_name}[{name}]"))
     return found, missing
-
-
-def _checked_in_workers(targets, args, probes):
-    """Each mapping in a worker process of its own, as a task of the executor: ``-j`` of
-    them at once here, or on Dask with ``--scheduler`` (the worker starts where the task
-    runs; a ``--case-file`` must then be at the same path there)."""
-    runs, names, _ = checked_in_workers(targets, args, probes)
-    return runs, names
 
 
 def checked_in_workers(targets, args, probes, repro=None):

@@ -103,7 +103,7 @@ def run(args) -> int:
             runs = train_side_by_side(trainees(network, args.impl, args.threads)[0], dataset, setup, on_step=on_step,
                                       on_start=on_start)
         else:
-            runs = _train_as_tasks(network, chosen, dataset, setup, args, on_step, on_start)
+            runs = _train_as_tasks(network, chosen, providers[REFERENCE], dataset, setup, args, on_step, on_start)
     console.print(summary_table(runs, "training", left_out))
     for line in problems(runs):
         console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
@@ -118,8 +118,8 @@ def run(args) -> int:
     return EXIT_OK if all(r.ok for r in runs) else EXIT_FAILED
 
 
-def _train_as_tasks(network, chosen, dataset, setup, args, on_step, on_start):
-    """The reference (and its rounding twin) trained here, then every other trainee as a
+def _train_as_tasks(network, chosen, reference, dataset, setup, args, on_step, on_start):
+    """The reference (its provider ``reference``, and its rounding twin) trained here, then every other trainee as a
     task through the executor: ``-j`` local pool processes (default 1) or Dask
     (``--scheduler``); each task builds its trainee's step where it runs."""
     import dataclasses
@@ -128,12 +128,11 @@ def _train_as_tasks(network, chosen, dataset, setup, args, on_step, on_start):
     from harness.executors.engine import run_tasks
     from harness.executors.training import NetworkTrainTask, run_network_train_task
     from harness.networks.cnn import as_plain
-    from harness.networks.providers import OpsProvider
     from harness.networks.steps import chain_step
     from harness.training.loop import TrainingRun, judged_by_twin
     from harness.training.network_loop import Trainee, train_side_by_side
 
-    runs = train_side_by_side([Trainee(REFERENCE, chain_step(network, OpsProvider(REFERENCE)))], dataset, setup,
+    runs = train_side_by_side([Trainee(REFERENCE, chain_step(network, reference))], dataset, setup,
                               on_step=on_step, on_start=on_start)
     others = chosen[1:]
     plain, bare = as_plain(network), dataclasses.replace(setup, accuracy=None)

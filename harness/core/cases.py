@@ -26,6 +26,10 @@ class Case:
     # The CLI arguments that rebuild this case (``check --sizes ... --seed ...``).
     recipe: str = field(default="", compare=False)
 
+    def __post_init__(self):
+        if self.spec.loss == "cross_entropy":  # where labels from a caller enter: refused once, here
+            check_labels(self.y, self.batch, self.spec.sizes[-1], "y")
+
     @property
     def dtype(self) -> str:
         return self.x.dtype.name
@@ -64,6 +68,19 @@ class Case:
         if self.seed is not None:
             text += f" seed={self.seed}"
         return text + (f" [{self.label}]" if self.label else "")
+
+
+def check_labels(labels, n_samples: int, n_classes: int, where: str) -> None:
+    """Refuse labels that are no class index: a negative one would index from the end
+    (a wrong loss and no error). ``ValueError`` of one line naming the first bad one."""
+    labels = np.asarray(labels)
+    if labels.shape != (n_samples,) or labels.dtype.kind not in "iu":
+        raise ValueError(f"{where} is {labels.dtype} {labels.shape}, expected integer labels of shape ({n_samples},)")
+    bad = (labels < 0) | (labels >= n_classes)
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise ValueError(f"{where}: label {labels[index]} at index {index}; expected labels 0..{n_classes - 1} "
+                         f"({n_classes} classes)")
 
 
 def make_case(

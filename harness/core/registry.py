@@ -10,6 +10,7 @@ load first, so a plug-in cannot take a built-in's name.
 from __future__ import annotations
 
 import importlib
+import threading
 import warnings
 
 from harness.core.containment import described, user_interrupted
@@ -21,7 +22,11 @@ DISTRIBUTION = "backprop-harness"
 _REGISTRY: dict[str, Implementation] = {}
 _LOAD_FAILURES: dict[str, str] = {}
 _FROM_ENTRY_POINTS: set[str] = set()
-_loaded = False
+# The dict the entry points were loaded into: being loaded belongs to the dict, not to
+# the module, so a dict put in _REGISTRY's place (a test's monkeypatch) is loaded on its
+# own, and the one put back is not taken as loaded because another one was.
+_loaded_into: dict[str, Implementation] | None = None
+_LOADING = threading.RLock()  # another thread waits for a load under way, never sees half of it
 
 
 def register(impl: Implementation) -> Implementation:
@@ -45,25 +50,37 @@ def _entry_points():
 
 
 def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
+    global _loaded_into
+    with _LOADING:
+        if _loaded_into is _REGISTRY:
+            return  # (a plug-in asking while it is being loaded sees those loaded so far, as before)
+        target = _loaded_into = _REGISTRY
+        try:
+            _load_into(target)
+        except BaseException:
+            _loaded_into = None  # interrupted: loaded again next time, not left half done
+            raise
+
+
+def _load_into(target: dict[str, Implementation]) -> None:
+    already = {name for name in target if name in _FROM_ENTRY_POINTS}  # a copy of a loaded registry's
     for ep in _entry_points():
-        if ep.name in _REGISTRY:
-            warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) ignored: the name is taken", stacklevel=2)
+        if ep.name in already:
+            continue
+        if ep.name in target:
+            warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) ignored: the name is taken", stacklevel=3)
             continue
         try:
             impl = as_implementation(ep.load(), name=ep.name)
             impl.name = ep.name  # the entry point's name is the implementation's name
-            register(impl)
+            target[ep.name] = impl
             _FROM_ENTRY_POINTS.add(ep.name)
         except BaseException as exc:  # a broken plug-in must not break the harness, even one that exits
             if user_interrupted(exc):
                 raise
             reason = f"{described(exc)}"
             _LOAD_FAILURES[ep.name] = reason
-            warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=2)
+            warnings.warn(f"{ENTRY_POINT_GROUP} entry point {ep.name!r} ({ep.value}) failed to load: {reason}", stacklevel=3)
 
 
 def declared() -> dict[str, str]:
@@ -100,13 +117,14 @@ def load_one(name: str) -> Implementation:
 def refresh() -> None:
     """Forget entry-point implementations and discover them again (after installing a
     plug-in into a running interpreter, say). ``register`` calls stay."""
-    global _loaded
-    for name in list(_FROM_ENTRY_POINTS):
-        _REGISTRY.pop(name, None)
-    _FROM_ENTRY_POINTS.clear()
-    _LOAD_FAILURES.clear()
-    _loaded = False
-    _load()
+    global _loaded_into
+    with _LOADING:
+        for name in list(_FROM_ENTRY_POINTS):
+            _REGISTRY.pop(name, None)
+        _FROM_ENTRY_POINTS.clear()
+        _LOAD_FAILURES.clear()
+        _loaded_into = None
+        _load()
 
 
 def implementations() -> dict[str, Implementation]:

@@ -43,6 +43,19 @@ def log_softmax_rows(z):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def check_labels(labels, n_classes: int, ignore_index: int) -> None:
+    """Refuse labels that are no class (NumPy would index with them: a negative one from
+    the end, a wrong loss and no error): ``ValueError`` naming the first bad one."""
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy: labels are {labels.dtype}; expected integer class indices "
+                         f"0..{n_classes - 1} (or ignore_index={ignore_index})")
+    bad = ((labels < 0) | (labels >= n_classes)) & (labels != ignore_index)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"cross_entropy: label {labels[row]} at row {row}; expected a class index "
+                         f"0..{n_classes - 1} (or ignore_index={ignore_index}) for {n_classes} classes")
+
+
 class CrossEntropy(Operator, correct=True):
     """cross entropy of logits (N, C) and integer labels (N,), ignore_index rows left out of
     both the loss and the mean, label smoothing eps/C as torch."""
@@ -53,6 +66,7 @@ class CrossEntropy(Operator, correct=True):
 
     def parts(self, logits, labels, ignore_index, label_smoothing):
         """log-probabilities, the rows that count, and the smoothed one-hot targets."""
+        check_labels(labels, logits.shape[-1], ignore_index)
         logp = log_softmax_rows(logits)
         valid = (labels != ignore_index).astype(logits.dtype)
         onehot = np.zeros_like(logits)
@@ -70,12 +84,15 @@ class CrossEntropy(Operator, correct=True):
 
         An ``ignore_index`` that is no index of a class (outside [-C, C): torch's -100 with
         C <= 100) needs no scan of the labels: NumPy's index raises IndexError on a row
-        carrying it, and the general path takes the batch (where a label out of range for
-        any other reason raises again)."""
+        carrying it, and the general path takes the batch. So does a label that is no class
+        -- out of range, or not an integer: the index raises; negative: the one look at the
+        labels here, their minimum -- and the general path refuses it (``check_labels``)."""
         if label_smoothing:
             return None
         n_classes = logits.shape[-1]
         if -n_classes <= ignore_index < n_classes and (labels == ignore_index).any():
+            return None
+        if labels.size and labels[labels.argmin()] < 0:  # (argmin: a fifth of min's cost on a batch)
             return None
         rows = np.arange(len(labels))
         shifted = logits - logits.max(axis=-1, keepdims=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from itertools import compress, repeat
+from operator import index as as_index
 from operator import mul
 
 # --- linear layer: z = x W^T + b -------------------------------------------------
@@ -153,15 +154,29 @@ def _log_softmax(row):
     return [v - m - log_total for v in row]
 
 
+def _class_index(label, row: int, n_classes: int, ignore_index) -> int:
+    """``label`` as a class index, or ``ValueError`` naming it (a negative one would index
+    from the end of the row: a wrong loss and no error)."""
+    try:
+        index = as_index(label)
+    except TypeError:
+        index = -1
+    if not 0 <= index < n_classes:
+        raise ValueError(f"cross_entropy: label {label!r} at row {row}; expected a class index 0..{n_classes - 1} "
+                         f"(or ignore_index={ignore_index}) for {n_classes} classes")
+    return index
+
+
 class CrossEntropy:
     """Mean over the rows that count (label != ignore_index) of -sum_c t_c log softmax(z)_c,
     t the one-hot label smoothed by eps / C, as torch; d/dz = (softmax(z) - t) / count."""
 
     def forward(self, logits, labels, ignore_index=-100, label_smoothing=0.0):
         eps, total, count = label_smoothing, [], 0
-        for row, label in zip(logits, labels):
+        for i, (row, label) in enumerate(zip(logits, labels)):
             if label == ignore_index:
                 continue
+            label = _class_index(label, i, len(row), ignore_index)
             log_p = _log_softmax(row)
             count += 1
             total.append((1 - eps) * log_p[label] + (eps / len(row) * math.fsum(log_p) if eps else 0.0))
@@ -173,10 +188,11 @@ class CrossEntropy:
         eps = label_smoothing
         scale = float(g) / sum(1 for label in labels if label != ignore_index)
         grads = []
-        for row, label in zip(logits, labels):
+        for i, (row, label) in enumerate(zip(logits, labels)):
             if label == ignore_index:
                 grads.append([0.0] * len(row))
                 continue
+            label = _class_index(label, i, len(row), ignore_index)
             d = [(math.exp(v) - eps / len(row)) * scale for v in _log_softmax(row)]
             d[label] -= (1 - eps) * scale
             grads.append(d)

@@ -42,6 +42,12 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int = N_CLASSES
 
+    def __post_init__(self):  # what every loader and a caller's own data set are held to
+        from harness.core.cases import check_labels
+
+        for split, x, y in (("y_train", self.x_train, self.y_train), ("y_test", self.x_test, self.y_test)):
+            check_labels(y, len(x), self.n_classes, f"data set {self.name}: {split}")
+
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]

@@ -89,3 +89,17 @@ def test_logit_scale_multiplies_the_last_layer_only():
     assert np.array_equal(plain.params[0][0], large.params[0][0])
     np.testing.assert_allclose(large.params[1][0], 1000.0 * plain.params[1][0])
     np.testing.assert_allclose(large.params[1][1], 1000.0 * plain.params[1][1])
+
+
+@pytest.mark.parametrize("y, expected", [([0, -1, 2, 1], "label -1 at index 1; expected labels 0..2"),
+                                         ([0, 1, 3, 1], "label 3 at index 2; expected labels 0..2"),
+                                         ([0.0, 1.0, 2.0, 1.0], "y is float64 \\(4,\\), expected integer labels of shape \\(4,\\)"),
+                                         ([0, 1, 2], "y is int64 \\(3,\\), expected integer labels of shape \\(4,\\)")])
+def test_a_case_with_a_label_that_is_no_class_is_refused_naming_it(y, expected):
+    # a case a caller builds (harness.check(impl, case)): a label -1 was used as an index from the end
+    # by the reference and numpy alike, and every check PASSED on a loss that means nothing
+    import dataclasses
+
+    case = make_case(SPEC, 4, seed=3)
+    with pytest.raises(ValueError, match=expected):
+        dataclasses.replace(case, y=np.array(y))

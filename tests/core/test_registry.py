@@ -13,6 +13,7 @@ from harness.core.protocol import Capabilities, Implementation, ImplementationEr
 from harness.core.registry import resolve
 from harness.core.spec import NetworkSpec
 from harness.impls.numpy_impl import NumpyImplementation
+from tests import entry_points
 
 SPEC = NetworkSpec((4, 3, 2), ("tanh", "identity"), "cross_entropy")
 
@@ -80,18 +81,10 @@ def test_resolve_errors_name_the_problem(target, words):
 
 def test_entry_points_are_discovered_and_broken_ones_become_warnings(tmp_path, monkeypatch):
     # a real installed distribution: a .dist-info with entry_points.txt on sys.path
-    (tmp_path / "ep_plugin.py").write_text(
-        "from harness.core.reference import loss_and_grads\n"
-        "def backprop(spec, params, x, y):\n    return loss_and_grads(spec, params, x, y)\n"
-    )
-    dist = tmp_path / "ep_plugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[backprop_harness.impls]\nplugged = ep_plugin:backprop\nbroken = ep_plugin_missing_module:f\n"
-        "numpy = ep_plugin:backprop\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    source = ("from harness.core.reference import loss_and_grads\n"
+              "def backprop(spec, params, x, y):\n    return loss_and_grads(spec, params, x, y)\n")
+    entry_points.install(tmp_path, monkeypatch, {"plugged": "ep_plugin:backprop", "broken": "ep_plugin_missing_module:f",
+                                                 "numpy": "ep_plugin:backprop"}, {"ep_plugin": source}, name="ep-plugin")
     try:
         with pytest.warns(UserWarning) as caught:
             registry.refresh()
@@ -155,3 +148,38 @@ def test_resolve_passes_objects_through_as_implementations():
     impl = _Named()
     assert resolve(impl) is impl
     assert resolve(_Named).name == "registry-test-double"  # a class is instantiated
+
+
+def test_a_registry_a_test_swaps_in_is_discovered_on_its_own(monkeypatch):
+    # The loaded state belongs to the dict: one a test puts in place of the registry is
+    # not taken as loaded because the one before it was (it was: empty, 'registered: none').
+    before = registry.implementations()
+    with monkeypatch.context() as patched:
+        patched.setattr(registry, "_REGISTRY", {})
+        double = registry.register(_Named())
+        found = registry.implementations()
+        assert {"numpy", "pure-python"} <= set(found) and found["registry-test-double"] is double
+    assert registry.implementations() == before
+
+
+SWAPPED_BEFORE_DISCOVERY = textwrap.dedent("""
+    from _pytest.monkeypatch import MonkeyPatch
+    from harness.core import registry
+
+    patched = MonkeyPatch()
+    patched.setattr(registry, "_REGISTRY", {})  # before anything was discovered in this process
+    registry.implementations()
+    patched.undo()
+    print(" ".join(sorted(registry.implementations())))
+""")
+
+
+def test_a_registry_swapped_before_discovery_leaves_the_real_one_to_be_discovered():
+    # The order dependence: a test that swapped the registry before anything had looked
+    # at it had the entry points loaded into its own dict; once put back, the real one was
+    # taken as loaded, and stayed empty for every later test in that process.
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", SWAPPED_BEFORE_DISCOVERY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {"numpy", "pure-python"} <= set(done.stdout.split()), done.stdout + done.stderr

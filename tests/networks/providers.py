@@ -64,11 +64,6 @@ def write_plugin(folder) -> str:
     """PLUGIN_SOURCE and its .dist-info written into ``folder``: the path to put on
     PYTHONPATH for a harness process (and the processes it starts) to find them."""
     from harness.ops.registry import ENTRY_POINT_GROUP
+    from tests.entry_points import write_distribution
 
-    (folder / "cnnbugs.py").write_text(PLUGIN_SOURCE)
-    dist = folder / "cnn_bugs-1.0.dist-info"
-    dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cnn-bugs\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n"
-                                           + "".join(f"{k} = {v}\n" for k, v in PLUGIN_PROVIDERS.items()))
-    return str(folder)
+    return write_distribution(folder, PLUGIN_PROVIDERS, {"cnnbugs": PLUGIN_SOURCE}, name="cnn-bugs", group=ENTRY_POINT_GROUP)

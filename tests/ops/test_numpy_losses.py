@@ -26,3 +26,21 @@ def test_cross_entropy_forward_vjp_is_forward_and_vjp_with_ignored_rows_and_with
     np.testing.assert_array_equal(d, op.vjp((logits, labels), (0.7,), ignore_index=ignore_index)[0])
     if ignore_index in labels:
         assert not d[list(labels).index(ignore_index)].any()  # the ignored row gets no gradient
+
+
+@pytest.mark.parametrize("labels, bad", [([2, -1, 0], "label -1 at row 1"), ([2, 4, 0], "label 4 at row 1"),
+                                         ([0.0, 1.5, 2.0], "labels are float64")])
+@pytest.mark.parametrize("ignore_index", [-100, 3])
+def test_cross_entropy_refuses_a_label_that_is_no_class_naming_it(labels, bad, ignore_index):
+    # -1 would index from the end (a wrong loss, no error), 4 and 1.5 are no class of 4
+    from harness.ops.numpy_losses import CrossEntropy
+
+    op, logits, labels = CrossEntropy(), np.random.default_rng(0).standard_normal((3, 4)), np.asarray(labels)
+    expected = f"{bad}.*expected .*0..3 \\(or ignore_index={ignore_index}\\)"
+    for call in (lambda: op.forward(logits, labels, ignore_index=ignore_index),
+                 lambda: op.vjp((logits, labels), (1.0,), ignore_index=ignore_index),
+                 lambda: op.forward_vjp((logits, labels), (1.0,), ignore_index=ignore_index),
+                 lambda: op.jvp((logits, labels), (logits, None), ignore_index=ignore_index),
+                 lambda: op.forward(logits, labels, ignore_index=ignore_index, label_smoothing=0.1)):
+        with pytest.raises(ValueError, match=expected):
+            call()

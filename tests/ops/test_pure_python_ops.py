@@ -86,3 +86,13 @@ def test_each_loss_and_its_gradient_agree_with_the_reference(loss):
     ref_value, ref_grads = loss_and_grads(spec, case.params, case.x, case.y)
     assert value == pytest.approx(ref_value, rel=1e-13)
     np.testing.assert_allclose(np.array(delta).T @ case.x, ref_grads[0][0], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("labels, bad", [([2, -1, 0], "label -1 at row 1"), ([2, 4, 0], "label 4 at row 1"),
+                                         ([0, 1.5, 2], "label 1.5 at row 1")])
+def test_cross_entropy_refuses_a_label_that_is_no_class_naming_it(labels, bad):
+    # -1 would index the row from its end: a wrong loss and no error
+    op, logits = pp.LIST_OPERATORS["cross_entropy"](), [[0.1, 0.2, 0.3, 0.4], [1.0, -1.0, 0.5, 0.0], [0.3, 0.3, 0.1, 0.2]]
+    for call in (lambda: op.forward(logits, labels), lambda: op.vjp((logits, labels), (1.0,))):
+        with pytest.raises(ValueError, match=f"{bad}; expected a class index 0..3 \\(or ignore_index=-100\\)"):
+            call()

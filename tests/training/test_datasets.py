@@ -6,6 +6,7 @@ import pytest
 from harness.training.datasets import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
+    Dataset,
     DatasetError,
     load_dataset,
     load_digits,
@@ -196,3 +197,11 @@ def test_label_out_of_range_is_named(tmp_path):
 def test_write_idx_refuses_other_dtypes(tmp_path):
     with pytest.raises(ValueError, match="expected uint8"):
         write_idx(tmp_path / "x", np.zeros(3, np.int32))
+
+
+@pytest.mark.parametrize("y, expected", [([0, -1, 2], "y_test: label -1 at index 1; expected labels 0..9"),
+                                         ([0, 10, 2], "y_test: label 10 at index 1; expected labels 0..9")])
+def test_a_data_set_with_a_label_that_is_no_class_is_refused_naming_it(y, expected):
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=f"data set mine: {expected}"):
+        Dataset("mine", x, np.array([0, 1, 2]), x, np.array(y))
