@@ -38,7 +38,15 @@ import numpy as np
 from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judgement, vjp_unusable
 from harness.checks.probes import split_segments
-from harness.core.mapping_oracle import expected_vjp, largest_change, nearby, probe, probe_bracket, reuse_along
+from harness.core.mapping_oracle import (
+    expected_vjp,
+    largest_change,
+    nearby,
+    probe,
+    probe_bracket,
+    probe_steps,
+    reuse_along,
+)
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step, terms_allowance
 from harness.core.vectors import inner, largest, signed
@@ -61,6 +69,7 @@ class _Prober:
         # rounding; float64 takes 4 (about 1e-11)
         self.levels = 3 if np.finfo(dtype).eps > 1e-10 else 4
         self.exact = False  # use the complex step (Richardson cannot resolve this mapping's probes)
+        self.small_first = False  # the last random direction's probe took the steps below the kinks' spacing
 
     def elementwise_tolerances(self) -> list:
         """Per input, the tolerance each element of ``grads`` is judged with elementwise."""
@@ -108,9 +117,14 @@ class _Prober:
         where Richardson's error would dominate the tolerance and the forward allows it."""
         c = self.trial.cotangents
         if not self.exact:
-            # smaller steps only where Richardson's error would matter against the tolerance
-            value, error = probe(self.diff, c, direction, levels=self.levels,
-                                 enough=self.rounding(direction) / ORACLE_ERROR_FACTOR)
+            # smaller steps only where Richardson's error would matter against the tolerance;
+            # tried first along the random directions once one of them needed them
+            alike = any(direction is d for d in self.signed_directions)
+            value, error, small = probe_steps(self.diff, c, direction, levels=self.levels,
+                                              enough=self.rounding(direction) / ORACLE_ERROR_FACTOR,
+                                              small_first=alike and self.small_first)
+            if alike:
+                self.small_first = small
             if ORACLE_ERROR_FACTOR * error <= self.rounding(direction) or not self._complex_worth_it(value, error, direction):
                 return value, error
             self.exact = True
