@@ -97,7 +97,7 @@ def _largest(rank, count: int) -> np.ndarray:
     blocks with the largest maxima (``_largest_by_blocks``)."""
     if rank.size <= count:
         return np.arange(rank.size)
-    if rank.size >= _BLOCK * _BLOCK and count * _BLOCK * 4 <= rank.size:
+    if rank.size >= 64 * _BLOCK and count * _BLOCK * 4 <= rank.size:
         return _largest_by_blocks(rank, count)
     if np.count_nonzero(rank) > rank.size // 2:  # mostly nonzero: gathering them first costs more than it saves
         return np.argpartition(rank, rank.size - count)[-count:]
@@ -159,7 +159,8 @@ def _judged(got, center, radius, scale, dtype, comparison, margin) -> _Judgement
                 and np.isfinite(np.max(tol, initial=0.0)):
             # The common case, in a third of the passes over a million elements: nothing
             # is NaN or infinite, so equal values need no separate test
-            deviation = np.abs(got - center)
+            deviation = np.subtract(got, center)
+            deviation = np.abs(deviation, out=deviation) if deviation.ndim else np.abs(deviation)
             excess = np.maximum(deviation - radius, 0.0) if bracketed else deviation
             failed = excess > tol
             unjudged = tol >= magnitude if magnitude > 0 else np.zeros(got.shape, bool)

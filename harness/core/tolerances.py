@@ -176,7 +176,11 @@ def mapping_scale(accumulation, sensitivity=0.0, floor_over=None):
     top = float(np.max(peak, initial=0.0))
     if not np.isfinite(top):  # the largest finite one (the boolean mask only where needed)
         top = float(np.max(peak[np.isfinite(peak)], initial=0.0))
-    return accumulation + np.asarray(sensitivity, np.float64) + top
+    sensitivity = np.asarray(sensitivity, np.float64)
+    if not np.any(sensitivity):  # all zero (as before it is measured): the same sum, one pass and temporary less
+        return accumulation + sensitivity + top if sensitivity.shape != accumulation.shape and sensitivity.ndim \
+            else accumulation + top
+    return accumulation + sensitivity + top
 
 
 def terms_allowance(terms, dtype, accumulation=0.0):
