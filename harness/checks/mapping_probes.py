@@ -240,8 +240,8 @@ def directions(trial: MappingTrial, diff, count: int | None = None):
         yield ALL_ONES, [None if s is None else s.copy() for s in diff.scales]
     rng = np.random.default_rng(trial.seed + 17)
     for k in range(trial.probes if count is None else count):
-        yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s)
-                                                                    for s in diff.scales]
+        yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s, constant)
+                                                                    for s, constant in zip(diff.scales, diff.constant_scales)]
     # last: by then the probes know whether they take the complex step, so the shared
     # direction is not first differenced with Richardson for nothing (its evaluations
     # are kept for the JVP check, in fresh arrays, not the reused buffers)
