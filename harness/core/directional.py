@@ -310,19 +310,6 @@ class Differentiator:
             kept["complex"] = derivatives
         return derivatives
 
-    def complex_contracted(self, direction, weights) -> float:
-        """``sum_o <c_o, complex_right(direction)_o>`` for weights c (one float64 array per
-        float output): the contraction taken of the imaginary parts and divided by the
-        step once, without the derivative arrays where no check keeps them (a pass and a
-        temporary less over a million outputs; only where ``complex_ok``)."""
-        kept = self._kept(direction)
-        if kept is not None:
-            return sum(inner(c, v) for c, v in zip(weights, self.complex_right(direction)))
-        moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
-        self.evaluations += 1
-        out = self._complex_call(moved)
-        return sum(inner(c, np.imag(out[i])) for c, i in zip(weights, self.float_outputs)) / COMPLEX_H
-
     @property
     def constant_scales(self) -> list:
         """Per input, its scale where every element has the same one (an input without

@@ -244,7 +244,8 @@ def probe(diff: Differentiator, cotangents, direction, exact: bool = False, leve
     already), or with ``exact`` by the complex step (one complex evaluation; only where
     ``diff.complex_ok``)."""
     if exact:
-        return diff.complex_contracted(direction, _float_cotangents(diff, cotangents)), 0.0
+        c = _float_cotangents(diff, cotangents)
+        return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
     return probe_steps(diff, cotangents, direction, levels, enough)[:2]
 
 

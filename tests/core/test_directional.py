@@ -1,8 +1,6 @@
 """Float64 directional derivatives of any forward: the complex step where detected,
 Richardson with error estimates otherwise, brackets where one-sided derivatives part."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -94,15 +92,3 @@ def test_a_forward_that_raises_at_the_point_is_reported():
         Differentiator(lambda x: np.arange(2), [np.ones(2)], {})
 
 
-
-def test_the_complex_step_contracted_without_its_derivative_arrays_is_the_contraction_of_them():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(50, 40))
-    diff = Differentiator(lambda a: (np.tanh(a), a * a), [x], {})
-    assert diff.complex_ok
-    w = [rng.normal(size=x.shape)]
-    c = [rng.normal(size=x.shape), rng.normal(size=x.shape)]
-    whole = sum(float(np.sum(co * v)) for co, v in zip(c, diff.complex_right(w)))
-    before = diff.evaluations
-    assert math.isclose(diff.complex_contracted(w, c), whole, rel_tol=1e-13)
-    assert diff.evaluations == before + 1
