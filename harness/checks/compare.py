@@ -151,7 +151,13 @@ def _judged(got, center, radius, scale, dtype, comparison, margin) -> _Judgement
     bracketed = bool(np.any(radius > 0))
     radius = np.broadcast_to(radius, got.shape)
     with np.errstate(all="ignore"):
-        tol = np.broadcast_to(tolerance(dtype, comparison, scale) + np.asarray(margin, np.float64), got.shape)
+        tol = tolerance(dtype, comparison, scale)
+        margin = np.asarray(margin, np.float64)
+        if np.ndim(tol) and np.broadcast_shapes(np.shape(tol), margin.shape) == np.shape(tol):
+            tol += margin  # (tolerance's own fresh array)
+        else:
+            tol = tol + margin
+        tol = np.broadcast_to(tol, got.shape)
         abs_center = np.abs(center)
         magnitude = float(np.max(abs_center, initial=0.0))
         # (max|got| finite iff both extremes are: two reductions, no temporary |got|)

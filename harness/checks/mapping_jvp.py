@@ -148,12 +148,12 @@ def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
     if any(p is not None for p in picks):
         refine_jvp(diff, trial.tangents, expected, picks, trial.dtype, trial.seed, judged=dtype)
         reports, _ = compare()
-    centers = [np.where(u, 0.0, c) for u, c in zip(expected.unresolved, expected.center)]
     note = f"oracle: {expected.method}"
     if expected.n_nondifferentiable:
         note += f"; {expected.n_nondifferentiable} non-differentiable output elements judged by their bracket"
     wrong = failing(reports)
     if wrong:
+        centers = [np.where(u, 0.0, c) for u, c in zip(expected.unresolved, expected.center)]  # (for the hint)
         return trial.result(name, Verdict.FAIL,
                             f"{sum(t.n_failed for t in wrong)} JVP elements outside tolerance in "
                             f"{', '.join(t.name for t in wrong)}; {note}",

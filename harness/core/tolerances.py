@@ -159,7 +159,12 @@ def tolerance(dtype, comparison: str, scale):
     that no relative bound covers; at 1.2e-38 (float32) it cannot hide a real bug.
     """
     f = factor(dtype, comparison)
-    return f * eps(dtype) * np.asarray(scale, np.float64) + f * float(np.finfo(np.dtype(dtype)).smallest_normal)
+    tol = f * eps(dtype) * np.asarray(scale, np.float64)
+    floor = f * float(np.finfo(np.dtype(dtype)).smallest_normal)
+    if isinstance(tol, np.ndarray) and tol.ndim:  # a fresh array: the floor added in place
+        tol += floor
+        return tol
+    return tol + floor
 
 
 def coarser(a, b) -> str:
