@@ -44,8 +44,11 @@ def judged_elements(got, center, radius, scale, *, dtype, comparison, name, marg
     with np.errstate(all="ignore"):
         # relative to the expected magnitude, or to the tolerance where that is ~0
         # (every value finite and every tolerance positive: no NaN to guard against)
-        rel = deviation / np.maximum(j.abs_center, tol) if j.finite else \
-            np.where(deviation > 0, deviation / np.maximum(j.abs_center, tol), 0.0)
+        if j.finite:  # into one temporary
+            rel = np.maximum(j.abs_center, tol)
+            rel = np.divide(deviation, rel, out=rel) if rel.ndim else deviation / rel
+        else:
+            rel = np.where(deviation > 0, deviation / np.maximum(j.abs_center, tol), 0.0)
         ratio = j.excess / tol if j.finite else np.where(np.isfinite(tol), j.excess / tol, 0.0)
     any_failed, any_unjudged = bool(failed.any()), bool(unjudged.any())
     verdict = Verdict.FAIL if any_failed else Verdict.INCONCLUSIVE if any_unjudged else Verdict.PASS
@@ -90,15 +93,39 @@ def judged_elements(got, center, radius, scale, *, dtype, comparison, name, marg
 def _largest(rank, count: int) -> np.ndarray:
     """Indices of the ``count`` largest entries of ``rank`` (>= 0), in no order: among its
     nonzero entries only (a correct answer's are mostly exact zeros, over which
-    argpartition of a million elements takes 50 ms)."""
+    argpartition of a million elements takes 50 ms); over a large array, among the
+    blocks with the largest maxima (``_largest_by_blocks``)."""
     if rank.size <= count:
         return np.arange(rank.size)
+    if rank.size >= 64 * _BLOCK and count * _BLOCK * 4 <= rank.size:
+        return _largest_by_blocks(rank, count)
     if np.count_nonzero(rank) > rank.size // 2:  # mostly nonzero: gathering them first costs more than it saves
         return np.argpartition(rank, rank.size - count)[-count:]
     candidates = np.flatnonzero(rank)
     if candidates.size < count:  # the rest are zeros, never shown for a pass
         return np.concatenate([candidates, np.flatnonzero(rank == 0)[:count - candidates.size]])
     return candidates[np.argpartition(rank[candidates], candidates.size - count)[-count:]]
+
+
+_BLOCK = 1024
+
+
+def _largest_by_blocks(rank, count: int) -> np.ndarray:
+    """``_largest`` over a large array: the maximum of each block of ``_BLOCK`` entries
+    (one reduction, no temporary the size of ``rank``), then the ``count`` largest
+    entries among the ``count`` blocks with the largest maxima. Exact: the blocks
+    holding the ``count`` largest entries have maxima at least the ``count``-th largest
+    entry, so ``count`` blocks of largest maxima hold ``count`` entries at least as large
+    as it (among equal entries, which one is taken is arbitrary, as argpartition's is).
+    A NaN ranks above everything, as in argpartition."""
+    flat = rank.reshape(-1)
+    whole = flat.size - flat.size % _BLOCK
+    maxima = flat[:whole].reshape(-1, _BLOCK).max(axis=1)
+    if whole < flat.size:
+        maxima = np.append(maxima, flat[whole:].max())
+    blocks = np.argpartition(maxima, maxima.size - count)[-count:]
+    candidates = np.concatenate([np.arange(b * _BLOCK, min((b + 1) * _BLOCK, flat.size)) for b in blocks])
+    return candidates[np.argpartition(flat[candidates], candidates.size - count)[-count:]]
 
 
 @dataclass(frozen=True)
@@ -124,13 +151,22 @@ def _judged(got, center, radius, scale, dtype, comparison, margin) -> _Judgement
     bracketed = bool(np.any(radius > 0))
     radius = np.broadcast_to(radius, got.shape)
     with np.errstate(all="ignore"):
-        tol = np.broadcast_to(tolerance(dtype, comparison, scale) + np.asarray(margin, np.float64), got.shape)
+        tol = tolerance(dtype, comparison, scale)
+        margin = np.asarray(margin, np.float64)
+        if np.ndim(tol) and np.broadcast_shapes(np.shape(tol), margin.shape) == np.shape(tol):
+            tol += margin  # (tolerance's own fresh array)
+        else:
+            tol = tol + margin
+        tol = np.broadcast_to(tol, got.shape)
         abs_center = np.abs(center)
         magnitude = float(np.max(abs_center, initial=0.0))
-        if np.isfinite(magnitude) and np.isfinite(np.max(np.abs(got), initial=0.0)) and np.isfinite(np.max(tol, initial=0.0)):
+        # (max|got| finite iff both extremes are: two reductions, no temporary |got|)
+        if np.isfinite(magnitude) and (not got.size or (np.isfinite(np.max(got)) and np.isfinite(np.min(got)))) \
+                and np.isfinite(np.max(tol, initial=0.0)):
             # The common case, in a third of the passes over a million elements: nothing
             # is NaN or infinite, so equal values need no separate test
-            deviation = np.abs(got - center)
+            deviation = np.subtract(got, center)
+            deviation = np.abs(deviation, out=deviation) if deviation.ndim else np.abs(deviation)
             excess = np.maximum(deviation - radius, 0.0) if bracketed else deviation
             failed = excess > tol
             unjudged = tol >= magnitude if magnitude > 0 else np.zeros(got.shape, bool)

@@ -38,7 +38,15 @@ import numpy as np
 from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judgement, vjp_unusable
 from harness.checks.probes import split_segments
-from harness.core.mapping_oracle import expected_vjp, largest_change, nearby, probe, probe_bracket, reuse_along
+from harness.core.mapping_oracle import (
+    expected_vjp,
+    largest_change,
+    nearby,
+    probe,
+    probe_bracket,
+    probe_steps,
+    reuse_along,
+)
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step, terms_allowance
 from harness.core.vectors import inner, largest, signed
@@ -61,6 +69,7 @@ class _Prober:
         # rounding; float64 takes 4 (about 1e-11)
         self.levels = 3 if np.finfo(dtype).eps > 1e-10 else 4
         self.exact = False  # use the complex step (Richardson cannot resolve this mapping's probes)
+        self.small_first = False  # the last probe took the steps below the kinks' spacing
 
     def elementwise_tolerances(self) -> list:
         """Per input, the tolerance each element of ``grads`` is judged with elementwise."""
@@ -108,9 +117,13 @@ class _Prober:
         where Richardson's error would dominate the tolerance and the forward allows it."""
         c = self.trial.cotangents
         if not self.exact:
-            # smaller steps only where Richardson's error would matter against the tolerance
-            value, error = probe(self.diff, c, direction, levels=self.levels,
-                                 enough=self.rounding(direction) / ORACLE_ERROR_FACTOR)
+            # smaller steps only where Richardson's error would matter against the tolerance;
+            # tried first along the random directions once a probe needed them
+            alike = any(direction is d for d in self.signed_directions)
+            value, error, small = probe_steps(self.diff, c, direction, levels=self.levels,
+                                              enough=self.rounding(direction) / ORACLE_ERROR_FACTOR,
+                                              small_first=alike and self.small_first)
+            self.small_first = small
             if ORACLE_ERROR_FACTOR * error <= self.rounding(direction) or not self._complex_worth_it(value, error, direction):
                 return value, error
             self.exact = True
@@ -219,19 +232,24 @@ def unjudged_probes(probes) -> list:
 def directions(trial: MappingTrial, diff, count: int | None = None):
     """``(label, direction)``: for a small case the all-ones direction; then ``count``
     (default: the trial's) seeded Rademacher directions, each scaled by the inputs'
-    spreads, on which the module's bound rests; then, where the mapping has a JVP, the
-    JVP check's tangent direction (an extra probe whose evaluations that check reuses);
-    one at a time."""
-    if trial.case.n_float_elements <= ELEMENTWISE_LIMIT:
+    spreads, on which the module's bound rests; and, where the mapping has a JVP, the
+    JVP check's tangent direction (an extra probe whose evaluations that check reuses):
+    last for a small case, first for a large one (its Richardson evaluations are kept
+    for the JVP check anyway, so the random directions learn from it, not from one of
+    their own, whether the usual tableau resolves a probe); one at a time."""
+    small = trial.case.n_float_elements <= ELEMENTWISE_LIMIT
+    if small:
         yield ALL_ONES, [None if s is None else s.copy() for s in diff.scales]
+    elif trial.mapping.jvp is not None and count is None:
+        yield TANGENT, diff.shared(trial.tangents)
     rng = np.random.default_rng(trial.seed + 17)
     for k in range(trial.probes if count is None else count):
-        yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s)
-                                                                    for s in diff.scales]
-    # last: by then the probes know whether they take the complex step, so the shared
-    # direction is not first differenced with Richardson for nothing (its evaluations
-    # are kept for the JVP check, in fresh arrays, not the reused buffers)
-    if trial.mapping.jvp is not None and count is None:
+        yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s, constant)
+                                                                    for s, constant in zip(diff.scales, diff.constant_scales)]
+    # a small case's last: by then the probes know whether they take the complex step, so
+    # the shared direction is not first differenced with Richardson for nothing (its
+    # evaluations are kept for the JVP check, in fresh arrays, not the reused buffers)
+    if small and trial.mapping.jvp is not None and count is None:
         yield TANGENT, diff.shared(trial.tangents)
 
 

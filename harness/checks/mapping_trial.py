@@ -104,8 +104,10 @@ class MappingTrial:
         rng = np.random.default_rng(self.seed + 11)
         # in place and without copies where the dtype is already right: the same values,
         # fewer passes over a million elements
-        tangents = tuple(None if s is None else _scaled(uniform_unit(rng, s.shape), s / unit).astype(x.dtype, copy=False)
-                         for s, x in zip(diff.scales, self.case.inputs))
+        # (a constant scale divided once: the same factor for every element)
+        tangents = tuple(None if s is None else
+                         _scaled(uniform_unit(rng, s.shape), s / unit if k is None else k / unit).astype(x.dtype, copy=False)
+                         for s, k, x in zip(diff.scales, diff.constant_scales, self.case.inputs))
         diff.share(tangents, [None if t is None else unit * np.asarray(t, np.float64) for t in tangents])
         return tangents
 

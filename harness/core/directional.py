@@ -108,6 +108,7 @@ class Differentiator:
         self.scales = [self._scale(x, b) for x, b in zip(self.inputs, bounds or [None] * len(self.inputs))]
         self.evaluations = 0
         self._complex = None
+        self._peaks = {}  # largest of each float output, computed once (see peak)
         self._contractions = {}
         self._shared = None  # (key, direction, {step or "complex": outputs}): see share
 
@@ -128,6 +129,14 @@ class Differentiator:
                 scale = np.minimum(scale, (high - x) / FIRST_STEP)
             scale = np.maximum(scale, 0.0)
         return scale
+
+    def peak(self, o: int) -> float:
+        """``largest`` of float output ``o`` at the point, computed once."""
+        if getattr(self, "_peaks", None) is None:
+            self._peaks = {}
+        if o not in self._peaks:
+            self._peaks[o] = largest(self.outputs[o])
+        return self._peaks[o]
 
     def _call(self, arrays):
         from harness.core.mapping import as_outputs
@@ -184,11 +193,11 @@ class Differentiator:
         values, errors, noise = [], [], []
         for o, f0 in enumerate(self.outputs):
             take = (lambda a: a) if pick is None else (lambda a, i=pick[o]: np.ravel(a)[i])
-            v, e = extrapolate([(take(p[o]) - take(f0)) / h for p, h in zip(plus, hs)], ONE_SIDED)
+            v, e = extrapolate([_quotient(take(p[o]), take(f0), h) for p, h in zip(plus, hs)], ONE_SIDED)
             values.append(v)
             errors.append(e)
             # rounding at the smallest step, as in sides_many: 16 eps max|f| / h
-            peak = max([largest(f0)] + [largest(p[o]) for p in plus])
+            peak = max([self.peak(o)] + [largest(p[o]) for p in plus])
             noise.append(np.where(np.isfinite(v), 16 * _EPS * peak / hs[-1], np.inf))
         return Derivative(values, errors, noise=noise)
 
@@ -234,7 +243,7 @@ class Differentiator:
         kept = self._contractions.get(key)
         if kept is None or any(a is not b for a, b in zip(kept[0], weights)):
             here = sum(inner(c, f0) for c, f0 in zip(weights, self.outputs))
-            spread = math.sqrt(sum(largest(f0) ** 2 * inner(c, c) for c, f0 in zip(weights, self.outputs)))
+            spread = math.sqrt(sum(self.peak(o) ** 2 * inner(c, c) for o, (c, _) in enumerate(zip(weights, self.outputs))))
             kept = self._contractions[key] = (list(weights), here, spread)
         return kept[1], kept[2]
 
@@ -263,7 +272,7 @@ class Differentiator:
             # value of the output (per row), not each element's own: a float64 forward is
             # accurate to eps times its intermediates, not its result (torch's gelu far in
             # its tail, 0.5 x (1 + erf(x / sqrt 2)), is 1% off and smooth: no tableau sees it).
-            peak = max(largest(f0), 0.0)
+            peak = max(self.peak(o), 0.0)
             peaks = np.array([max([peak] + [largest(level[k][o]) for level in plus + minus]) for k in range(len(directions))])
             take = (lambda a: a) if pick is None else (lambda a, i=pick[o]: np.ravel(a)[i])
             f0 = take(f0)
@@ -300,6 +309,16 @@ class Differentiator:
         if kept is not None:
             kept["complex"] = derivatives
         return derivatives
+
+    @property
+    def constant_scales(self) -> list:
+        """Per input, its scale where every element has the same one (an input without
+        bounds), else None; found once."""
+        if getattr(self, "_constant_scales", None) is None or self._constant_scales[0] is not self.scales:
+            constant = [None if s is None or not s.size or float(np.min(s)) != float(np.max(s)) else float(s.flat[0])
+                        for s in self.scales]
+            self._constant_scales = (self.scales, constant)
+        return self._constant_scales[1]
 
     @staticmethod
     def _sparse_signs(rng, scale):
@@ -365,6 +384,15 @@ class Differentiator:
                 return False, (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
                                "random direction: the forward is not analytic")
         return True, "", count
+
+
+def _quotient(moved, here, h):
+    """``(moved - here) / h``, in one temporary."""
+    q = np.subtract(moved, here)
+    if np.ndim(q):
+        q /= h
+        return q
+    return q / h
 
 
 def judge(d: Derivative) -> Judged:

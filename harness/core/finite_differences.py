@@ -76,13 +76,23 @@ _SAMPLE = 4096  # elements a percentile is taken over, at most
 def _value(lower, lower_before, w):
     """Richardson's next tableau entry from ``lower`` (same step, one order less) and
     ``lower_before`` (the larger step's)."""
-    return lower + (lower - lower_before) / (w - 1)
+    step = np.subtract(lower, lower_before)
+    if np.ndim(step):  # in one temporary: the same operations, in the same order
+        step /= w - 1
+        step += lower
+        return step
+    return lower + step / (w - 1)
 
 
 def _entry(lower, lower_before, w):
     """``_value`` with its error estimate: its change from both."""
     value = _value(lower, lower_before, w)
     with np.errstate(invalid="ignore"):
+        if np.ndim(value):
+            error, other = np.subtract(value, lower), np.subtract(value, lower_before)
+            np.abs(error, out=error)
+            np.abs(other, out=other)
+            return value, np.maximum(error, other, out=error)
         return value, np.maximum(np.abs(value - lower), np.abs(value - lower_before))
 
 
@@ -113,6 +123,9 @@ def _extrapolate_sampled(quotients, power_step: int, ratio: float):
     if j == 0:  # no entry had a finite error estimate on the sample
         return np.full(quotients[-1].shape, np.nan), np.full(quotients[-1].shape, np.inf)
     value, error = _entry(entry(i, j - 1), entry(i - 1, j - 1), ratio ** (power_step * j))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(np.sum(error)):  # every error finite (the common case): nothing to mask
+            return value, error
     error = np.where(np.isfinite(error), error, np.inf)
     return np.where(np.isfinite(error), value, np.nan), error
 

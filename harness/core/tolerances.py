@@ -159,7 +159,12 @@ def tolerance(dtype, comparison: str, scale):
     that no relative bound covers; at 1.2e-38 (float32) it cannot hide a real bug.
     """
     f = factor(dtype, comparison)
-    return f * eps(dtype) * np.asarray(scale, np.float64) + f * float(np.finfo(np.dtype(dtype)).smallest_normal)
+    tol = f * eps(dtype) * np.asarray(scale, np.float64)
+    floor = f * float(np.finfo(np.dtype(dtype)).smallest_normal)
+    if isinstance(tol, np.ndarray) and tol.ndim:  # a fresh array: the floor added in place
+        tol += floor
+        return tol
+    return tol + floor
 
 
 def coarser(a, b) -> str:
@@ -176,7 +181,11 @@ def mapping_scale(accumulation, sensitivity=0.0, floor_over=None):
     top = float(np.max(peak, initial=0.0))
     if not np.isfinite(top):  # the largest finite one (the boolean mask only where needed)
         top = float(np.max(peak[np.isfinite(peak)], initial=0.0))
-    return accumulation + np.asarray(sensitivity, np.float64) + top
+    sensitivity = np.asarray(sensitivity, np.float64)
+    if not np.any(sensitivity):  # all zero (as before it is measured): the same sum, one pass and temporary less
+        return accumulation + sensitivity + top if sensitivity.shape != accumulation.shape and sensitivity.ndim \
+            else accumulation + top
+    return accumulation + sensitivity + top
 
 
 def terms_allowance(terms, dtype, accumulation=0.0):

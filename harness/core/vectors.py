@@ -42,11 +42,17 @@ def random_signs(rng, shape) -> np.ndarray:
     return np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), np.uint8), count=n).view(bool).reshape(shape)
 
 
-def signed(rng, scale) -> np.ndarray:
+def signed(rng, scale, constant: float | None = None) -> np.ndarray:
     """``scale`` with Rademacher signs (the bits of ``random_signs``), as float64: through
-    uint8 arithmetic, 4 times faster than a boolean np.where at 10^6 elements."""
+    uint8 arithmetic, 4 times faster than a boolean np.where at 10^6 elements. With
+    ``constant`` (every element of ``scale`` equal to it): the same values, ``b (-2 c) + c``,
+    in a pass less."""
     bits = np.unpackbits(np.frombuffer(rng.bytes((scale.size + 7) // 8), np.uint8), count=scale.size)
     w = bits.astype(np.float64).reshape(scale.shape)
+    if constant is not None and math.isfinite(2.0 * constant):
+        w *= -2.0 * constant
+        w += constant
+        return w
     w *= -2.0
     w += 1.0
     w *= scale

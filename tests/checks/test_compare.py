@@ -225,3 +225,28 @@ def test_a_first_answer_of_zeros_then_a_nonzero_one_differs_instead_of_raising()
     zeros_first = _agree(_result(bias=0.0), _result(bias=1.0))
     assert zeros_first.kind == "differ" and not zeros_first.agrees
     assert zeros_first.relative == math.inf
+
+
+@pytest.mark.parametrize("size", [2**20, 10**6 + 7])
+def test_the_largest_entries_of_a_large_array_are_found_by_blocks_exactly(size):
+    # a million-element rank (mostly zeros, equal values, the largest ones crowded into
+    # one block and one in the partial block at the end): the same values as argpartition
+    from harness.checks.compare import _largest
+
+    rng = np.random.default_rng(3)
+    rank = np.where(rng.random(size) < 0.4, rng.random(size), 0.0)
+    rank[5000:5004] = 7.0 + np.arange(4)  # four of the five in one block
+    rank[-1] = 20.0  # the partial block's (or the last block's) last entry
+    rank[rng.integers(0, size, 50)] = 3.0  # ties below them
+    for count in (1, WORST_SHOWN, 40):
+        got = _largest(rank, count)
+        assert len(got) == count == len(set(got.tolist()))
+        assert sorted(rank[got]) == sorted(np.sort(rank)[-count:])
+
+
+def test_the_worst_elements_of_a_million_are_reported_worst_first():
+    got, center = np.zeros(10**6), np.zeros(10**6)
+    got[[17, 400_000, 999_999]] = [1e-3, 3e-3, 2e-3]  # far beyond float64's tolerance
+    report = _compare(got, center)
+    assert report.verdict is Verdict.FAIL and report.n_failed == 3
+    assert [c.index for c in report.worst][:3] == [(400_000,), (999_999,), (17,)]

@@ -120,3 +120,31 @@ def test_probes_no_tolerance_can_judge_make_the_check_inconclusive_never_a_pass(
     assert result.verdict is Verdict.INCONCLUSIVE and "cannot be judged in float32" in result.message
     zero = variant(m, vjp=lambda i, c: (np.zeros_like(i[0]),))
     assert check_vjp_probes(case_of(zero, x, dtype="float32")).verdict is Verdict.INCONCLUSIVE
+
+
+def test_relu_probes_at_a_million_elements_take_the_small_steps_first_once_needed_and_still_catch_wrong_vjps():
+    # relu's usual tableau never resolves a probe over a million kinks: once the JVP's
+    # tangent needed them, the steps below the kinks' spacing are tried first (2 evaluations
+    # a probe, not 3 + 2); a float32 gradient wrong only next to the kink still fails
+    relu = Mapping("relu", examples.relu_forward, examples.relu_vjp, examples.relu_jvp, inputs=[Input((1000, 1000))],
+                   dtypes=("float32", "float64"))
+
+    def late(inputs, cotangents):  # relu'(x) = 0 up to 1e-3
+        (x,), (g,) = inputs, cotangents
+        return (np.where(x > 1e-3, g, 0).astype(x.dtype),)
+
+    def early(inputs, cotangents):  # relu'(x) = 1 from -1e-3
+        (x,), (g,) = inputs, cotangents
+        return (np.where(x >= -1e-3, g, 0).astype(x.dtype),)
+
+    for dtype in ("float32", "float64"):
+        trial = MappingTrial(relu, sample_cases(relu, dtype, size=10**6)[0])
+        result = check_vjp_probes(trial)
+        assert result.verdict is Verdict.PASS, result.describe()
+    trial = MappingTrial(relu, sample_cases(relu, "float32", size=10**6)[0])
+    assert check_vjp_probes(trial).verdict is Verdict.PASS
+    # 3 + 2 for the JVP's tangent, probed first (the JVP check reuses them), 2 for each random direction
+    assert trial.differentiator.evaluations == (3 + 2) + 6 * 2
+    for wrong in (late, early):
+        result = check_vjp_probes(MappingTrial(variant(relu, vjp=wrong), trial.case))
+        assert result.verdict is Verdict.FAIL, (wrong.__name__, result.describe())

@@ -91,3 +91,4 @@ def test_a_forward_that_raises_at_the_point_is_reported():
     with pytest.raises(ForwardFailed, match="no float output"):
         Differentiator(lambda x: np.arange(2), [np.ones(2)], {})
 
+

@@ -44,3 +44,11 @@ def test_complex_point_is_x_plus_shift_w_plus_i_h_w():
     z = complex_point(x, w, 0.25)
     assert np.array_equal(z.real, x + 0.25 * w) and np.array_equal(z.imag, COMPLEX_H * w)
     assert np.array_equal(complex_point(x, w, 0.0).real, x)
+
+
+def test_signs_on_a_constant_scale_are_the_same_values_in_a_pass_less():
+    for seed, c in ((0, 0.7), (1, 3.0e-5), (2, 1.0)):
+        scale = np.full((300, 7), c)
+        general = signed(np.random.default_rng(seed), scale)
+        fast = signed(np.random.default_rng(seed), scale, constant=c)
+        assert np.array_equal(general, fast) and set(np.unique(fast)) == {-c, c}
