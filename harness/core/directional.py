@@ -247,10 +247,11 @@ class Differentiator:
             kept = self._contractions[key] = (list(weights), here, spread)
         return kept[1], kept[2]
 
-    def sides(self, direction, levels: int = LEVELS_SIDES, exact: bool = True) -> Derivative:
+    def sides(self, direction, levels: int = LEVELS_SIDES, exact: bool = True, first: float = FIRST_STEP) -> Derivative:
         """Right-hand, left-hand and central derivatives from the same points; with
-        ``exact`` also the complex step, where the forward allows it."""
-        d = self.sides_many([direction], levels, exact)
+        ``exact`` also the complex step, where the forward allows it. ``first``: the
+        largest step, times the direction."""
+        d = self.sides_many([direction], levels, exact, first=first)
         for name in ("right", "right_error", "left", "left_error", "central", "central_error", "exact", "noise"):
             if getattr(d, name) is not None:
                 setattr(d, name, [a[0] for a in getattr(d, name)])

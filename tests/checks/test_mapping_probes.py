@@ -148,3 +148,28 @@ def test_relu_probes_at_a_million_elements_take_the_small_steps_first_once_neede
     for wrong in (late, early):
         result = check_vjp_probes(MappingTrial(variant(relu, vjp=wrong), trial.case))
         assert result.verdict is Verdict.FAIL, (wrong.__name__, result.describe())
+
+
+def test_a_vjp_only_relu_at_a_million_elements_is_judged_by_the_small_steps_bracket():
+    # Without a JVP nothing else judges these: along a direction over a million elements
+    # the usual steps cross thousands of kinks, and the bracket they gave (+-4 % of the
+    # probe) passed a gradient 0.4 % too large and one with a single sign flipped
+    relu = Mapping("relu", examples.relu_forward, examples.relu_vjp, inputs=[Input((1000, 1000))],
+                   dtypes=("float32", "float64"))
+
+    def too_large(inputs, cotangents):
+        return ((examples.relu_vjp(inputs, cotangents)[0] * (1 + 2**-8)).astype(inputs[0].dtype),)
+
+    def one_sign_flipped(inputs, cotangents):
+        g = examples.relu_vjp(inputs, cotangents)[0].copy()
+        g.flat[123_456] = -g.flat[123_456]
+        return (g,)
+
+    for dtype in ("float32", "float64"):
+        case = sample_cases(relu, dtype, size=10**6)[0]
+        assert case.inputs[0].flat[123_456] > 0  # (the flipped gradient is not 0)
+        assert check_vjp_probes(MappingTrial(relu, case)).verdict is Verdict.PASS
+        flipped = check_vjp_probes(MappingTrial(variant(relu, vjp=one_sign_flipped), case))
+        assert flipped.verdict is Verdict.FAIL and "input 0 [123, 456]" in flipped.message, flipped.describe()
+        if dtype == "float64":
+            assert check_vjp_probes(MappingTrial(variant(relu, vjp=too_large), case)).verdict is Verdict.FAIL
