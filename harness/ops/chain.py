@@ -259,12 +259,15 @@ class StepPlan:
             self.loss_forward_vjp = _bind(self.loss_forward_vjp, nodes[last].params)
         backwards, owned = [], _declares(ops[last], "fresh")  # owned: the cotangent handed back is the plan's
         for i in range(last - 1, -1, -1):
-            params = dict(nodes[i].params)
-            if i == 0 and not input_grad and bound.skips_input_grad:
-                params["input_grad"] = False
             in_place = owned and _declares(ops[i], "in_place") and slots[i] is None
-            writes_out = bound.writes_out[i]
-            backwards.append((i, _bind(ops[i].vjp, params), slots[i], 2 if in_place else int(writes_out)))
+            # how the VJP is called (its keywords spelled out: through a partial they cost
+            # more than the rest of the node's Python): 0 as it is, 1 with out= where the
+            # caller gives it, 2 over its own cotangent (in place), 3 without the batch's
+            # gradient (input_grad=False), 4 that and out= where given
+            how = 2 if in_place else int(bound.writes_out[i])
+            if i == 0 and not input_grad and bound.skips_input_grad:
+                how += 3
+            backwards.append((i, _bind(ops[i].vjp, nodes[i].params), slots[i], how))
             owned = in_place or _declares(ops[i], "fresh")
         self.backwards = tuple(backwards)
 
@@ -293,13 +296,17 @@ class StepPlan:
         else:
             loss, g = self.loss_forward(flowing, target), self.loss_vjp((flowing, target), (1.0,))[0]
         grads = [None] * self.n_weighted
-        for i, vjp, slot, how in self.backwards:  # how: 1 writes into out=, 2 works in place
-            if not how or (how == 1 and out is None):
+        for i, vjp, slot, how in self.backwards:
+            if how == 0 or (how == 1 and out is None):
                 answer = vjp(saved[i], (g,))
             elif how == 1:
                 answer = vjp(saved[i], (g,), out=out[slot])
-            else:
+            elif how == 2:
                 answer = vjp(saved[i], (g,), out=g)
+            elif how == 3 or out is None:
+                answer = vjp(saved[i], (g,), input_grad=False)
+            else:
+                answer = vjp(saved[i], (g,), input_grad=False, out=out[slot])
             if slot is not None:
                 grads[slot] = tuple(answer[1:])
             g = answer[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.ops.numpy_operator import In, Operator, normal, single
+from harness.ops.numpy_operator import In, Operator, add_reduce, normal, single
 
 
 def unbroadcast(g, shape):
@@ -40,14 +40,14 @@ class Linear(Operator, correct=True):
         ``out=(dW, db)``: arrays (C-contiguous, W's and b's shape and dtype) to write into."""
         x, W, _ = inputs
         g = cotangents[0] if type(cotangents) is tuple and len(cotangents) == 1 else single(cotangents)
-        # rows of a batch as they are (an MLP's), else leading axes folded into rows
-        g2, x2 = (g, x) if g.ndim == x.ndim == 2 else (g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1]))
+        # rows of a batch as they are (an MLP's), else leading axes folded into rows (g has
+        # the output's shape: x's leading axes)
+        g2, x2 = (g, x) if x.ndim == 2 else (g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1]))
         # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
         # outer product outside BLAS, ~7x slower than the whole rest of an MLP step.
-        # np.add.reduce is what g2.sum(axis=0) runs, without the Python wrapper around it
-        if out is None:
-            return g @ W if input_grad else None, np.dot(g2.T, x2), np.add.reduce(g2, 0)
-        return g @ W if input_grad else None, np.dot(g2.T, x2, out=out[0]), np.add.reduce(g2, 0, out=out[1])
+        if out is None:  # add_reduce(g2, 0): g2.sum(axis=0)
+            return g @ W if input_grad else None, np.dot(g2.T, x2), add_reduce(g2, 0)
+        return g @ W if input_grad else None, np.dot(g2.T, x2, out=out[0]), add_reduce(g2, 0, out=out[1])
 
     def jvp(self, inputs, tangents):
         x, W, _ = inputs

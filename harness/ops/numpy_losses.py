@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.ops.numpy_operator import In, Operator, normal, single
+from harness.ops.numpy_operator import In, Operator, add_reduce, maximum_reduce, normal, single
 
 
 class Mse(Operator, correct=True):
@@ -80,16 +80,14 @@ class CrossEntropy(Operator, correct=True):
         if -n_classes <= ignore_index < n_classes and (labels == ignore_index).any():
             return None
         rows = np.arange(len(labels))
-        # the reductions as the ufuncs' reduce: what .max() and .sum() run, without their
-        # Python wrappers (an MLP's step at a small batch is mostly such overhead)
-        shifted = logits - np.maximum.reduce(logits, -1, keepdims=True)
+        shifted = logits - maximum_reduce(logits, -1, keepdims=True)  # .max(axis=-1, keepdims=True)
         try:
             picked = shifted[rows, labels]
         except IndexError:
             return None
         d = np.exp(shifted)
-        total = np.add.reduce(d, -1, keepdims=True)
-        value = np.add.reduce(np.log(total[:, 0]) - picked) / len(rows) if loss else None
+        total = add_reduce(d, -1, keepdims=True)
+        value = add_reduce(np.log(total[:, 0]) - picked) / len(rows) if loss else None
         if cotangent is None:
             return value, None
         d /= total
