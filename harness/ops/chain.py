@@ -225,47 +225,98 @@ class StepPlan:
     decision ``Bound.forward`` and ``Bound.backward`` make per node and per step made once
     here: which weights each node takes, its static params bound to its operator's
     methods, whether the first node skips the batch's gradient, which nodes write into
-    ``out=``, and the loss's value and VJP in one call where its operator offers that
-    (``forward_vjp``). Each call is still the operator's own ``forward`` and ``vjp``: the
-    code the operator checks judge. What is left per node is the call and a tuple.
+    ``out=``, the loss's value and VJP in one call where its operator offers that
+    (``forward_vjp``), and which nodes may work in place. Each call is still the
+    operator's own ``forward`` and ``vjp``: the code the operator checks judge. What is
+    left per node is the call and a tuple.
+
+    In place: an operator that declares ``in_place`` (relu) takes ``out=`` in its forward
+    and its VJP, and its VJP is the same whether it is handed the forward's input or its
+    output. The plan passes ``out=`` its own input (cotangent) where that array is the
+    plan's: made in this step by an operator that declares ``fresh`` (linear: its
+    forward's output and its VJP's input gradient are new arrays that alias nothing it
+    was given or returns), or by an in-place node working on such an array. The batch,
+    the parameters and what the caller gets back are never written over. Both
+    declarations count only on the class that makes them: a subclass (a variant, a
+    planted bug) is called as the checks call it.
     """
 
     def __init__(self, bound: Bound, *, input_grad: bool):
         nodes, ops, slots, last = bound.network.nodes, bound.ops, bound.slots, len(bound.ops) - 1
         self.input_grad, self.n_weighted = input_grad, bound.n_weighted
-        self.forwards = tuple((_bind(ops[i].forward, nodes[i].params), slots[i]) for i in range(last))
+        forwards, owned = [], False  # owned: what flows out of the node before is the plan's array
+        for i in range(last):
+            in_place = owned and _declares(ops[i], "in_place") and slots[i] is None
+            # how the node is called: 0 on what flows alone, 1 over it (in place), 2 with
+            # a (W, b) pair spelled out, 3 with any other weights unpacked
+            how = (2 if len(nodes[i].weights) == 2 else 3) if slots[i] is not None else int(in_place)
+            forwards.append((_bind(ops[i].forward, nodes[i].params), slots[i], how))
+            owned = in_place or _declares(ops[i], "fresh")
+        self.forwards = tuple(forwards)
         self.loss_forward, self.loss_vjp = _bind(ops[last].forward, nodes[last].params), _bind(ops[last].vjp, nodes[last].params)
         self.loss_forward_vjp = _fused(ops[last])
         if self.loss_forward_vjp is not None:
             self.loss_forward_vjp = _bind(self.loss_forward_vjp, nodes[last].params)
-        backwards = []
+        backwards, owned = [], _declares(ops[last], "fresh")  # owned: the cotangent handed back is the plan's
         for i in range(last - 1, -1, -1):
-            params = dict(nodes[i].params)
+            in_place = owned and _declares(ops[i], "in_place") and slots[i] is None
+            # how the VJP is called (its keywords spelled out: through a partial they cost
+            # more than the rest of the node's Python): 0 as it is, 1 with out= where the
+            # caller gives it, 2 over its own cotangent (in place), 3 without the batch's
+            # gradient (input_grad=False), 4 that and out= where given
+            how = 2 if in_place else int(bound.writes_out[i])
             if i == 0 and not input_grad and bound.skips_input_grad:
-                params["input_grad"] = False
-            backwards.append((i, _bind(ops[i].vjp, params), slots[i], bound.writes_out[i]))
+                how += 3
+            backwards.append((i, _bind(ops[i].vjp, nodes[i].params), slots[i], how))
+            owned = in_place or _declares(ops[i], "fresh")
         self.backwards = tuple(backwards)
 
     def step(self, params, x, target, out=None):
         """``(loss, parameter gradients per weighted node, dx or None)``; ``out`` as in
         ``Bound.backward``."""
         saved, flowing = [], x  # what flowed into each node before the loss
-        for forward, slot in self.forwards:
-            args = (flowing,) if slot is None else (flowing, *params[slot])
-            saved.append(args)
-            flowing = forward(*args)
+        for forward, slot, how in self.forwards:
+            if how == 2:  # spelled out: a call with *args (and its tuple) costs ~1k instructions
+                W, b = params[slot]
+                saved.append((flowing, W, b))
+                flowing = forward(flowing, W, b)
+            elif how == 0:
+                saved.append((flowing,))
+                flowing = forward(flowing)
+            elif how == 1:  # over the plan's own array: relu's VJP reads its output as well
+                saved.append((flowing,))
+                flowing = forward(flowing, out=flowing)
+            else:
+                args = (flowing, *params[slot])
+                saved.append(args)
+                flowing = forward(*args)
         # the loss's cotangent (1) is known before its forward: value and VJP in one call
         if self.loss_forward_vjp is not None:
             loss, (g, _) = self.loss_forward_vjp((flowing, target), (1.0,))
         else:
             loss, g = self.loss_forward(flowing, target), self.loss_vjp((flowing, target), (1.0,))[0]
         grads = [None] * self.n_weighted
-        for i, vjp, slot, writes_out in self.backwards:
-            answer = vjp(saved[i], (g,), out=out[slot]) if writes_out and out is not None else vjp(saved[i], (g,))
+        for i, vjp, slot, how in self.backwards:
+            if how == 0 or (how == 1 and out is None):
+                answer = vjp(saved[i], (g,))
+            elif how == 1:
+                answer = vjp(saved[i], (g,), out=out[slot])
+            elif how == 2:
+                answer = vjp(saved[i], (g,), out=g)
+            elif how == 3 or out is None:
+                answer = vjp(saved[i], (g,), input_grad=False)
+            else:
+                answer = vjp(saved[i], (g,), input_grad=False, out=out[slot])
             if slot is not None:
                 grads[slot] = tuple(answer[1:])
             g = answer[0]
         return loss, grads, g if self.input_grad else None
+
+
+def _declares(op, name: str) -> bool:
+    """Whether ``op``'s own class sets ``name`` (``fresh``, ``in_place``) true: a subclass
+    that inherits the declaration does not count (it may have changed what made it true)."""
+    return bool(type(op).__dict__.get(name, False))
 
 
 def _bind(method, params: dict):

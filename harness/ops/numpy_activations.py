@@ -64,19 +64,30 @@ class Relu(Elementwise, correct=True):
 
     name = "relu"
     kinks = (0.0,)
+    # A chain's step may hand ``out=`` an array of its own (harness.ops.chain.StepPlan):
+    # the forward written over its input, the VJP over its cotangent. The VJP reads only
+    # x > 0, which relu(x) > 0 answers alike, so it may be handed the output instead.
+    in_place = True
+    fresh = True  # without out=, the forward's output and the VJP's gradient are new arrays
 
-    def forward(self, x):
-        return np.maximum(x, 0)
+    def forward(self, x, out=None):
+        return np.maximum(x, 0, out=out)
 
     def derivative(self, x):
         return (x > 0).astype(x.dtype)
 
-    def vjp(self, inputs, cotangents):
-        if type(self).derivative is not Relu.derivative:  # a variant's own subgradient at 0
-            return super().vjp(inputs, cotangents)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a variant with its own subgradient at 0 (``derivative``) and relu's VJP multiplies
+        # by its derivative (decided here once: a check per call is a cost in the MLP's step)
+        if cls.derivative is not Relu.derivative and cls.vjp is Relu.vjp:
+            cls.vjp = Elementwise.vjp
+
+    def vjp(self, inputs, cotangents, out=None):
         (x,) = inputs
         # the mask multiplies as booleans: no float copy of it (the MLP's hot path)
-        return (np.multiply(single(cotangents), x > 0),)
+        g = cotangents[0] if type(cotangents) is tuple and len(cotangents) == 1 else single(cotangents)
+        return (np.multiply(g, x > 0, out=out),)
 
 
 class LeakyRelu(Elementwise, correct=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.ops.numpy_operator import In, Operator, normal, single
+from harness.ops.numpy_operator import In, Operator, add_reduce, normal, single
 
 
 def unbroadcast(g, shape):
@@ -26,6 +26,9 @@ class Linear(Operator, correct=True):
     inputs = (In((4, 3)), In((5, 3)), In((5,)))
 
     skips_input_grad = True  # a chain's first layer need not differentiate the batch
+    # the forward's output and the VJP's input gradient are new arrays aliasing nothing
+    # given or returned: a chain's step may let the next node write over them (StepPlan)
+    fresh = True
 
     def forward(self, x, W, b):
         z = x @ W.T  # W (out, in) C-contiguous: W.T is a view BLAS reads transposed
@@ -36,14 +39,15 @@ class Linear(Operator, correct=True):
         """``input_grad=False``: ``None`` for x (the MLP's first layer: a third of the work);
         ``out=(dW, db)``: arrays (C-contiguous, W's and b's shape and dtype) to write into."""
         x, W, _ = inputs
-        g = single(cotangents)
-        # rows of a batch as they are (an MLP's), else leading axes folded into rows
-        g2, x2 = (g, x) if g.ndim == x.ndim == 2 else (g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1]))
+        g = cotangents[0] if type(cotangents) is tuple and len(cotangents) == 1 else single(cotangents)
+        # rows of a batch as they are (an MLP's), else leading axes folded into rows (g has
+        # the output's shape: x's leading axes)
+        g2, x2 = (g, x) if x.ndim == 2 else (g.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1]))
         # np.dot, not @: for a batch of one, matmul computes this (out, 1) x (1, in)
         # outer product outside BLAS, ~7x slower than the whole rest of an MLP step.
-        if out is None:
-            return g @ W if input_grad else None, np.dot(g2.T, x2), g2.sum(axis=0)
-        return g @ W if input_grad else None, np.dot(g2.T, x2, out=out[0]), np.sum(g2, axis=0, out=out[1])
+        if out is None:  # add_reduce(g2, 0): g2.sum(axis=0)
+            return g @ W if input_grad else None, np.dot(g2.T, x2), add_reduce(g2, 0)
+        return g @ W if input_grad else None, np.dot(g2.T, x2, out=out[0]), add_reduce(g2, 0, out=out[1])
 
     def jvp(self, inputs, tangents):
         x, W, _ = inputs

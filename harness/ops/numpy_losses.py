@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.ops.numpy_operator import In, Operator, normal, single
+from harness.ops.numpy_operator import In, Operator, add_reduce, maximum_reduce, normal, single
 
 
 class Mse(Operator, correct=True):
@@ -16,6 +16,7 @@ class Mse(Operator, correct=True):
 
     name = "mse"
     inputs = (In((4, 3)), In((4, 3)))
+    fresh = True  # the VJP's gradient of y is a new array (harness.ops.chain.StepPlan)
 
     def forward(self, y, t):
         return np.asarray(np.mean((y - t) ** 2))
@@ -62,6 +63,7 @@ class CrossEntropy(Operator, correct=True):
 
     name = "cross_entropy"
     inputs = (In((4, 5)), In((4,), kind="int", low=0, high=5))
+    fresh = True  # the VJP's gradient of the logits is a new array (harness.ops.chain.StepPlan)
     params = {"ignore_index": -100, "label_smoothing": 0.0}
 
     def parts(self, logits, labels, ignore_index, label_smoothing):
@@ -95,14 +97,14 @@ class CrossEntropy(Operator, correct=True):
         if labels.size and labels[labels.argmin()] < 0:  # (argmin: a fifth of min's cost on a batch)
             return None
         rows = np.arange(len(labels))
-        shifted = logits - logits.max(axis=-1, keepdims=True)
+        shifted = logits - maximum_reduce(logits, -1, keepdims=True)  # .max(axis=-1, keepdims=True)
         try:
             picked = shifted[rows, labels]
         except IndexError:
             return None
         d = np.exp(shifted)
-        total = d.sum(axis=-1, keepdims=True)
-        value = (np.log(total[:, 0]) - picked).sum() / len(rows) if loss else None
+        total = add_reduce(d, -1, keepdims=True)
+        value = add_reduce(np.log(total[:, 0]) - picked) / len(rows) if loss else None
         if cotangent is None:
             return value, None
         d /= total
@@ -131,7 +133,8 @@ class CrossEntropy(Operator, correct=True):
         forward (an MLP's step): in the plain case the softmax is computed once for both,
         and the loss is the NumPy scalar the sum gives (no 0-d array made of it)."""
         logits, labels = inputs
-        plain = self.plain(logits, labels, ignore_index, label_smoothing, cotangent=single(cotangents))
+        cotangent = cotangents[0] if type(cotangents) is tuple and len(cotangents) == 1 else single(cotangents)
+        plain = self.plain(logits, labels, ignore_index, label_smoothing, cotangent=cotangent)
         if plain is not None:
             return plain[0], (plain[1], None)
         return (self.forward(logits, labels, ignore_index, label_smoothing),

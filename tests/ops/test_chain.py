@@ -162,3 +162,62 @@ def mlp_chain_numpy(spec, **replace):
     from harness.ops.chain import mlp_chain
 
     return mlp_chain(spec, {**NUMPY_OPERATORS, **replace})
+
+
+IN_PLACE_SPECS = [NetworkSpec((6, 5, 4, 3), ("relu", "relu", "identity"), "cross_entropy"),
+                  NetworkSpec((6, 5, 3), ("relu", "relu"), "cross_entropy"),  # relu's cotangent from the loss
+                  NetworkSpec((6, 5, 3), ("relu", "relu"), "mse")]
+
+
+@pytest.mark.parametrize("spec", IN_PLACE_SPECS, ids=lambda s: s.describe())
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_relu_runs_in_place_on_the_plan_s_own_arrays_only_and_the_step_is_the_step_without(spec, input_grad):
+    case = make_case(spec, 4, seed=3)
+    chain = mlp_chain_numpy(spec)
+    plan = chain.plans[input_grad]
+    relus = [i for i, n in enumerate(chain.network.nodes) if n.op == "relu"]
+    assert relus and all(plan.forwards[i][2] == 1 for i in relus)  # over the linear layer's output
+    assert all(how == 2 for i, _, _, how in plan.backwards if i in relus)  # over the next node's gradient
+    x, params = case.x.copy(), [(W.copy(), b.copy()) for W, b in case.params]
+    loss, grads, dx = chain.step(params, x, case.y, input_grad=input_grad)
+    kept = [tuple(g.copy() for g in group) for group in grads]
+    # the same chain without the plan (each operator called as a check calls it: no out=)
+    lenient = Bound(chain.network, {n.op: NUMPY_OPERATORS[n.op]() for n in chain.network.nodes})
+    flow = lenient.forward(case.params, case.x, case.y)
+    want, want_dx = lenient.backward(flow, input_grad=input_grad)
+    assert loss == flow.loss
+    for got_group, want_group in zip(grads, want):
+        for got, expected in zip(got_group, want_group):
+            np.testing.assert_array_equal(got, expected)
+    if input_grad:
+        np.testing.assert_array_equal(dx, want_dx)
+    # the batch and the parameters are not written over; a second step leaves the first's gradients alone
+    np.testing.assert_array_equal(x, case.x)
+    for group, original in zip(params, case.params):
+        for p, o in zip(group, original):
+            np.testing.assert_array_equal(p, o)
+    chain.step(params, x + 1.0, case.y, input_grad=input_grad)
+    for group, saved in zip(grads, kept):
+        for g, s in zip(group, saved):
+            np.testing.assert_array_equal(g, s)
+
+
+def test_a_relu_variant_or_bug_is_not_run_in_place_and_a_chain_starting_with_relu_leaves_the_batch_alone():
+    from tests.operator_corpus.activations import ReluInPlace, ReluOneAtZero
+
+    spec = NetworkSpec((6, 5, 3), ("relu", "identity"), "cross_entropy")
+    for variant in (ReluOneAtZero, ReluInPlace):
+        plan = mlp_chain_numpy(spec, relu=variant).plans[False]
+        assert plan.forwards[1][2] == 0 and all(how != 2 for _, _, _, how in plan.backwards)
+    # what flows into the first node is the caller's batch: never the plan's to write over
+    network = Network("relu first", (Node("relu"), Node("linear", {}, (("W", (3, 6)), ("b", (3,)))), Node("cross_entropy")),
+                      (6,), 3)
+    chain = Bound(network, {n.op: NUMPY_OPERATORS[n.op]() for n in network.nodes}, arrays=False)
+    assert chain.plans[True].forwards[0][2] == 0
+    rng = np.random.default_rng(0)
+    x, params = rng.standard_normal((4, 6)), network.initial_parameters(0)
+    original = x.copy()
+    _, grads, dx = chain.step(params, x, np.array([0, 1, 2, 1]), input_grad=True)
+    np.testing.assert_array_equal(x, original)
+    np.testing.assert_array_equal(dx, Bound(network, {n.op: NUMPY_OPERATORS[n.op]() for n in network.nodes}).step(
+        params, x, np.array([0, 1, 2, 1]), input_grad=True)[2])
