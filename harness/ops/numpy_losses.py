@@ -87,29 +87,30 @@ class CrossEntropy(Operator, correct=True):
         An ``ignore_index`` that is no index of a class (outside [-C, C): torch's -100 with
         C <= 100) needs no scan of the labels: NumPy's index raises IndexError on a row
         carrying it, and the general path takes the batch. So does a label that is no class
-        -- out of range, or not an integer: the index raises; negative: the one look at the
-        labels here, their minimum -- and the general path refuses it (``check_labels``)."""
+        (negative, too large, not an integer): the labels are placed in the flat logits by
+        ``np.ravel_multi_index``, which refuses such an index where plain indexing would
+        count a negative one from the end, and the general path refuses it
+        (``check_labels``)."""
         if label_smoothing:
             return None
         n_classes = logits.shape[-1]
         if -n_classes <= ignore_index < n_classes and (labels == ignore_index).any():
             return None
-        if labels.size and labels[labels.argmin()] < 0:  # (argmin: a fifth of min's cost on a batch)
+        n = len(labels)
+        try:  # each row's label as a flat index (one call; a label that is no class raises)
+            at = np.ravel_multi_index((np.arange(n), labels), logits.shape)
+        except (ValueError, TypeError):
             return None
-        rows = np.arange(len(labels))
         shifted = logits - maximum_reduce(logits, -1, keepdims=True)  # .max(axis=-1, keepdims=True)
-        try:
-            picked = shifted[rows, labels]
-        except IndexError:
-            return None
+        picked = shifted.reshape(-1)[at]
         d = np.exp(shifted)
         total = add_reduce(d, -1, keepdims=True)
-        value = add_reduce(np.log(total[:, 0]) - picked) / len(rows) if loss else None
+        value = add_reduce(np.log(total[:, 0]) - picked) / n if loss else None
         if cotangent is None:
             return value, None
         d /= total
-        d[rows, labels] -= 1
-        d *= cotangent / len(rows)
+        d.reshape(-1)[at] -= 1  # (d is new and contiguous: the reshape is a view)
+        d *= cotangent / n
         return value, d
 
     def forward(self, logits, labels, ignore_index=-100, label_smoothing=0.0):
