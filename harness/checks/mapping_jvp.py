@@ -19,12 +19,12 @@ from harness.core.mapping_oracle import (
     expected_jvp,
     largest_change,
     nearby,
-    probe,
     refine_jvp,
     retaken_jvp_at,
     reuse_along,
     tangent_direction,
 )
+from harness.core.probing import probe
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import (
     ORACLE_ERROR_FACTOR,

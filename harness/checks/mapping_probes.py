@@ -42,11 +42,9 @@ from harness.core.mapping_oracle import (
     expected_vjp,
     largest_change,
     nearby,
-    probe,
-    probe_bracket,
-    probe_steps,
     reuse_along,
 )
+from harness.core.probing import probe, probe_bracket, probe_steps
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, eps, factor, sensitivity_step, terms_allowance
 from harness.core.vectors import inner, largest, signed

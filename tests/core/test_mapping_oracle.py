@@ -10,8 +10,6 @@ from harness.core.mapping_oracle import (
     expected_jvp,
     expected_vjp,
     perturbed,
-    probe,
-    probe_bracket,
     refine_jvp,
     vjp_sensitivity,
 )
@@ -69,21 +67,6 @@ def test_perturbed_moves_floats_by_their_rounding_only():
     x, i = np.ones(1000), np.arange(3)
     moved, same = perturbed([x, i], "float32", 0)
     assert np.max(np.abs(moved - 1)) == pytest.approx(4 * np.finfo(np.float32).eps) and same is i
-
-
-def test_probes_and_their_brackets():
-    x = rng.normal(size=1000)
-    x[:10] = 0.0  # on relu's kink
-    c = rng.normal(size=1000)
-    d = Differentiator(examples.relu_forward, [x], {})
-    w = [np.where(rng.random(1000) < 0.5, -1.0, 1.0)]
-    value, err = probe(d, (c,), w)
-    smooth = float(np.sum(c * (x > 0) * w[0]))
-    center, radius, _ = probe_bracket(d, (c,), w)
-    # at the ten kinks any slope in [0, 1] is valid, each on its own
-    assert radius == pytest.approx(float(np.sum(np.abs(c[:10]))) / 2, rel=1e-6)
-    assert abs(smooth - center) <= radius + 1e-9
-    assert abs(probe(d, (c,), w, exact=True)[0] - value) <= 4 * err + 1e-9
 
 
 def test_the_forward_and_the_jvp_with_their_sensitivity():

@@ -1,0 +1,56 @@
+"""Judging directional derivatives element by element: where the one-sided and
+central derivatives of an output element agree (within their error estimates), its
+derivative; where they part, the bracket of valid values (a kink at the point or
+within the steps). ``harness.core.directional`` computes the derivatives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.core.directional import KINK_FACTOR, Derivative
+
+
+@dataclass
+class Judged:
+    """Per float output element: the derivative (``center``), the half-width of the
+    bracket of valid values where it is not differentiable (``radius``), the
+    uncertainty of ``center`` (``error``) and where nothing could be said
+    (``unresolved``: the forward was not finite nearby)."""
+
+    center: list
+    radius: list
+    error: list
+    unresolved: list
+
+
+def judge(d: Derivative) -> Judged:
+    """Per output element: where the right-hand, left-hand and central derivatives agree
+    within their error estimates (plus rounding), the derivative is the complex step's
+    (or the central one, with its error); where any two disagree, any value between
+    them is valid: the center and radius of that bracket. That covers a kink at the
+    point (the one-sided values differ) and one within the steps (an element a
+    millionth away from relu's kink: one side crosses it and its estimate is garbage,
+    whatever its error estimate says), where picking one value would be a guess."""
+    centers, radii, errors, unresolved = [], [], [], []
+    for o in range(len(d.right)):
+        r, le, c = d.right[o], d.left[o], d.central[o]
+        er, el, ec, noise = d.right_error[o], d.left_error[o], d.central_error[o], d.noise[o]
+        with np.errstate(invalid="ignore"):
+            unknown = ~(np.isfinite(r) & np.isfinite(le) & np.isfinite(c) & np.isfinite(noise))
+            allowance = KINK_FACTOR * (er + el + ec) + noise
+            low, high = np.minimum(np.minimum(r, le), c), np.maximum(np.maximum(r, le), c)
+            center, error = c, ec + noise
+            if d.exact is not None:
+                # The complex step passed detection; where it and the central value part
+                # grossly (one of them wrong), the bracket spans both.
+                x = np.where(np.isfinite(d.exact[o]), d.exact[o], c)
+                low, high = np.minimum(low, x), np.maximum(high, x)
+                center, error = x, np.zeros_like(x)
+            kink = (high - low > allowance + 1e-6 * np.abs(center)) & ~unknown
+        centers.append(np.where(kink, (low + high) / 2, np.where(unknown, 0.0, center)))
+        radii.append(np.where(kink, (high - low) / 2 + KINK_FACTOR * np.maximum(np.maximum(er, el), ec) + noise, 0.0))
+        errors.append(np.where(kink | unknown, 0.0, error))
+        unresolved.append(unknown)
+    return Judged(centers, radii, errors, unresolved)
