@@ -129,7 +129,12 @@ def test_a_correct_implementation_satisfies_the_property():
 
 
 def test_a_broken_implementation_fails_the_property_with_its_report():
-    run = property_test(check_gradients_match_reference, "tests.conformance_impls:bias_gradient_summed", settings=UNSHRUNK)
+    # The bias gradient summed over the batch is right wherever the bias gradients are all
+    # zero (batch 1, one output class, saturated logits all predicted right): five random
+    # examples were all such cases in 3 % of runs (twice in one .ci/run), so this test
+    # draws 25, derandomized (the same every run)
+    found = settings(UNSHRUNK, max_examples=25, derandomize=True)
+    run = property_test(check_gradients_match_reference, "tests.conformance_impls:bias_gradient_summed", settings=found)
     with pytest.raises(ConformanceFailure, match="gradients_match_reference FAIL"):
         run()
 
