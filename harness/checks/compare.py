@@ -307,5 +307,6 @@ def compare_gradients(grads, expected, *, dtype, comparison="gradient", center=N
     widened by ``radius_factor`` and its error scales."""
     centers = flat(expected.center) if center is None else [np.asarray(c, np.float64) for c in flat(center)]
     radii = [radius_factor * r for r in flat(expected.radius)]
+    floors = None if expected.floor is None else flat(expected.floor)  # (flush to zero: harness.core.oracle)
     return compare_tensors(tensor_names(len(expected.center)), flat(grads), centers, radii, flat(expected.scale),
-                           dtype=dtype, comparison=comparison)
+                           dtype=dtype, comparison=comparison, margins=floors)

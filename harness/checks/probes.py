@@ -34,6 +34,7 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
         return trial.result(name, Verdict.SKIP, "gradient shapes are wrong (see gradient_shapes)")
     got = [np.asarray(g, np.float64) for g in flat(result.grads)]
     scales, radii, centers = flat(exp.scale), flat(exp.radius), flat(exp.center)
+    floors = None if exp.floor is None else flat(exp.floor)
     dtype = trial.judged_dtype(flat(result.grads))
     if trial.probes == 0:
         return trial.result(name, Verdict.SKIP, "no probes asked for (probes=0)")
@@ -42,14 +43,14 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     for k in range(trial.probes):
         signs = [rng.choice(np.array([-1.0, 1.0]), g.shape) for g in got]
         masks = [np.ones(g.shape, bool) for g in got]
-        disc, tol, (want, judgeable) = _probe(case, got, scales, radii, signs, masks, dtype, centers)
+        disc, tol, (want, judgeable) = _probe(case, got, scales, radii, signs, masks, dtype, centers, floors)
         if not judgeable:
             unsure.append(f"probe {k}: tolerance {tol:.3g} for a directional derivative of {want:.3g}")
             if not (math.isfinite(tol) and disc > tol):
                 continue
         worst = max(worst, disc / tol)
         if disc > tol:
-            (tensor, index), d, t = _bisect(case, got, scales, radii, signs, dtype)
+            (tensor, index), d, t = _bisect(case, got, scales, radii, signs, dtype, floors)
             tname = tensor_names(case.spec.n_layers)[tensor]
             idx = tuple(int(i) for i in np.unravel_index(index, got[tensor].shape))
             return trial.result(
@@ -63,7 +64,7 @@ def check_gradient_probes(trial: Trial) -> CheckResult:
     return trial.result(name, Verdict.PASS, f"{trial.probes} probes (seed {trial.probe_seed}), worst at {worst:.2g} of tolerance")
 
 
-def _probe(case, got, scales, radii, signs, masks, dtype, centers=None):
+def _probe(case, got, scales, radii, signs, masks, dtype, centers=None, floors=None):
     """|impl's directional derivative - oracle's|, its tolerance (``inf`` where it is not
     finite) and ``(the oracle's derivative, whether the tolerance can judge it)``,
     along signs*masks."""
@@ -82,6 +83,8 @@ def _probe(case, got, scales, radii, signs, masks, dtype, centers=None):
     # (compiled code runs with flush-to-zero): up to tiny per element of the support, so
     # a derivative that small is INCONCLUSIVE in that dtype, never a FAIL of rounding.
     underflow = float(np.finfo(dtype).tiny) * support
+    if floors is not None:  # and what flushing can move each element (harness.core.oracle), summed: it need not cancel
+        underflow += _total(float(np.sum(f * m)) for f, m in zip(floors, masks))
     rounding = (factor(dtype, "probe") * eps(dtype) * spread + factor("float64", "probe") * eps("float64") * abs(want)
                 + underflow)
     tol = rounding + 2 * bracket + truncation
@@ -112,7 +115,7 @@ def _total(values) -> float:
         return float(sum(values))
 
 
-def _bisect(case, got, scales, radii, signs, dtype):
+def _bisect(case, got, scales, radii, signs, dtype, floors=None):
     """Halve the probe's support, following the half whose discrepancy is largest
     relative to its tolerance, until one element is left: ``((tensor, flat), disc, tol)``."""
     segments = [(t, 0, got[t].size) for t in range(len(got))]
@@ -120,11 +123,11 @@ def _bisect(case, got, scales, radii, signs, dtype):
         total = sum(stop - start for _, start, stop in segments)
         if total == 1:
             t, start, _ = segments[0]
-            disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, segments), dtype)
+            disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, segments), dtype, floors=floors)
             return (t, start), disc, tol
         scored = []
         for half in split_segments(segments, total // 2):
-            disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, half), dtype)
+            disc, tol, _ = _probe(case, got, scales, radii, signs, _masks(got, half), dtype, floors=floors)
             scored.append((disc / tol, half))
         segments = max(scored, key=lambda s: s[0])[1]
 

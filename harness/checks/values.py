@@ -82,7 +82,8 @@ def check_input_gradient(trial: Trial) -> CheckResult:
     if np.shape(result.dx) != trial.case.x.shape:
         return trial.result(name, Verdict.FAIL, f"dx has shape {np.shape(result.dx)}, expected {trial.case.x.shape}")
     report = compare_elementwise(result.dx, exp.dx_center, exp.dx_radius, exp.dx_scale,
-                                 dtype=trial.judged_dtype([result.dx]), comparison="gradient", name="x")
+                                 dtype=trial.judged_dtype([result.dx]), comparison="gradient", name="x",
+                                 margin=0.0 if exp.dx_floor is None else exp.dx_floor)
     if report.verdict is Verdict.FAIL:
         ratios = np.asarray(result.dx, np.float64).ravel() / np.where(exp.dx_center == 0, np.nan, exp.dx_center).ravel()
         return trial.result(name, Verdict.FAIL, f"{report.n_failed} of {report.n_elements} elements of dx outside tolerance",

@@ -34,6 +34,10 @@ class Expected:
     dx_radius: np.ndarray
     dx_scale: np.ndarray
     n_kink_units: int  # pre-activations treated as on a kink
+    # [(dW, db), ...] and dx: how far flushing to zero can move each element (absolute;
+    # see ``_expected``); ``None``: nothing allowed for it
+    floor: list | None = None
+    dx_floor: np.ndarray | None = None
 
 
 def expected(spec: NetworkSpec, params, x, y, dtype="float64") -> Expected:
@@ -108,8 +112,18 @@ def _expected(spec: NetworkSpec, params, x, y, dtype) -> Expected:
                            + reduction(np.sum(diff * diff) / diff.size, diff.size))
 
     # Backward in center/radius form; the scale follows the same sums on absolute values.
+    # Flush-to-zero (compiled code runs with it; so may any float32 kernel): a result
+    # below the dtype's smallest normal number T becomes 0, an absolute error of up to
+    # T that no relative bound covers, and that later layers multiply by their weights
+    # (a saturated sigmoid's derivative ~1e-40, flushed, then times weights of ~100:
+    # dL/dx off by 4e-37 in float32, 20 times T). ``df`` bounds it for dL/da: each
+    # product and partial sum may flush (T each), and a flushed slope or activation
+    # takes T times the factor it multiplies. In float64, T = 2e-308.
+    tiny = float(np.finfo(np.dtype(dtype)).smallest_normal)
     center, radius, scale = [None] * len(params), [None] * len(params), [None] * len(params)
+    floor = [None] * len(params)
     dc, dr, ds = delta, np.zeros_like(delta), delta_scale
+    df = np.full_like(delta, tiny)
     for i in reversed(range(len(params))):
         W, _ = params[i]
         d, r = slopes[i], slope_radius[i]
@@ -120,6 +134,10 @@ def _expected(spec: NetworkSpec, params, x, y, dtype) -> Expected:
         # error in act'(z) from z's own error: |act''| <= 1 for tanh and sigmoid
         zs_ = ds * (np.abs(d) + r) + (np.abs(dc) * mags[i + 1] if smooth else 0.0)
         a_prev, m_prev = acts[i], mags[i]
+        zf = df * (np.abs(d) + r) + tiny * (np.abs(dc) + dr) + tiny
+        floor[i] = (zf.T @ np.abs(a_prev) + tiny * (np.abs(zc).sum(axis=0)[:, None] + 2 * n),
+                    zf.sum(axis=0) + tiny * n)
+        df = zf @ np.abs(W) + tiny * 2 * W.shape[0]
         center[i] = (zc.T @ a_prev, zc.sum(axis=0))
         radius[i] = (zr.T @ np.abs(a_prev), zr.sum(axis=0))
         # errors carried in, plus the rounding of the sums over the batch (dW, db) and
@@ -128,7 +146,7 @@ def _expected(spec: NetworkSpec, params, x, y, dtype) -> Expected:
                     np.abs(zs_).sum(axis=0) + reduction(np.abs(zc).sum(axis=0), n))
         dc, dr = zc @ W, zr @ np.abs(W)
         ds = zs_ @ np.abs(W) + reduction(np.abs(zc) @ np.abs(W), W.shape[0])
-    return Expected(loss, loss_scale, center, radius, scale, dc, dr, ds, n_kinks)
+    return Expected(loss, loss_scale, center, radius, scale, dc, dr, ds, n_kinks, floor, df)
 
 
 def reduction(terms, n: int):

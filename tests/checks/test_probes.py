@@ -10,8 +10,9 @@ import pytest
 from harness.checks.probes import check_gradient_probes, split_segments
 from harness.checks.runner import run_check
 from harness.checks.trial import Trial
+from harness.checks.values import check_gradients_match_reference, check_input_gradient
 from harness.core.cases import Case, make_case
-from harness.core.protocol import as_implementation
+from harness.core.protocol import Capabilities, as_implementation
 from harness.core.results import Verdict
 from harness.core.spec import NetworkSpec
 from tests import corpus
@@ -146,4 +147,65 @@ def test_a_wrong_gradient_of_normal_size_is_still_caught_where_the_right_one_is_
         return 0.0, [(np.ones((1, 1), np.float32), np.ones(1, np.float32))]
 
     result = _probe(ones, case)
+    assert result.verdict is Verdict.FAIL, result.message
+
+
+class _FlushesToZero(corpus.Float32Backprop):
+    """Correct float32 backprop that flushes results below float32's smallest normal
+    number to zero, as compiled code does (torch.compile on the CPU)."""
+
+    input_grad = True
+    capabilities = Capabilities(dtypes={"float32"}, input_grad=True)
+    factor = 1.0  # > 1: dL/dx scaled (a bug)
+
+    @staticmethod
+    def flush(a):
+        return np.where(np.abs(a) < np.finfo(np.float32).smallest_normal, np.float32(0), a).astype(np.float32)
+
+    def activate(self, name, z):
+        if name == "sigmoid":  # (the corpus's 0.5 (1 + tanh(z / 2)) rounds to 0 below eps)
+            with np.errstate(over="ignore"):
+                return self.flush(np.float32(1) / (np.float32(1) + np.exp(-z)))
+        return self.flush(super().activate(name, z))
+
+    def activation_derivative(self, name, z, a):
+        return self.flush(super().activation_derivative(name, z, a))
+
+    def weight_grad(self, delta, a_prev):
+        return self.flush(self.flush(delta).T @ a_prev)
+
+    def bias_grad(self, delta):
+        return self.flush(self.flush(delta).sum(axis=0))
+
+    def propagate(self, delta, W, layer):
+        return self.flush(self.flush(delta) @ W)
+
+    def input_gradient(self, delta):
+        return delta * np.float32(self.factor)
+
+
+def _saturated_sigmoid_case():
+    # drawn by the conformance suite (hypothesis), where torch.compile failed
+    # input_gradient and gradient_probes: sigmoid's derivative ~1e-40 flushed to zero,
+    # then multiplied by weights of ~200, moves dL/dx by 4e-37 (float32's smallest
+    # normal number is 1.2e-38)
+    f = np.float32
+    W0 = np.array([[-1.671875, 1.875, -1.671875], [0.078125, 1.484375, -1.671875],
+                   [-1.671875, -1.671875, -1.671875], [-1.671875, -1.671875, 1.5]], f)
+    W1 = np.array([[-8, -8, -8, 218], [-222, -256, -8, -8]], f)
+    params = ((W0, np.array([0.8125, -1.65625, 0, 0], f)), (W1, np.array([0, -178], f)))
+    x = np.array([[0, 0, -0.25], [1.25, -0.25, -1]], f)
+    return Case(NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse"), params, x, np.full((2, 2), 0.5, f))
+
+
+@pytest.mark.parametrize("check", [check_gradient_probes, check_gradients_match_reference, check_input_gradient])
+def test_gradients_flushed_to_zero_where_float32_underflows_are_no_failure(check):
+    result = run_check(check, Trial(as_implementation(_FlushesToZero()), _saturated_sigmoid_case()))
+    assert result.verdict is Verdict.PASS, result.message
+
+
+def test_the_allowance_for_flushing_still_fails_a_wrong_input_gradient_of_that_size():
+    bug = _FlushesToZero()
+    bug.factor = 1.25  # dL/dx at ~4e-34 off by a quarter
+    result = run_check(check_input_gradient, Trial(as_implementation(bug), _saturated_sigmoid_case()))
     assert result.verdict is Verdict.FAIL, result.message
