@@ -35,7 +35,7 @@ from harness.core.tolerances import (
     terms_allowance,
     tolerance,
 )
-from harness.core.vectors import largest
+from harness.core.vectors import inner, largest
 
 # An oracle value uncertain by more than this fraction of its scale (its own size plus
 # its tensor's largest, as in the tolerance; e.g. its steps straddle a kink) is taken again
@@ -176,15 +176,16 @@ def check_jvp_vjp_transpose(trial: MappingTrial) -> CheckResult:
     if out is None:
         return trial.result(name, Verdict.SKIP, why)
     grads, u, v = trial.first.grads, trial.tangents, trial.cotangents
-    lhs_terms = [(np.asarray(t, np.float64), np.asarray(g, np.float64)) for t, g in zip(u, grads) if t is not None]
-    rhs_terms = [(np.asarray(w, np.float64), np.asarray(c, np.float64)) for w, c in zip(out, v) if c is not None]
-    lhs = math.fsum(float(np.sum(t * g)) for t, g in lhs_terms)
-    rhs = math.fsum(float(np.sum(w * c)) for w, c in rhs_terms)
+    lhs_terms = [(t, g) for t, g in zip(u, grads) if t is not None]
+    rhs_terms = [(w, c) for w, c in zip(out, v) if c is not None]
+    # float64 dot products (harness.core.vectors.inner): one pass each, no temporaries
+    lhs = math.fsum(inner(t, g) for t, g in lhs_terms)
+    rhs = math.fsum(inner(w, c) for w, c in rhs_terms)
     dtype = judged_dtype(trial, list(grads) + list(out))
     # Each answer element may carry eps times its tensor's largest value (the floor of
     # harness.core.tolerances); over a sum these add like independent roundings.
-    spread = math.sqrt(math.fsum(largest(g) ** 2 * float(np.sum(t * t)) for t, g in lhs_terms)) + \
-        math.sqrt(math.fsum(largest(w) ** 2 * float(np.sum(c * c)) for w, c in rhs_terms))
+    spread = math.sqrt(math.fsum(largest(g) ** 2 * inner(t, t) for t, g in lhs_terms)) + \
+        math.sqrt(math.fsum(largest(w) ** 2 * inner(c, c) for w, c in rhs_terms))
     # Plus, for the terms the mapping declares, each element's own allowance, weighed by |u|
     # (|v|) and summed worst case (harness.core.tolerances)
     declared = math.fsum(float(np.sum(np.abs(t) * terms_allowance(d, dtype)))

@@ -39,6 +39,7 @@ from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, judge_vjp, vjp_judgement, vjp_unusable
 from harness.checks.probes import split_segments
 from harness.core.mapping_oracle import (
+    _float_cotangents,
     expected_vjp,
     largest_change,
     nearby,
@@ -137,6 +138,9 @@ class _Prober:
         scale = max(abs(value), self.spread(direction))
         if not (small or not np.isfinite(error) or ORACLE_ERROR_FACTOR * error > 1e-7 * scale):
             return False
+        # the complex step cross-checked against this very value where it is resolved well
+        # enough (the JVP check's tangent, over a large input): no evaluations of its own
+        self.diff.detect_complex_along(direction, _float_cotangents(self.diff, self.trial.cotangents), value, error)
         return self.diff.complex_ok
 
     def measure_sensitivity(self):

@@ -10,16 +10,11 @@ direction ``w`` (one array per float input):
   Steps start at ``FIRST_STEP`` times each element's scale (the spread of its input),
   kept inside declared bounds, and halve per level.
 - The complex step ``Im f(x + i h w) / h`` (no subtraction: exact to rounding) where
-  the forward is analytic on complex inputs. That is detected, never assumed: the
-  forward must run on complex inputs without dropping the imaginary part (NumPy's
-  ComplexWarning is an error), keep its real part, and agree with the right-hand
-  Richardson derivative along two random directions (through a random contraction of
-  the outputs) within that estimate's error.
+  the forward is analytic on complex inputs: detected, never assumed
+  (``harness.core.complex_step``).
   NumPy orders complex numbers by real part first, so max, sort and ``x > 0`` stay
   usable: at an exact kink or tie they give the right-hand derivative, which is what
-  the check compares against. Above ``CROSS_CHECK_ONE`` input elements the comparison
-  is made along one random direction, not two (a complex forward there costs 10 to 30
-  real ones).
+  the check compares against.
 
 Where the one-sided derivatives of an output element disagree by more than their
 error estimates, it is not differentiable along ``w``: ``judge`` reports the bracket
@@ -29,13 +24,13 @@ of the two one-sided values instead of a value.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from harness.core.complex_step import ComplexStep
 from harness.core.finite_differences import CENTRAL, ONE_SIDED, extrapolate
-from harness.core.vectors import COMPLEX_H, complex_point, inner, largest, signed, spread_of
+from harness.core.vectors import inner, largest, spread_of
 
 FIRST_STEP = 2.0**-9  # times an element's scale: the largest step of the tableau
 # Steps below the spacing of kinks along a direction over many elements (relu over a
@@ -44,14 +39,8 @@ FIRST_STEP = 2.0**-9  # times an element's scale: the largest step of the tablea
 # within it with probability about 0.2 at a million elements (then the two steps part
 # and the error estimate says so), while its rounding stays below float32's tolerance.
 SMALL_STEP = 2.0**-22
-# Above this many input elements the complex step is cross-checked along one direction,
-# not two: a complex forward there costs 10 to 30 real ones.
-CROSS_CHECK_ONE = 2**16
 LEVELS_SIDES = 4  # steps h, h/2, h/4, h/8 on both sides: 8 evaluations
 LEVELS_RIGHT = 4  # right-hand steps only: 4 evaluations, error O(h^4) before rounding
-# One-sided derivatives further apart than this many error estimates (plus rounding)
-# mark a kink: the estimates are conservative (they measure the lower-order entry).
-KINK_FACTOR = 4.0
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -75,7 +64,7 @@ class Derivative:
     noise: list | None = None  # rounding of the difference quotients at the smallest step
 
 
-class Differentiator:
+class Differentiator(ComplexStep):
     """A forward at one point, differentiated along any direction in float64."""
 
     def __init__(self, forward, inputs, params, bounds=None):
@@ -284,20 +273,6 @@ class Differentiator:
                        for o in range(len(self.outputs))]
         return d
 
-    def complex_right(self, direction, shift: float = 0.0) -> list:
-        """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only
-        where ``complex_ok``)."""
-        kept = self._kept(direction) if shift == 0 else None
-        if kept is not None and "complex" in kept:
-            return kept["complex"]
-        moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
-        self.evaluations += 1
-        out = self._complex_call(moved)
-        derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
-        if kept is not None:
-            kept["complex"] = derivatives
-        return derivatives
-
     @property
     def constant_scales(self) -> list:
         """Per input, its scale where every element has the same one (an input without
@@ -307,72 +282,6 @@ class Differentiator:
                         for s in self.scales]
             self._constant_scales = (self.scales, constant)
         return self._constant_scales[1]
-
-    @staticmethod
-    def _sparse_signs(rng, scale):
-        direction = np.zeros(scale.shape)
-        chosen = rng.choice(scale.size, 64, replace=False) if scale.size > 64 else np.arange(scale.size)
-        direction.flat[chosen] = scale.flat[chosen] * rng.choice(np.array([-1.0, 1.0]), chosen.size)
-        return direction
-
-    def _complex_call(self, arrays):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", np.exceptions.ComplexWarning)
-            return self._call(arrays)
-
-    @property
-    def complex_ok(self) -> bool:
-        if self._complex is None:
-            self._complex = self._detect_complex()
-        return self._complex[0]
-
-    @property
-    def method(self) -> str:
-        """How derivatives are taken here, in words (detecting the complex step if not yet done)."""
-        if self.complex_ok:
-            return f"complex step (checked against Richardson along {self._complex[2]} direction" + \
-                ("s)" if self._complex[2] > 1 else ")")
-        return f"Richardson-extrapolated differences ({self._complex[1]})"
-
-    def _detect_complex(self):
-        rng = np.random.default_rng(20240611)
-        count = 1 if sum(x.size for x, d in zip(self.inputs, self.differentiable) if d) > CROSS_CHECK_ONE else 2
-        for _ in range(count):
-            # Random signs on at most 64 elements of each input: few enough that kinks
-            # (relu over a million elements) rarely fall within Richardson's steps.
-            direction = [None if s is None else self._sparse_signs(rng, s) for s in self.scales]
-            moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
-            try:
-                out = self._complex_call(moved)
-            except Exception as exc:
-                return False, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}"
-            self.evaluations += 1
-            weights = [signed(rng, np.ones(f0.shape)) for f0 in self.outputs]
-            cs = 0.0
-            for o, i in enumerate(self.float_outputs):
-                y = out[i] if i < len(out) else None
-                if y is None or np.asarray(y).dtype.kind != "c":
-                    return False, f"output {i} comes back real on complex inputs (the imaginary part is dropped)"
-                y = np.asarray(y)
-                if y.shape != self.outputs[o].shape:
-                    return False, f"output {i} changes shape on complex inputs"
-                f0 = self.outputs[o]
-                with np.errstate(invalid="ignore"):  # (an equal real part needs no tolerance: one pass)
-                    if not np.array_equal(y.real, f0) and np.any(np.abs(y.real - f0) > 1e-9 * (largest(f0) + np.abs(f0))):
-                        return False, f"output {i}'s real part changes on complex inputs"
-                cs += inner(weights[o], y.imag) / COMPLEX_H
-            # Compared through a random contraction of the outputs: an element whose kink
-            # lies within Richardson's steps widens that estimate's error instead of
-            # failing the comparison, and a forward that is not analytic is off by the
-            # derivative itself (1e-7 of the contraction's scale is far below that).
-            # 3 levels resolve the comparison to about 1e-8 of its scale, below the 1e-7 it allows
-            value, err = self.contracted(direction, weights, levels=3)
-            scale = abs(value) + sum(inner(np.abs(w), np.abs(f0)) for w, f0 in zip(weights, self.outputs))
-            if np.isfinite(value) and abs(cs - value) > KINK_FACTOR * err + 1e-7 * scale:
-                return False, (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
-                               "random direction: the forward is not analytic")
-        return True, "", count
-
 
 def _quotient(moved, here, h):
     """``(moved - here) / h``, in one temporary."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.core.directional import KINK_FACTOR, Derivative
+from harness.core.complex_step import KINK_FACTOR
+from harness.core.directional import Derivative
 
 
 @dataclass

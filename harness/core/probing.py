@@ -11,7 +11,6 @@ from harness.core.directional import SMALL_STEP, Differentiator
 from harness.core.judging import judge
 from harness.core.mapping_oracle import _float_cotangents
 from harness.core.tolerances import ORACLE_ERROR_FACTOR
-from harness.core.vectors import inner
 
 
 def probe(diff: Differentiator, cotangents, direction, exact: bool = False, levels: int = 4,
@@ -23,7 +22,7 @@ def probe(diff: Differentiator, cotangents, direction, exact: bool = False, leve
     ``diff.complex_ok``)."""
     if exact:
         c = _float_cotangents(diff, cotangents)
-        return sum(inner(co, v) for co, v in zip(c, diff.complex_right(direction))), 0.0
+        return diff.complex_contracted(direction, c), 0.0
     return probe_steps(diff, cotangents, direction, levels, enough)[:2]
 
 

@@ -70,10 +70,11 @@ def uniform_unit(rng, shape, dtype="float64") -> np.ndarray:
     return x
 
 
-def complex_point(x, w, shift: float) -> np.ndarray:
+def complex_point(x, w, shift: float, out=None) -> np.ndarray:
     """``x + shift w + i h w`` as complex128, filling the real and imaginary parts in
-    place (half the passes of complex arithmetic over a million elements)."""
-    z = np.empty(x.shape, np.complex128)
+    place (half the passes of complex arithmetic over a million elements); into ``out``
+    where given (complex128, shaped like ``x``)."""
+    z = np.empty(x.shape, np.complex128) if out is None else out
     if shift:
         np.multiply(w, shift, out=z.real)
         z.real += x

@@ -1,5 +1,5 @@
-"""Float64 directional derivatives of any forward: the complex step where detected,
-Richardson with error estimates otherwise, brackets where one-sided derivatives part."""
+"""Float64 directional derivatives of any forward: Richardson with error estimates,
+brackets where one-sided derivatives part (the complex step: test_complex_step.py)."""
 
 import numpy as np
 import pytest
@@ -10,23 +10,6 @@ from harness.core.vectors import inner
 
 def rng_input(n=12, seed=0):
     return np.random.default_rng(seed).normal(size=n)
-
-
-@pytest.mark.parametrize("forward", [np.tanh, np.sort, lambda x: np.maximum(x, 0), lambda x: np.max(x), np.exp])
-def test_the_complex_step_is_used_where_the_forward_is_analytic(forward):
-    d = Differentiator(forward, [rng_input()], {})
-    assert d.complex_ok and d.method.startswith("complex step")
-
-
-@pytest.mark.parametrize("forward, words", [
-    (np.abs, "comes back real"),  # the imaginary part dropped
-    (lambda x: np.sign(x) * x, "not analytic"),  # runs, but the complex step is wrong
-    (lambda x: x * np.conj(x), "not analytic"),
-    (lambda x: np.logaddexp(x, 0), "does not run on complex inputs"),
-])
-def test_the_complex_step_is_refused_where_it_would_be_wrong(forward, words):
-    d = Differentiator(forward, [rng_input()], {})
-    assert not d.complex_ok and words in d.method
 
 
 def test_richardson_and_the_complex_step_agree_with_the_derivative():
