@@ -33,6 +33,7 @@ class ComplexStep:
     ``_call``, ``_kept`` and ``contracted``)."""
 
     _complex = None  # (analytic, why not, directions cross-checked), once decided
+    _complex_buffers = None  # complex128 inputs reused by complex_contracted
 
     def complex_right(self, direction, shift: float = 0.0) -> list:
         """``Im f(x + t w + i h w) / h`` for every float output at ``t = shift`` (only
@@ -42,11 +43,14 @@ class ComplexStep:
             return kept["complex"]
         moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
         self.evaluations += 1
-        out = self._complex_call(moved)
-        derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
+        derivatives = self._derivatives(self._complex_call(moved))
         if kept is not None:
             kept["complex"] = derivatives
         return derivatives
+
+    def _derivatives(self, out) -> list:
+        """``Im y / h`` for every float output ``y`` of a complex evaluation."""
+        return [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
 
     def complex_contracted(self, direction, weights) -> float:
         """``<c, Im f(x + i h w)> / h`` (weights c: one array per float output): the complex
@@ -56,10 +60,10 @@ class ComplexStep:
         million-element probe otherwise pays for fresh pages."""
         if self._kept(direction) is not None:  # a shared direction keeps its derivatives
             return sum(inner(c, d) for c, d in zip(weights, self.complex_right(direction)))
-        buffers = getattr(self, "_complex_buffers", None)
-        if buffers is None:
-            buffers = self._complex_buffers = [None if not d else np.empty(x.shape, np.complex128)
-                                               for x, d in zip(self.inputs, self.differentiable)]
+        if self._complex_buffers is None:
+            self._complex_buffers = [None if not d else np.empty(x.shape, np.complex128)
+                                     for x, d in zip(self.inputs, self.differentiable)]
+        buffers = self._complex_buffers
         moved = [x if w is None else complex_point(x, w, 0.0, out=b) for x, w, b in zip(self.inputs, direction, buffers)]
         self.evaluations += 1
         out = self._complex_call(moved)
@@ -117,6 +121,32 @@ class ComplexStep:
         derivative itself, far beyond 1e-7 of it."""
         return abs(value) + sum(inner(np.abs(w), np.abs(f0)) for w, f0 in zip(weights, self.outputs))
 
+    @property
+    def _large(self) -> bool:
+        """More than ``CROSS_CHECK_ONE`` float input elements: one direction is cross-checked."""
+        return sum(x.size for x, d in zip(self.inputs, self.differentiable) if d) > CROSS_CHECK_ONE
+
+    def _trial_evaluation(self, direction):
+        """``(outputs, "")`` of the forward at ``x + i h w``, or ``(None, why)`` where they show
+        it is not analytic (it raised; ``_complex_problem``)."""
+        moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
+        try:
+            out = self._complex_call(moved)
+        except Exception as exc:
+            return None, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}"
+        self.evaluations += 1
+        problem = self._complex_problem(out)
+        return (None, problem) if problem else (out, "")
+
+    @staticmethod
+    def _disagreement(cs, value, err, scale) -> str:
+        """Why the complex step's ``cs`` and Richardson's ``value`` (error ``err``) along the
+        same direction show the forward is not analytic ("" where they agree)."""
+        if np.isfinite(value) and abs(cs - value) > KINK_FACTOR * err + 1e-7 * scale:
+            return (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
+                    "random direction: the forward is not analytic")
+        return ""
+
     def detect_complex_along(self, direction, weights, value: float, err: float) -> None:
         """Decide ``complex_ok`` along a direction already differenced by Richardson
         (``value``, ``err``: the right-hand derivative of ``<weights, f>``), where that is
@@ -126,49 +156,31 @@ class ComplexStep:
         Richardson resolved the value to 1e-7 of the comparison's scale, as finely as
         ``_detect_complex``'s sparse direction does (else that runs, as before)."""
         kept = self._kept(direction)
-        if self._complex is not None or kept is None or "complex" in kept or not np.isfinite(err):
-            return
-        if sum(x.size for x, d in zip(self.inputs, self.differentiable) if d) <= CROSS_CHECK_ONE:
+        if self._complex is not None or kept is None or "complex" in kept or not np.isfinite(err) or not self._large:
             return
         scale = self._comparison_scale(value, weights)
         if not KINK_FACTOR * err <= 1e-7 * scale:
             return
-        moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
-        try:
-            out = self._complex_call(moved)
-        except Exception as exc:
-            self._complex = (False, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}")
-            return
-        self.evaluations += 1
-        problem = self._complex_problem(out)
-        if problem:
-            self._complex = (False, problem)
-            return
-        derivatives = [np.imag(out[i]) / COMPLEX_H for i in self.float_outputs]
-        cs = sum(inner(c, d) for c, d in zip(weights, derivatives))
-        if abs(cs - value) > KINK_FACTOR * err + 1e-7 * scale:
-            self._complex = (False, f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree "
-                                    "along a random direction: the forward is not analytic")
+        out, why = self._trial_evaluation(direction)
+        if out is not None:
+            derivatives = self._derivatives(out)
+            why = self._disagreement(sum(inner(c, d) for c, d in zip(weights, derivatives)), value, err, scale)
+        if why:
+            self._complex = (False, why)
             return
         kept["complex"] = derivatives
         self._complex = (True, "", 1)
 
     def _detect_complex(self):
         rng = np.random.default_rng(20240611)
-        count = 1 if sum(x.size for x, d in zip(self.inputs, self.differentiable) if d) > CROSS_CHECK_ONE else 2
+        count = 1 if self._large else 2
         for _ in range(count):
             # Random signs on at most 64 elements of each input: few enough that kinks
             # (relu over a million elements) rarely fall within Richardson's steps.
             direction = [None if s is None else self._sparse_signs(rng, s) for s in self.scales]
-            moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
-            try:
-                out = self._complex_call(moved)
-            except Exception as exc:
-                return False, f"the forward does not run on complex inputs: {type(exc).__name__}: {str(exc)[:120]}"
-            self.evaluations += 1
-            problem = self._complex_problem(out)
-            if problem:
-                return False, problem
+            out, why = self._trial_evaluation(direction)
+            if out is None:
+                return False, why
             weights = [signed(rng, np.ones(f0.shape)) for f0 in self.outputs]
             cs = sum(inner(weights[o], np.asarray(out[i]).imag) / COMPLEX_H for o, i in enumerate(self.float_outputs))
             # Compared through a random contraction of the outputs: an element whose kink
@@ -177,9 +189,7 @@ class ComplexStep:
             # derivative itself (1e-7 of the contraction's scale is far below that).
             # 3 levels resolve the comparison to about 1e-8 of its scale, below the 1e-7 it allows
             value, err = self.contracted(direction, weights, levels=3)
-            if np.isfinite(value) and abs(cs - value) > KINK_FACTOR * err + 1e-7 * self._comparison_scale(value, weights):
-                return False, (f"complex step {cs:.9g} and Richardson {value:.9g} (error {err:.2g}) disagree along a "
-                               "random direction: the forward is not analytic")
+            why = self._disagreement(cs, value, err, self._comparison_scale(value, weights))
+            if why:
+                return False, why
         return True, "", count
-
-
