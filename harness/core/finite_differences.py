@@ -121,8 +121,14 @@ def _extrapolate_sampled(quotients, power_step: int, ratio: float):
 
     i, j = best
     if j == 0:  # no entry had a finite error estimate on the sample
+        del entry
         return np.full(quotients[-1].shape, np.nan), np.full(quotients[-1].shape, np.inf)
     value, error = _entry(entry(i, j - 1), entry(i - 1, j - 1), ratio ** (power_step * j))
+    # entry refers to itself: without this, it and the arrays in full (a million elements
+    # each) would live until the garbage collector ran, and the next check would take
+    # fresh pages for its own arrays meanwhile
+    del entry
+    full.clear()
     with np.errstate(invalid="ignore", over="ignore"):
         if np.isfinite(np.sum(error)):  # every error finite (the common case): nothing to mask
             return value, error
