@@ -14,7 +14,9 @@ Detection bound. Write ``E = g - g*`` for the cotangent c. For Rademacher signs 
 fixed positive weights s, ``<E, s u> = s_k u_k E_k + R`` with R independent of u_k, so
 for any k at least one sign of u_k gives ``|<E, s u>| >= s_k |E_k|``: one probe
 misses an error whose largest weighted element exceeds the probe's tolerance (and
-bracket) with probability at most 1/2, and m probes with at most 2^-m. The cotangent
+bracket) with probability at most 1/2, and m probes with at most 2^-m (over a large
+input with a JVP, the JVP check's tangent is one of the m: Rademacher signs times
+positive weights of its own, drawn from its own seed). The cotangent
 has independent elements of a bounded density (``uniform_unit``), so a wrong
 backward's error ``E = (J_impl - J)^T c`` is a continuous variable: smaller than delta
 times its typical size with probability of the order of delta.
@@ -235,17 +237,21 @@ def directions(trial: MappingTrial, diff, count: int | None = None):
     """``(label, direction)``: for a small case the all-ones direction; then ``count``
     (default: the trial's) seeded Rademacher directions, each scaled by the inputs'
     spreads, on which the module's bound rests; and, where the mapping has a JVP, the
-    JVP check's tangent direction (an extra probe whose evaluations that check reuses):
-    last for a small case, first for a large one (its Richardson evaluations are kept
-    for the JVP check anyway, so the random directions learn from it, not from one of
-    their own, whether the usual tableau resolves a probe); one at a time."""
+    JVP check's tangent direction (a probe whose evaluations that check reuses): last
+    for a small case (an extra probe: its tangent is continuous), first for a large one,
+    where its tangent has Rademacher signs too and counts as one of the trial's probes
+    (one random direction fewer; its Richardson evaluations are kept for the JVP check
+    anyway, so the random directions learn from it, not from one of their own, whether
+    the usual tableau resolves a probe); one at a time."""
     small = trial.case.n_float_elements <= ELEMENTWISE_LIMIT
+    counted = 0  # the tangent, where it is one of the Rademacher probes (a large case's: see MappingTrial.tangents)
     if small:
         yield ALL_ONES, [None if s is None else s.copy() for s in diff.scales]
     elif trial.mapping.jvp is not None and count is None:
         yield TANGENT, diff.shared(trial.tangents)
+        counted = min(1, trial.probes)
     rng = np.random.default_rng(trial.seed + 17)
-    for k in range(trial.probes if count is None else count):
+    for k in range((trial.probes - counted) if count is None else count):
         yield f"random direction {k + 1} (seed {trial.seed + 17})", [None if s is None else signed(rng, s, constant)
                                                                     for s, constant in zip(diff.scales, diff.constant_scales)]
     # a small case's last: by then the probes know whether they take the complex step, so

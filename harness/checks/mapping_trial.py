@@ -20,7 +20,7 @@ from harness.core.mapping_cases import (
 )
 from harness.core.results import CheckResult, Verdict
 
-PROBES = 6  # Rademacher directions for vjp_probes (plus the all-ones direction for small cases and the JVP tangent where there is a JVP): a miss bound of 2^-6
+PROBES = 6  # Rademacher directions for vjp_probes (a large case's JVP tangent among them; plus the all-ones direction and the JVP tangent for small cases): a miss bound of 2^-6
 
 
 @dataclass
@@ -90,18 +90,31 @@ class MappingTrial:
 
     @cached_property
     def tangents(self) -> tuple:
-        """One per float input (``None`` for integer inputs), in the case's dtype: of unit
-        variance and continuous (``uniform_unit``; Rademacher signs would give a softmax's
-        rows the all-ones tangent, whose JVP is 0, a time in four), times the input's spread
-        over the smallest one (``tangent_unit``). ``unit * tangents`` is registered with the
-        differentiator, and vjp_probes probes along it too where there is a JVP, so the
-        oracle's evaluations along it serve both checks."""
+        """One per float input (``None`` for integer inputs), in the case's dtype, times the
+        input's spread over the smallest one (``tangent_unit``). ``unit * tangents`` is
+        registered with the differentiator, and vjp_probes probes along it too where there
+        is a JVP, so the oracle's evaluations along it serve both checks.
+
+        Up to ``ELEMENTWISE_LIMIT`` elements: of unit variance and continuous
+        (``uniform_unit``; Rademacher signs would give a softmax's short rows the all-ones
+        tangent, whose JVP is 0, a time in four). Beyond: seeded Rademacher signs times the
+        spreads, the form of vjp_probes' random directions, so that its probe along the
+        tangent is one of the probes its miss bound counts (one random direction fewer:
+        a complex evaluation of a million elements); rows there are long enough that
+        equal signs along one are as unlikely as in any random direction."""
+        from harness.checks.mapping_values import ELEMENTWISE_LIMIT
         from harness.core.mapping_oracle import tangent_unit
-        from harness.core.vectors import uniform_unit
+        from harness.core.vectors import signed, uniform_unit
 
         diff = self.differentiator
         unit = tangent_unit(diff)
         rng = np.random.default_rng(self.seed + 11)
+        if self.case.n_float_elements > ELEMENTWISE_LIMIT:
+            tangents = tuple(None if s is None else
+                             signed(rng, s / unit if k is None else s, None if k is None else k / unit).astype(x.dtype, copy=False)
+                             for s, k, x in zip(diff.scales, diff.constant_scales, self.case.inputs))
+            diff.share(tangents, [None if t is None else unit * np.asarray(t, np.float64) for t in tangents])
+            return tangents
         # in place and without copies where the dtype is already right: the same values,
         # fewer passes over a million elements
         # (a constant scale divided once: the same factor for every element)
