@@ -20,6 +20,9 @@ from harness.core.mapping_cases import (
 )
 from harness.core.results import CheckResult, Verdict
 
+# Every element is compared up to this many float input elements (8 forward
+# evaluations each); beyond it, vjp_probes judges the case.
+ELEMENTWISE_LIMIT = 4096
 PROBES = 6  # Rademacher directions for vjp_probes (a large case's JVP tangent among them; plus the all-ones direction and the JVP tangent for small cases): a miss bound of 2^-6
 
 
@@ -102,7 +105,6 @@ class MappingTrial:
         tangent is one of the probes its miss bound counts (one random direction fewer:
         a complex evaluation of a million elements); rows there are long enough that
         equal signs along one are as unlikely as in any random direction."""
-        from harness.checks.mapping_values import ELEMENTWISE_LIMIT
         from harness.core.mapping_oracle import tangent_unit
         from harness.core.vectors import signed, uniform_unit
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from harness.checks.compare import compare_elementwise, compare_tensors, failed_elements, failing, unjudged
-from harness.checks.mapping_trial import MappingTrial, float_grads, judged_dtype, shapes_ok
+from harness.checks.mapping_trial import ELEMENTWISE_LIMIT, MappingTrial, float_grads, judged_dtype, shapes_ok
 from harness.core import mapping_hints
 from harness.core.mapping_oracle import Expected, expected_forward, expected_vjp, vjp_sensitivity
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import ORACLE_ERROR_FACTOR, mapping_scale, terms_allowance, tolerance
 
-# Every element is compared up to this many float input elements (8 forward
-# evaluations each); beyond it, vjp_probes judges the case.
-ELEMENTWISE_LIMIT = 4096
+__all__ = ["ELEMENTWISE_LIMIT"]  # (defined with the trial, which draws its tangents by it; imported from here too)
 
 
 def check_forward_matches_reference(trial: MappingTrial) -> CheckResult:

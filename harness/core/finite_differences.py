@@ -112,28 +112,28 @@ def _extrapolate_sampled(quotients, power_step: int, ratio: float):
             if score < best_score:
                 best, best_score = (i, j), score
     full = {}
-
-    def entry(i, j):  # the tableau entry (i, j) over every element, built on demand
-        if (i, j) not in full:
-            full[i, j] = quotients[i] if j == 0 else _value(entry(i, j - 1), entry(i - 1, j - 1),
-                                                               ratio ** (power_step * j))
-        return full[i, j]
-
     i, j = best
     if j == 0:  # no entry had a finite error estimate on the sample
-        del entry
         return np.full(quotients[-1].shape, np.nan), np.full(quotients[-1].shape, np.inf)
-    value, error = _entry(entry(i, j - 1), entry(i - 1, j - 1), ratio ** (power_step * j))
-    # entry refers to itself: without this, it and the arrays in full (a million elements
-    # each) would live until the garbage collector ran, and the next check would take
-    # fresh pages for its own arrays meanwhile
-    del entry
-    full.clear()
+    # (a module-level helper, not a closure over itself: that cycle kept the entries, a
+    # million elements each, alive until the garbage collector ran, and the next check
+    # took fresh pages meanwhile)
+    value, error = _entry(_full_entry(full, quotients, i, j - 1, ratio, power_step),
+                          _full_entry(full, quotients, i - 1, j - 1, ratio, power_step), ratio ** (power_step * j))
     with np.errstate(invalid="ignore", over="ignore"):
         if np.isfinite(np.sum(error)):  # every error finite (the common case): nothing to mask
             return value, error
     error = np.where(np.isfinite(error), error, np.inf)
     return np.where(np.isfinite(error), value, np.nan), error
+
+
+def _full_entry(full, quotients, i, j, ratio, power_step):
+    """The tableau entry (i, j) over every element, built on demand (kept in ``full``)."""
+    if (i, j) not in full:
+        full[i, j] = quotients[i] if j == 0 else _value(_full_entry(full, quotients, i, j - 1, ratio, power_step),
+                                                           _full_entry(full, quotients, i - 1, j - 1, ratio, power_step),
+                                                           ratio ** (power_step * j))
+    return full[i, j]
 
 
 def _p90(err, rows: bool):

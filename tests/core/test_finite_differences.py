@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.core.finite_differences import central_difference, complex_step, richardson
+from harness.core.finite_differences import central_difference, complex_step, extrapolate, richardson
 
 # Functions with known derivatives, analytic along the real line.
 KNOWN = [
@@ -74,3 +74,20 @@ def test_extrapolate_over_a_large_array_picks_its_entry_on_a_sample_with_the_sam
     broken = [np.where(np.arange(5000) == 7, np.nan, q) for q in quotients]  # a quotient off its domain
     value, err = extrapolate(broken, ONE_SIDED)
     assert np.isnan(value[7]) and np.isinf(err[7]) and np.isfinite(value[8])
+
+
+def test_extrapolating_a_large_array_leaves_no_garbage_cycle():
+    # a cycle there held the tableau's full entries (a million elements each) until the
+    # garbage collector ran, and the next check paid for fresh pages meanwhile
+    import gc
+
+    rng = np.random.default_rng(0)
+    quotients = [rng.normal(size=20_000) for _ in range(4)]
+    gc.collect()
+    gc.disable()
+    try:
+        value, error = extrapolate(quotients, 1)
+        assert value.shape == error.shape == (20_000,)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
