@@ -46,7 +46,18 @@ def probe_steps(diff: Differentiator, cotangents, direction, levels: int = 4, en
             return small[0], small[1], True
         value, error = diff.contracted(direction, c, levels=levels)
         return (small[0], small[1], True) if small[1] < error else (value, error, False)
-    value, error = diff.contracted(direction, c, levels=levels)
+    if levels > 3 and diff._kept(direction) is not None:
+        # (a shared direction, whose evaluations are kept: the first three serve both tableaux)
+        # the last level only where the one before it is within reach of resolving the
+        # probe: a tableau whose error is still above 1e-4 of its value at three levels
+        # crosses kinks (relu over a million elements: hundreds at every step), which a
+        # smaller step of the same tableau does not mend (smooth forwards are at about
+        # 1e-8 there); the steps below the kinks' spacing are tried instead
+        value, error = diff.contracted(direction, c, levels=levels - 1)
+        if resolved(value, error) or error <= 1e-4 * abs(value):
+            value, error = diff.contracted(direction, c, levels=levels)
+    else:
+        value, error = diff.contracted(direction, c, levels=levels)
     if not resolved(value, error):
         small = diff.contracted(direction, c, levels=2, first_step=SMALL_STEP)
         if small[1] < error:
