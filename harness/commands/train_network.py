@@ -139,8 +139,8 @@ def _train_as_tasks(network, chosen, reference, dataset, setup, args, on_step, o
     tasks = [NetworkTrainTask(name, plain, dataset, bare, runs[0], REFERENCE, args.threads) for name in others]
 
     def lost(name, why):
-        return TrainingRun(name, setup.dtype, error=f"CRASHED: the process training it ended, twice ({why}); its "
-                                                     "operators run in that process, so the exit or crash is likely theirs")
+        return TrainingRun(name, setup.dtype, error=f"INFRA_ERROR: the executor lost the task twice ({why}); the "
+                                                     "trainee runs in a process the task starts, so this is not its doing")
 
     args.jobs = args.jobs or 1
     with watching_interrupts(), options.engine(args) as engine:

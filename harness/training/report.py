@@ -43,9 +43,10 @@ def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] |
 
 
 def _error_verdict(error: str) -> str:
-    """CRASHED or TIMEOUT where the error says so (a worker died or hung), else ERROR."""
+    """CRASHED or TIMEOUT where the error says so (a worker died or hung), INFRA_ERROR
+    where the executor lost the task, else ERROR."""
     word = error.split(":", 1)[0]
-    return word if word in ("CRASHED", "TIMEOUT", "ERROR") else "ERROR"
+    return word if word in ("CRASHED", "TIMEOUT", "ERROR", "INFRA_ERROR") else "ERROR"
 
 
 def verdict(run: TrainingRun) -> str:

@@ -59,9 +59,11 @@ def _without_times(run: dict) -> dict:
 
 def test_trainees_train_as_executor_tasks_and_one_that_exits_costs_only_its_own_run(tmp_path):
     """The default: every trainee but the reference (and its twin) is a task of the
-    executor, run in a pool process; a provider whose backward calls ``os._exit(0)``
-    is that run's CRASHED error and the exit status 1, the others train as they do
-    in process (the same JSON, times aside), a wrong conv2d gradient diverges."""
+    executor, run in a pool process, which starts a process of its own for it; a
+    provider whose backward prints and calls ``os._exit(0)`` is that run's CRASHED
+    error (its status and what it printed, tried once: the pool process lives on) and
+    the exit status 1, the others train as they do in process (the same JSON, times
+    aside), a wrong conv2d gradient diverges."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), write_plugin(tmp_path)]), "COLUMNS": "200"}
     quick = ["--model", "cnn", "--epochs", "1", "--impl", "numpy-copy", "--impl", "numpy-reversed"]
     reports = {}
@@ -71,7 +73,9 @@ def test_trainees_train_as_executor_tasks_and_one_that_exits_costs_only_its_own_
         assert done.returncode == 1, done.stdout + done.stderr
         reports[how] = json.loads((tmp_path / f"{how}.json").read_text())["implementations"]
     tasks, here = reports["tasks"], reports["in-process"]
-    assert tasks["numpy-exits"]["error"].startswith("CRASHED: the process training it ended"), tasks["numpy-exits"]
+    assert tasks["numpy-exits"]["error"].startswith("CRASHED: the process training it ended (exit status 0, before it "
+                                                    "returned its run)"), tasks["numpy-exits"]
+    assert tasks["numpy-exits"]["error"].endswith("its stderr ends: conv2d backward: exiting now"), tasks["numpy-exits"]
     assert tasks["numpy-copy"]["error"] is None and not tasks["numpy-copy"]["diverged"]
     assert tasks["numpy-copy"]["epoch_losses"] == tasks["numpy"]["epoch_losses"]
     assert tasks["numpy-reversed"]["diverged"] and tasks["numpy-reversed"]["error"] is None

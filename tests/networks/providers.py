@@ -51,6 +51,7 @@ class WeightGradReversed(Conv2d):
 
 class ExitsInBackward(Conv2d):
     def vjp(self, inputs, cotangents, **params):
+        print("conv2d backward: exiting now", flush=True)
         os._exit(0)
 
 COPY = dict(ops.provider("numpy").operators)
