@@ -19,6 +19,8 @@ import multiprocessing
 import os
 import re
 import signal
+import sys
+import threading
 from collections.abc import Callable
 
 from harness.executors.tasks import infra_result
@@ -91,7 +93,8 @@ def open_engine(jobs: int, scheduler: str | None = None, *, lending: bool = Fals
         return Engine(cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lane"), "local", jobs)
     if scheduler is None:
         def make():
-            return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_pool_process)
+            return _unshared_feeder_lock(cf.ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
+                                                                initializer=_pool_process))
 
         return Engine(make(), "local", jobs, remake=make)
     return _open_dask(scheduler, jobs)
@@ -108,6 +111,24 @@ def _pool_process() -> None:
         os._exit(1)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _unshared_feeder_lock(pool: cf.ProcessPoolExecutor) -> cf.ProcessPoolExecutor:
+    """``pool``, clear of a deadlock of CPython 3.12.0-3.12.7 and 3.13.0 (gh-125451).
+    There, the thread that feeds tasks to the pool's processes takes the pool's
+    shutdown lock when a task fails to go out. The pool's manager thread holds that
+    lock when the pool breaks, and waits for the feeder to end. A pool that breaks
+    while a task is going out (a task killed its pool process) then never lets go
+    of the lock: the next ``shutdown`` -- ours, to make a new pool, or the
+    interpreter's at exit -- waits for good. As in the fix (3.12.8, 3.13.1), the
+    feeder gets a lock of its own. That lock guards only the manager's wake-up
+    pipe, which is closed after the feeder has ended."""
+    version = sys.version_info[:3]
+    if (3, 12) <= version < (3, 12, 8) or version == (3, 13, 0):
+        queue = getattr(pool, "_call_queue", None)  # CPython's, not public
+        if queue is not None and hasattr(queue, "shutdown_lock"):
+            queue.shutdown_lock = threading.Lock()
+    return pool
 
 
 def _context():

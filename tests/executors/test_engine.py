@@ -66,6 +66,30 @@ def test_a_task_that_kills_its_pool_twice_takes_only_itself_down():
     assert results[1:] == [25, 36]
 
 
+def test_a_pool_that_breaks_while_a_task_goes_out_is_replaced_not_hung(tmp_path):
+    """CPython 3.12.0-3.12.7 and 3.13.0 (gh-125451): without the engine's care, making
+    the new pool waits for good (it hung a CI run here). In a process of its own,
+    killed with its pool after 60 s."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "tests.executors.pool_breaks_while_sending", str(tmp_path / "m")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the engine hung making a new pool after the old one broke while a task went out to it")
+    if proc.returncode and "this task could not go out this time" in err:
+        # (a machine so loaded that the pool's manager saw the death only after the task had
+        # failed to go out: it held no lock then, and the failure is raised as a harness bug)
+        return
+    assert proc.returncode == 0, err
+    assert out.split() == ["INFRA_ERROR", "sent"], out  # the killer lost, its neighbour tried again and done
+
+
 def _call(task):
     function, argument = task
     return function(argument)
