@@ -14,6 +14,11 @@ overhead, and each round trip against the in-process step as a whole (what a cal
 sees, the worker's own step speed included). Not a test; exit status 0 when the
 target is met.
 
+The floor: "bare round trip" is a worker that runs the same step on a batch it made
+itself and answers a one-line JSON object with no arrays (``{"id": k, "ns": ...}``)
+to a one-line request -- two wake-ups through a pipe and two tiny JSON lines, no
+protocol, no arrays, no checks. No worker can cost less than it on this machine.
+
 The in-process step is ``NumpyPrepared.step``, the very function the worker runs;
 in the worker it gets ``out=`` views of the shared memory its answer goes in
 (docs/worker-protocol.md, "Gradients written in place"), so its gradients are not
@@ -28,6 +33,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import selectors
 import shutil
 import subprocess
 import sys
@@ -68,6 +76,10 @@ class Contender:
             return prepared.to_numpy(prepared.step(prepared.batch(self.case.x, self.case.y)))
         return prepared.to_numpy(self.bound.step())
 
+    def inside(self) -> float | None:
+        """The last step as the worker timed it (None in process)."""
+        return getattr(self.bound.prepared, "last_seconds", None)
+
     def round(self, seconds: float) -> None:
         trips, insides = [], []
         deadline = time.perf_counter() + seconds
@@ -75,13 +87,72 @@ class Contender:
             start = time.perf_counter()
             self.step()
             trips.append(time.perf_counter() - start)
-            insides.append(getattr(self.bound.prepared, "last_seconds", None) or trips[-1])
+            insides.append(self.inside() or trips[-1])
         self.round_trips.append(float(np.median(trips)))
         self.overhead_samples.append(float(np.median(np.array(trips) - np.array(insides))))
 
     @property
     def overheads(self) -> np.ndarray:
         return np.array(self.overhead_samples)
+
+
+class BareStep:
+    """The floor's step: one request line to ``bare_worker`` and its answer line;
+    ``last_seconds`` is the step as the worker timed it."""
+
+    def __init__(self, dtype: str, batch: int):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--bare-worker", "--dtype", dtype, "--batch", str(batch)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self.out = self.proc.stdout
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.out, selectors.EVENT_READ)
+        self.ids, self.pending, self.last_seconds = 0, b"", None
+
+    def step(self):
+        self.ids += 1
+        os.write(self.proc.stdin.fileno(), b'{"id":%d}\n' % self.ids)
+        while b"\n" not in self.pending:
+            self.selector.select()
+            chunk = os.read(self.out.fileno(), 1 << 16)
+            if not chunk:
+                raise RuntimeError("the bare worker ended")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        self.last_seconds = json.loads(line)["ns"] / 1e9
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+class BareContender(Contender):
+    def __init__(self, name, dtype, batch):
+        self.name, self.impl = name, None
+        self.bound = BareStep(dtype, batch)
+        self.round_trips, self.overhead_samples = [], []
+
+    def step(self):
+        self.bound.step()
+
+    def inside(self) -> float | None:
+        return self.bound.last_seconds
+
+
+def bare_worker(dtype: str, batch: int) -> int:
+    """The floor's worker: the same step, answered with one tiny line per request line."""
+    pin_threads(1)
+    steady_allocator()
+    case = make_case(SEED_SPEC, batch, dtype, 0)
+    bound = PreparedStep(NumpyImplementation(), case)
+    stdin, stdout = os.fdopen(0, "rb"), os.fdopen(1, "wb")
+    while line := stdin.readline():
+        request = json.loads(line)
+        start = time.perf_counter_ns()
+        bound.step()
+        elapsed = time.perf_counter_ns() - start
+        stdout.write(json.dumps({"id": request["id"], "ns": elapsed}).encode() + b"\n")
+        stdout.flush()
+    return 0
 
 
 def compile_c(directory: str) -> str | None:
@@ -100,7 +171,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--chunk", type=float, default=0.3, help="seconds per contender per round")
     parser.add_argument("--c", action="store_true", help="also the C worker (workers/c, compiled with cc)")
+    parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)  # the floor's worker
     args = parser.parse_args(argv)
+    if args.bare_worker:
+        return bare_worker(args.dtype, args.batch)
 
     pin_threads(1)
     steady_allocator()
@@ -113,6 +187,7 @@ def main(argv=None) -> int:
         Contender("numpy worker, shared memory", WorkerImplementation.python("numpy", **worker), case),
         Contender("  the same, a new batch each step", WorkerImplementation.python("numpy", **worker), case, new_batch=True),
         Contender("numpy worker, raw buffers", WorkerImplementation.python("numpy", shared_memory=False, **worker), case),
+        BareContender("floor: bare round trip", args.dtype, args.batch),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         exe = compile_c(tmp) if args.c else None
@@ -129,7 +204,7 @@ def main(argv=None) -> int:
                 gc.collect()
                 c.round(args.chunk)
         for c in contenders:
-            close = getattr(c.impl, "close", None)
+            close = getattr(c.impl if c.impl is not None else c.bound, "close", None)
             if close:
                 close()
 

@@ -14,7 +14,7 @@ from harness.networks.torch_cnn import TORCH_CNN  # the network written in torch
 REFERENCE = "numpy"
 # MLP-only arguments and their defaults: given otherwise, they are refused
 _MLP_ONLY = {"hidden": ("--hidden", "500"), "activation": ("--activation", "relu"), "loss": ("--loss", "cross_entropy"),
-             "device": ("--device", None), "timeout": ("--timeout", None)}
+             "device": ("--device", None)}
 
 
 def trainee_names(network, names) -> tuple[list, dict, dict]:
@@ -86,6 +86,9 @@ def run(args) -> int:
         raise ValueError(f"--batch-size {args.batch_size}: larger than the {len(dataset.y_train)} training samples of {args.data}")
     if args.scheduler and args.in_process:
         raise UsageError("--scheduler and --in-process contradict each other (tasks train away from the harness)")
+    if args.timeout and args.in_process:
+        raise UsageError("--timeout needs trainees trained as tasks, not --in-process (a hang can only be cut short in "
+                         "another process)")
     chosen, left_out, providers = trainee_names(network, args.impl)
     setup = NetworkTraining(network.initial_parameters(args.seed), chain_accuracy(network, providers[REFERENCE]), args.lr,
                             args.momentum, args.epochs, args.batch_size, args.seed, args.dtype)
@@ -131,12 +134,14 @@ def _train_as_tasks(network, chosen, reference, dataset, setup, args, on_step, o
     from harness.networks.steps import chain_step
     from harness.training.loop import TrainingRun, judged_by_twin
     from harness.training.network_loop import Trainee, train_side_by_side
+    from harness.workers.remote import DEFAULT_TIMEOUT
 
     runs = train_side_by_side([Trainee(REFERENCE, chain_step(network, reference))], dataset, setup,
                               on_step=on_step, on_start=on_start)
     others = chosen[1:]
     plain, bare = as_plain(network), dataclasses.replace(setup, accuracy=None)
-    tasks = [NetworkTrainTask(name, plain, dataset, bare, runs[0], REFERENCE, args.threads) for name in others]
+    tasks = [NetworkTrainTask(name, plain, dataset, bare, runs[0], REFERENCE, args.threads, args.timeout or DEFAULT_TIMEOUT)
+             for name in others]
 
     def lost(name, why):
         return TrainingRun(name, setup.dtype, error=f"INFRA_ERROR: the executor lost the task twice ({why}); the "

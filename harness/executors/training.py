@@ -7,13 +7,15 @@ harness first (every other run is measured against its parameters).
 
 ``train --model`` trains networks built from operator providers: a
 ``NetworkTrainTask`` names its trainee (a provider, or ``torch-cnn``) and carries the
-network as plain data, and the trainee's step is built and run in a process the task
-starts (``python -m harness.executors.training``), never in the harness's nor in the
-one the executor gave the task (a local pool process or a Dask worker): one whose
-operators exit or crash ends that process only, and the task reports it as its run's
-CRASHED error. The executor's process lives on: a pool whose process dies is broken
-as a whole, every task in it with it, and CPython's handling of a broken pool has had
-deadlocks of its own (gh-125451, fixed in 3.12.8 and 3.13.1)."""
+network as plain data. The task trains it where the executor runs it (a local pool
+process or a Dask worker), its parameters, update and judging there, and the
+trainee's step is built and run in a worker process the task starts
+(``harness.executors.network_worker``), never in the harness's nor in the executor's:
+a provider whose operators exit, crash or hang ends that worker only, and the task
+reports it as its run's CRASHED or TIMEOUT error; one that monkeypatches the harness
+changes nothing of the judging. The executor's process lives on: a pool whose process
+dies is broken as a whole, every task in it with it, and CPython's handling of a broken
+pool has had deadlocks of its own (gh-125451, fixed in 3.12.8 and 3.13.1)."""
 
 from __future__ import annotations
 
@@ -70,90 +72,46 @@ class NetworkTrainTask:
     reference: object  # harness.training.loop.TrainingRun
     reference_provider: str = "numpy"
     threads: int | None = 1  # BLAS/OpenMP (and torch) threads where the task runs
+    timeout: float = 300.0  # seconds for building the trainee's step, and then for each step
 
 
 def run_network_train_task(task: NetworkTrainTask):
-    """Run ``task`` in a process of its own (``train_network_here`` there) and return its
-    ``TrainingRun``; a process that ends without one (an exit, a crash, a signal) is
-    the run's CRASHED error, with the end of what it wrote to stderr. The task and the
-    run go through files in a temporary folder; the process's stdout goes to its
-    stderr, of which only a bounded tail is kept (``harness.workers.process``)."""
+    """Train ``task``'s trainee here and return its ``TrainingRun``, its step run in a
+    worker process (``harness.executors.network_worker``): this process keeps the
+    parameters, the update and the judging, the worker computes each step's loss and
+    gradients. A worker that exits, crashes or takes longer than ``task.timeout`` for
+    building the step or for a step is the run's CRASHED or TIMEOUT error, with the
+    end of its stderr; what the step raises is its ERROR."""
+    import dataclasses
     import pickle
     import sys
     import tempfile
     from pathlib import Path
 
-    from harness.training.loop import TrainingRun
-    from harness.workers.process import WorkerProcess, describe_exit
-
-    with tempfile.TemporaryDirectory(prefix="backprop-train-", ignore_cleanup_errors=True) as home:
-        given, taken = Path(home, "task.pickle"), Path(home, "run.pickle")
-        given.write_bytes(pickle.dumps((list(sys.path), pickle.dumps(task))))
-        worker = WorkerProcess([sys.executable, "-m", "harness.executors.training", str(given), str(taken)])
-        try:
-            worker.proc.wait()
-        finally:
-            worker.kill(grace=0)  # (reaps it, and its group: nothing it started lives on)
-        ended = describe_exit(worker.proc.returncode)
-        if worker.proc.returncode == 0 and taken.exists():
-            try:
-                return pickle.loads(taken.read_bytes())
-            except Exception as exc:  # noqa: BLE001 - a run file the process left unreadable
-                ended = f"exit status 0, its run unreadable ({type(exc).__name__})"
-        elif worker.proc.returncode == 0:
-            ended = "exit status 0, before it returned its run"
-    tail = worker.stderr.last_lines(600)
-    return TrainingRun(task.trainee, task.setup.dtype,
-                       error=f"CRASHED: the process training it ended ({ended}); its operators run in that process, so "
-                             f"the exit or crash is likely theirs" + (f"; its stderr ends: {tail}" if tail else ""))
-
-
-def _train_network_in_this_process(given: str, taken: str) -> None:
-    """``python -m harness.executors.training GIVEN TAKEN``: the task in ``given`` trained
-    here, its run written to ``taken`` (whole, or not at all)."""
-    import os
-    import pickle
-    import sys
-    from pathlib import Path
-
-    os.dup2(2, 1)  # what the trainee prints goes to stderr, whose tail the task keeps
-    path, task = pickle.loads(Path(given).read_bytes())
-    sys.path[:] = path  # where the process the task was given finds the trainee's plug-in
-    run = train_network_here(pickle.loads(task))
-    part = Path(taken + ".part")
-    part.write_bytes(pickle.dumps(run))
-    part.replace(taken)
-
-
-def train_network_here(task: NetworkTrainTask):
-    """Run ``task`` here and return its ``TrainingRun``: what the trainee raises, while it
-    is built or trained, is in the run's ``error``."""
-    import dataclasses
-
-    from harness.core.containment import described, user_interrupted
     from harness.core.process_settings import pin_threads
+    from harness.executors.network_worker import RemoteNetworkStep
     from harness.networks.cnn import from_plain
     from harness.networks.providers import OpsProvider
-    from harness.networks.steps import chain_accuracy, chain_step
-    from harness.networks.torch_cnn import TORCH_CNN, torch_cnn_step
+    from harness.networks.steps import chain_accuracy
     from harness.training.loop import TrainingRun
     from harness.training.network_loop import Trainee, train_step_function
 
     network = from_plain(task.network)
     setup = dataclasses.replace(task.setup, accuracy=chain_accuracy(network, OpsProvider(task.reference_provider)))
     if task.threads:
-        pin_threads(task.threads)  # numpy's and torch's pools, as the harness pins its own (this process is the task's)
-    try:
-        step = (torch_cnn_step(network, task.threads) if task.trainee == TORCH_CNN
-                else chain_step(network, OpsProvider(task.trainee)))
-    except BaseException as exc:  # a plug-in provider that cannot be built: its run's error
-        if user_interrupted(exc):
-            raise
-        return TrainingRun(task.trainee, setup.dtype, error=described(exc))
-    return train_step_function(Trainee(task.trainee, step), task.dataset, setup, reference=task.reference)
+        pin_threads(task.threads)  # numpy's pools here (the update, the accuracy), as in the worker
+    with tempfile.TemporaryDirectory(prefix="backprop-train-", ignore_cleanup_errors=True) as home:
+        given = Path(home, "task.pickle")
+        given.write_bytes(pickle.dumps((list(sys.path), pickle.dumps(task))))
+        step = RemoteNetworkStep(given, task.timeout)
+        try:
+            error = step.build()
+            run = (TrainingRun(task.trainee, setup.dtype, error=error) if error else
+                   train_step_function(Trainee(task.trainee, step), task.dataset, setup, reference=task.reference))
+        finally:
+            step.close()
+    if step.error:  # the worker's own words, not the exception train_step_function caught
+        run.error = step.error
+    return run
 
 
-if __name__ == "__main__":
-    import sys
-
-    _train_network_in_this_process(*sys.argv[1:3])

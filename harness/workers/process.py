@@ -273,6 +273,12 @@ class WorkerProcess:
             self._selector.close()
             self.proc.stdout.close()
             self.proc.stdin.close()
+        # stderr once its reader has seen the end (the group is dead): a descriptor fewer
+        # per worker; one that a process outside the group keeps open stays, with its reader
+        self._stderr_thread.join(0.5)
+        if not self._stderr_thread.is_alive():
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stderr.close()
 
 
 def _signal_group(pgid: int, sig) -> None:

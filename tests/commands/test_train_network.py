@@ -73,11 +73,78 @@ def test_trainees_train_as_executor_tasks_and_one_that_exits_costs_only_its_own_
         assert done.returncode == 1, done.stdout + done.stderr
         reports[how] = json.loads((tmp_path / f"{how}.json").read_text())["implementations"]
     tasks, here = reports["tasks"], reports["in-process"]
-    assert tasks["numpy-exits"]["error"].startswith("CRASHED: the process training it ended (exit status 0, before it "
-                                                    "returned its run)"), tasks["numpy-exits"]
+    assert tasks["numpy-exits"]["error"].startswith("CRASHED: the worker died during step: exit status 0"), tasks["numpy-exits"]
     assert tasks["numpy-exits"]["error"].endswith("its stderr ends: conv2d backward: exiting now"), tasks["numpy-exits"]
     assert tasks["numpy-copy"]["error"] is None and not tasks["numpy-copy"]["diverged"]
     assert tasks["numpy-copy"]["epoch_losses"] == tasks["numpy"]["epoch_losses"]
     assert tasks["numpy-reversed"]["diverged"] and tasks["numpy-reversed"]["error"] is None
     for name in ("numpy", "numpy (batch reversed)", "numpy-copy", "numpy-reversed"):
         assert _without_times(tasks[name]) == _without_times(here[name]), name
+
+
+HANGS_SOURCE = """
+import os
+import time
+from harness import ops
+from harness.ops.numpy_convolution import Conv2d
+
+class HangsInBackward(Conv2d):
+    calls = 0
+
+    def vjp(self, inputs, cotangents, **params):
+        HangsInBackward.calls += 1
+        if HangsInBackward.calls == 3:
+            print("conv2d backward: hanging now", flush=True)
+            with open(os.environ["HANGS_PID_FILE"], "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(3600)
+        return super().vjp(inputs, cotangents, **params)
+
+HANGS = {**ops.provider("numpy").operators, "conv2d": HangsInBackward}
+
+
+class LiesAboutItself(Conv2d):  # a flipped weight gradient, and a backward that hides it
+    def weight_gradient(self, g, x, w, stride, padding, dilation):
+        import harness.training.loop
+        harness.training.loop.relative_divergence = lambda *args: 0.0  # no divergence, in the process it runs in
+        return np.flip(super().weight_gradient(g, x, w, stride, padding, dilation), axis=(2, 3))
+
+import numpy as np
+LIAR = {**ops.provider("numpy").operators, "conv2d": LiesAboutItself}
+"""
+
+
+def test_a_trainee_that_hangs_is_killed_after_the_time_limit_and_one_that_patches_the_judge_still_diverges(tmp_path):
+    """A provider whose third conv2d backward sleeps for an hour: with ``--timeout 10`` its
+    run is TIMEOUT (the limit is per step: its first two steps ended), what it printed
+    is in the error, the process that hung is gone. A provider with a flipped conv2d
+    weight gradient whose backward replaces the harness's divergence with 0: DIVERGED
+    all the same (its operators run in a worker; the divergence is measured where the
+    task runs). The other trainee's run is whole, and the exit status is 1.
+    ``--timeout`` with ``--in-process`` is refused."""
+    from harness.ops.registry import ENTRY_POINT_GROUP
+    from tests.entry_points import write_distribution
+
+    (tmp_path / "hangs").mkdir()
+    hangs = write_distribution(tmp_path / "hangs", {"numpy-hangs": "cnnhangs:HANGS", "numpy-liar": "cnnhangs:LIAR"}, {"cnnhangs": HANGS_SOURCE},
+                               name="cnn-hangs", group=ENTRY_POINT_GROUP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), write_plugin(tmp_path), hangs]), "COLUMNS": "200",
+           "HANGS_PID_FILE": str(tmp_path / "hanging.pid")}
+    out = tmp_path / "run.json"
+    done = subprocess.run([sys.executable, "-m", "harness", "train", "--model", "cnn", "--epochs", "1", "--impl", "numpy-copy",
+                           "--impl", "numpy-hangs", "--impl", "numpy-liar", "-j", "2", "--timeout", "10", "--json", str(out)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    runs = json.loads(out.read_text())["implementations"]
+    error = runs["numpy-hangs"]["error"]
+    assert error.startswith("TIMEOUT: no answer to step within 10 s"), error
+    assert error.endswith("its stderr ends: conv2d backward: hanging now"), error
+    assert "numpy-hangs: TIMEOUT: no answer to step within 10 s" in done.stdout
+    assert runs["numpy-copy"]["error"] is None and not runs["numpy-copy"]["diverged"]
+    assert runs["numpy-copy"]["epoch_losses"] == runs["numpy"]["epoch_losses"]
+    assert runs["numpy-liar"]["error"] is None and runs["numpy-liar"]["diverged"], runs["numpy-liar"]
+    assert runs["numpy-liar"]["max_divergence"] > 1e-3
+    with pytest.raises(ProcessLookupError):  # the process that hung is gone
+        os.kill(int((tmp_path / "hanging.pid").read_text()), 0)
+    code = main(["train", "--model", "cnn", "--in-process", "--timeout", "4"])
+    assert code == 2
