@@ -16,6 +16,22 @@ from harness.core.tolerances import eps, factor
 _NO_VJP = "the mapping gives no vjp"
 
 
+def check_derivatives_are_judged(trial: MappingTrial) -> CheckResult:
+    """Something of the mapping's derivatives can be judged on this case: it gives a vjp
+    or a jvp, and the case has float input elements. Where not, every derivative check
+    would SKIP or hold vacuously (a wrong VJP of an empty input is right there), and a
+    run that judged no derivative must not exit 0: INCONCLUSIVE, saying why."""
+    name = "derivatives_are_judged"
+    if trial.mapping.vjp is None and trial.mapping.jvp is None:
+        return trial.result(name, Verdict.INCONCLUSIVE, "the mapping gives neither a vjp nor a jvp: none of its "
+                                                        "derivatives can be checked (only its forward's contracts ran)")
+    if trial.case.n_float_elements == 0:
+        shapes = ", ".join(str(tuple(x.shape)) for x in trial.case.inputs)
+        return trial.result(name, Verdict.INCONCLUSIVE, f"the case has no float input elements (input shapes {shapes}): "
+                                                        "no derivative can be judged on it; give inputs of at least one element")
+    return trial.result(name, Verdict.PASS)
+
+
 def check_outputs_are_finite(trial: MappingTrial) -> CheckResult:
     """Outputs and gradients are finite wherever the float64 forward is finite and fits
     the dtype (a float32 exp that overflows where float64 does not is not flagged)."""
@@ -293,6 +309,7 @@ def _disagreement(trial: MappingTrial, a, b) -> str | None:
 
 
 MAPPING_CONTRACT_CHECKS = (
+    check_derivatives_are_judged,
     check_outputs_are_finite,
     check_gradient_shapes,
     check_gradient_dtypes,

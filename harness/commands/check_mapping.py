@@ -40,9 +40,13 @@ def run(args) -> int:
 
     given = [flag for attr, flag in _NOT_FOR_MAPPINGS.items() if getattr(args, attr, None)]
     if given:
-        raise UsageError(f"{given[0]} applies to MLP implementations, not to --mapping")
+        raise UsageError(f"{given[0]} applies to MLP implementations, not to {'--mapping' if args.mapping else '--op'}")
     if args.case_file and args.size:
         raise UsageError("--case-file runs exactly that case; --size draws a new one: give one or the other")
+    if args.size:
+        from harness.core.memory import mapping_check_bytes, require
+
+        require(mapping_check_bytes(args.size), f"--size {args.size}")  # before anything is drawn
     options.checked_outputs(args)
     if args.provider and not args.op:
         raise UsageError("--provider chooses who computes an --op; give --op NAME")

@@ -134,7 +134,7 @@ def _draw(spec: Input, rng, how: str) -> np.ndarray:
         high = spec.high if spec.high is not None else spec.low + 2.0
         x = rng.uniform(low, high, spec.shape)
     else:
-        x = rng.normal(0.0, 1.0, spec.shape)
+        x = rng.standard_normal(spec.shape)  # normal(0, 1)'s very values, without its pass for loc and scale
     if how == "kinks" and spec.kinks and x.size:
         chosen = rng.random(spec.shape) < KINK_FRACTION
         chosen.flat[rng.integers(x.size)] = True  # at least one

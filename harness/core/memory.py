@@ -50,6 +50,18 @@ def train_bytes(spec: NetworkSpec, batch: int, n_test: int) -> int:
                     + 2 * activations(spec, n_test))
 
 
+# A mapping check holds about 43 float64 arrays the size of its first input at its
+# peak (maximum resident set of `check --mapping ... --size N --in-process`, less the
+# interpreter's: 350 bytes per element for relu and softmax at N = 10^6 and 4 * 10^6):
+# 512 per element leaves room for mappings of several inputs.
+MAPPING_CHECK_BYTES_PER_ELEMENT = 512
+
+
+def mapping_check_bytes(size: int) -> int:
+    """Bytes a mapping check of about ``size`` elements in its first input holds, by the estimate above."""
+    return MAPPING_CHECK_BYTES_PER_ELEMENT * size
+
+
 def available_bytes() -> int | None:
     """Memory the machine can give now: ``MemAvailable`` from ``/proc/meminfo``, else
     the physical memory; ``None`` where neither can be read."""

@@ -11,7 +11,7 @@ from harness.mappings import examples
 
 def test_the_check_names_are_the_contract():
     assert [mapping_check_name(c) for c in MAPPING_CHECKS] == [
-        "outputs_are_finite", "gradient_shapes", "gradient_dtypes", "inputs_not_mutated", "deterministic",
+        "derivatives_are_judged", "outputs_are_finite", "gradient_shapes", "gradient_dtypes", "inputs_not_mutated", "deterministic",
         "no_state_between_calls", "no_gradient_for_integer_inputs", "forward_matches_reference",
         "vjp_matches_oracle", "vjp_probes", "jvp_matches_oracle", "jvp_vjp_transpose", "second_order"]
 
@@ -22,6 +22,26 @@ def test_every_check_runs_on_every_case_in_every_declared_dtype():
     assert len(results) == per_case * len(mapping_cases(examples.softmax))
     assert all(r.ok for r in results) and {r.case.split()[-2] for r in results} >= {"float32", "float64"}
     assert all(r.seconds >= 0 for r in results)
+
+
+def _wrong_tanh_vjp(inputs, cotangents):
+    (x,), (g,) = inputs, cotangents
+    return (g * (1 - x**2),)  # tanh' is 1 - tanh(x)^2
+
+
+def test_a_run_that_judges_no_derivative_is_inconclusive_not_a_pass():
+    """No vjp and no jvp: only the forward's contracts could run (every result was PASS or
+    SKIP, exit 0, before). A wrong vjp on inputs of no element: right there, vacuously
+    (PASS before). Both INCONCLUSIVE now, saying why; the same vjp on one element FAILs."""
+    forward_only = check_mapping(Mapping("forward only", np.tanh, None, inputs=[Input((3, 4))]), dtype="float64")
+    empty = check_mapping(Mapping("empty", np.tanh, _wrong_tanh_vjp, inputs=[Input((0, 4))]), dtype="float64")
+    for results, words in ((forward_only, "gives neither a vjp nor a jvp"), (empty, "no float input elements")):
+        judged = [r for r in results if r.check == "derivatives_are_judged"]
+        assert judged and all(r.verdict is Verdict.INCONCLUSIVE and words in r.message for r in judged)
+        assert not all(r.ok for r in results)
+    one = check_mapping(Mapping("one", np.tanh, _wrong_tanh_vjp, inputs=[Input((1, 1))]), dtype="float64")
+    assert any(r.verdict is Verdict.FAIL for r in one)
+    assert all(r.verdict is Verdict.PASS for r in one if r.check == "derivatives_are_judged")
 
 
 def test_a_dtype_not_declared_is_a_skip_saying_why():
