@@ -22,7 +22,7 @@ from harness.core.cases import Case
 from harness.core.containment import summarise, user_interrupted, watching_interrupts
 from harness.core.out_of_process import ImplementationGone
 from harness.core.protocol import Implementation, availability
-from harness.core.results import CheckResult, Verdict
+from harness.core.results import CheckResult, Verdict, printable
 
 ComplexWarning = getattr(np, "exceptions", np).ComplexWarning  # numpy >= 1.25 moved it
 
@@ -82,7 +82,7 @@ def run_checks(impl: Implementation, case: Case, *, device: str | None = None, c
 def nothing_judged(impl_name: str, results) -> str | None:
     """Why nothing of ``impl_name`` was judged (every result a SKIP, or none), or
     ``None``. A run that judged nothing has not passed."""
-    skipped = [r for r in results if r.impl == impl_name]
+    skipped = [r for r in results if r.impl == printable(impl_name)]  # (results hold it printable)
     if any(r.verdict is not Verdict.SKIP for r in skipped):
         return None
     reasons = sorted({r.message for r in skipped if r.message})

@@ -28,8 +28,9 @@ def _format_seconds(seconds: float | None) -> str:
 
 
 def print_table(timings, console) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    from harness.core.results import shown
 
     batches = sorted({t.batch for t in timings})
     table = Table(title="step time: median (interquartile range)")
@@ -48,13 +49,13 @@ def print_table(timings, console) -> None:
             if t is None:
                 cells.append("")
             elif t.error:
-                cells.append(f"[bold red]ERROR[/]: {escape(t.error)}")
+                cells.append(f"[bold red]ERROR[/]: {shown(t.error)}")
             elif t.skipped:
-                cells.append(f"[yellow]n/a: {escape(t.skipped)}[/]")
+                cells.append(f"[yellow]n/a: {shown(t.skipped)}[/]")
             else:
                 cells.append(f"{_format_seconds(t.median)} ({_format_seconds(t.spread)})")
         device = next(iter(by_batch.values())).device
-        table.add_row(name, dtype, device, *cells)
+        table.add_row(shown(name), dtype, shown(device), *cells)
     console.print(table)
 
 
@@ -146,6 +147,7 @@ def run(args) -> int:
 
     from harness.core.memory import require, step_bytes
     from harness.core.protocol import availability
+    from harness.core.results import printable
     from harness.core.spec import DTYPES
 
     options.checked_outputs(args)
@@ -179,7 +181,7 @@ def run(args) -> int:
     console.print(f"{'-'.join(map(str, spec.sizes))} {spec.loss}; {args.threads} thread(s) per pool")
     for t in timings:
         if t.error:
-            console.print(f"{t.implementation} {t.dtype} batch {t.batch}: ERROR: {t.error}", style="red", markup=False,
+            console.print(printable(f"{t.implementation} {t.dtype} batch {t.batch}: ERROR: {t.error}"), style="red", markup=False,
                           highlight=False, soft_wrap=True)
     unmeasured = [impl.name for impl in impls if not any(t.implementation == impl.name and t.median is not None for t in timings)]
     reason = f"nothing measured for {', '.join(unmeasured)}" if unmeasured else ""
@@ -189,5 +191,5 @@ def run(args) -> int:
     if args.plot:
         plot(timings, args.plot, spec=spec)
     if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
+        print(f"backprop-harness: {printable(reason)}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED

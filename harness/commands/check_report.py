@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.core.results import CheckResult, Verdict
+from harness.core.results import CheckResult, Verdict, printable
 
 STYLE = {
     Verdict.PASS: "green",
@@ -31,6 +31,9 @@ class Run:
     case: str
     results: list[CheckResult] = field(default_factory=list)
     note: str = ""  # why the case was left out
+
+    def __post_init__(self):
+        self.impl, self.case, self.note = printable(self.impl), printable(self.case), printable(self.note)
 
     @property
     def verdict(self) -> Verdict:
@@ -131,10 +134,10 @@ def nothing_judged(runs: list[Run], asked_for) -> str:
     results a SKIP, or none at all), or ''. Such a run has not passed."""
     missing = []
     for name in asked_for:
-        mine = [run for run in runs if run.impl == name]
+        mine = [run for run in runs if run.impl == printable(name)]  # (runs hold it printable)
         if not any(r.verdict is not Verdict.SKIP for run in mine for r in run.results):
             why = sorted({run.note for run in mine if run.note} | {r.message for run in mine for r in run.results if r.message})
-            missing.append(f"{name} ({'; '.join(why) if why else 'no case was selected for it'})")
+            missing.append(f"{printable(name)} ({'; '.join(why) if why else 'no case was selected for it'})")
     if not asked_for:
         return "nothing judged: no implementation is available"
     return f"nothing judged for {', '.join(missing)}" if missing else ""
@@ -158,5 +161,5 @@ def conclude(runs: list[Run], asked_for, json_path: str | None) -> bool:
     if json_path:
         write_json(runs, json_path, ok=ok, reason=reason)
     if reason:
-        print(f"backprop-harness: {reason}", file=sys.stderr)
+        print(f"backprop-harness: {printable(reason)}", file=sys.stderr)
     return ok

@@ -148,10 +148,10 @@ def to_html(rows, *, title: str = "backprop-harness gradebook", folder: str = ""
 
 
 def print_table(rows, console) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from harness.commands.check_report import STYLE
+    from harness.core.results import shown
 
     table = Table(title="gradebook", show_lines=False)
     for column in ("submission", "verdict", "passed", "first failure"):
@@ -159,8 +159,8 @@ def print_table(rows, console) -> None:
     for r in rows:
         f = r["first_failure"]
         style = STYLE.get(Verdict(r["verdict"]), "")
-        first = escape(f"{f['check']} on {f['case']}: {f['message']}"[:300]) if f else ""
-        table.add_row(escape(r["submission"]), f"[{style}]{r['verdict']}[/]", f"{r['passed']}/{r['judged']}", first)
+        first = shown(f"{f['check']} on {f['case']}: {f['message']}"[:300]) if f else ""
+        table.add_row(shown(r["submission"]), f"[{style}]{r['verdict']}[/]", f"{r['passed']}/{r['judged']}", first)
     console.print(table)
 
 

@@ -24,6 +24,7 @@ def run(args) -> int:
     from harness.commands.check_report import make_console
     from harness.core.protocol import availability
     from harness.core.registry import load_failures
+    from harness.core.results import printable, shown
     from harness.workers.pool import default_jobs
 
     table = Table(title="implementations")
@@ -45,20 +46,20 @@ def run(args) -> int:
             reason = availability(impl)
             caps = impl.capabilities
             table.add_row(
-                impl.name,
-                "[green]yes[/]" if reason is None else f"[yellow]no: {reason}[/]",
-                ", ".join(sorted(caps.activations)),
-                ", ".join(sorted(caps.losses)),
-                ", ".join(sorted(caps.dtypes)),
-                ", ".join(caps.devices),
-                impl.description,
+                shown(impl.name),
+                "[green]yes[/]" if reason is None else f"[yellow]no: {shown(reason)}[/]",
+                shown(", ".join(sorted(caps.activations))),
+                shown(", ".join(sorted(caps.losses))),
+                shown(", ".join(sorted(caps.dtypes))),
+                shown(", ".join(caps.devices)),
+                shown(impl.description),
             )
     finally:
         running.close(impls)
     for name, reason in failures:
-        table.add_row(name, f"[red]no: {reason}[/]", "", "", "", "", "")
+        table.add_row(shown(name), f"[red]no: {shown(reason)}[/]", "", "", "", "", "")
     console = make_console()
     console.print(table)
     for name, verdict, message in broken:
-        console.print(f"{name}: {verdict}: {message}", markup=False, highlight=False)
+        console.print(printable(f"{name}: {verdict}: {message}"), markup=False, highlight=False)
     return EXIT_FAILED if broken else EXIT_OK

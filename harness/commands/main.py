@@ -54,8 +54,11 @@ def main(argv=None) -> int:
 
 
 def one_line(exc: BaseException) -> str:
-    """An error's message on one line (a path or a plug-in's words may hold newlines)."""
-    return " ".join(str(exc).split())
+    """An error's message on one line (a path or a plug-in's words may hold newlines),
+    its control characters written as escapes."""
+    from harness.core.results import printable
+
+    return printable(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ def run(args) -> int:
 
     from harness import ops
     from harness.commands.check_report import make_console
+    from harness.core.results import shown
     from harness.ops.registry import load_failures
 
     with warnings.catch_warnings():
@@ -30,9 +31,9 @@ def run(args) -> int:
         table.add_column(col, overflow="fold")
     for name in ops.operators():
         record = ops.operator(name)
-        table.add_row(name, ", ".join(record.input_names), ", ".join(record.nondifferentiable) or "-",
-                      ", ".join(record.dtypes), ", ".join(f"{k}={v}" for k, v in record.params.items()) or "-",
-                      ", ".join(ops.providers_of(name)))
+        table.add_row(shown(name), shown(", ".join(record.input_names)), shown(", ".join(record.nondifferentiable) or "-"),
+                      shown(", ".join(record.dtypes)), shown(", ".join(f"{k}={v}" for k, v in record.params.items()) or "-"),
+                      shown(", ".join(ops.providers_of(name))))
     console = make_console()
     console.print(table)
     known = set(ops.operators())
@@ -43,11 +44,11 @@ def run(args) -> int:
         why = provider.available()
         offered = [op for op in provider.operators if op in known]
         unknown = sorted(set(provider.operators) - known)
-        listing.add_row(name + (" (plug-in)" if provider.plugin else ""),
-                        "[green]yes[/]" if not why else f"[yellow]no: {why}[/]",
-                        f"{len(offered)}" + (f" (unknown, not checked: {', '.join(unknown)})" if unknown else ""),
-                        provider.description)
+        listing.add_row(shown(name + (" (plug-in)" if provider.plugin else "")),
+                        "[green]yes[/]" if not why else f"[yellow]no: {shown(why)}[/]",
+                        f"{len(offered)}" + (f" (unknown, not checked: {shown(', '.join(unknown))})" if unknown else ""),
+                        shown(provider.description))
     for name, reason in failures.items():
-        listing.add_row(name, f"[red]no: failed to load: {reason}[/]", "", "")
+        listing.add_row(shown(name), f"[red]no: failed to load: {shown(reason)}[/]", "", "")
     console.print(listing)
     return EXIT_FAILED if failures else EXIT_OK

@@ -99,6 +99,7 @@ def run(args) -> int:
     import sys
 
     from harness.core.memory import require, train_bytes
+    from harness.core.results import printable
     from harness.speed.timing import pin_threads
     from harness.training.datasets import load_dataset
     from harness.training.loop import TrainingRun
@@ -137,7 +138,7 @@ def run(args) -> int:
         reason = "nothing to train: " + ("; ".join(f"{name} {why}" for name, why in skipped.items()) or "no implementation")
         if args.json:
             write_json([], args.json, _config_record(args, spec, dataset), ok=False, reason=reason)
-        print(f"backprop-harness: {reason}", file=sys.stderr)
+        print(f"backprop-harness: {printable(reason)}", file=sys.stderr)
         return EXIT_FAILED
     pin_threads(args.threads)  # the reference trains here, and the harness judges here
 

@@ -5,6 +5,26 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field
 
+# Control characters shown as escapes (\x1b): a name or an exception's words from an
+# implementation could otherwise move the terminal's cursor, erase the lines above and
+# write "PASS" over a FAIL, or reverse the text that follows (Unicode's bidirectional
+# overrides). Tabs and newlines stay.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n"}
+_CONTROLS.update({c: f"\\u{c:04x}" for c in [0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (ESC, CR, BEL, C1 ...) written as escapes."""
+    return text.translate(_CONTROLS) if isinstance(text, str) else text
+
+
+def shown(text) -> str:
+    """What an implementation or plug-in wrote, for a rich table cell or markup: its
+    markup escaped and its control characters written as escapes (``printable``)."""
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
+
 
 class Verdict(str, enum.Enum):
     PASS = "PASS"
@@ -51,6 +71,9 @@ class TensorReport:
     worst: list[Coordinate] = field(default_factory=list)
     message: str = ""
 
+    def __post_init__(self):
+        self.name, self.message = printable(self.name), printable(self.message)
+
 
 @dataclass
 class CheckResult:
@@ -66,6 +89,11 @@ class CheckResult:
     seconds: float = 0.0
     # Worth knowing although the check passed: calls that differ within rounding, say.
     note: str = ""
+
+    def __post_init__(self):
+        # what an implementation can name or say, shown and stored as text (``printable``)
+        self.impl, self.case, self.message = printable(self.impl), printable(self.case), printable(self.message)
+        self.hint, self.note = printable(self.hint), printable(self.note)
 
     @property
     def ok(self) -> bool:

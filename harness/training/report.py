@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.core.output_files import save_figure
 from harness.core.output_files import write_json as write_strict
+from harness.core.results import printable, shown
 from harness.training.loop import TrainingRun
 
 
@@ -27,7 +28,7 @@ def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] |
                          min_width=None if numeric else 7)
     for run in runs:
         table.add_row(
-            run.name,
+            shown(run.name),
             _number(run.final_loss, ".4f"),
             _number(100 * run.final_accuracy, ".2f"),
             _number(run.seconds_per_epoch, ".3f"),
@@ -38,7 +39,7 @@ def summary_table(runs: list[TrainingRun], title: str, skipped: dict[str, str] |
             verdict(run),
         )
     for name, reason in (skipped or {}).items():
-        table.add_row(name, "", "", "", "", "", "", "", f"[yellow]left out: {reason}[/]")
+        table.add_row(shown(name), "", "", "", "", "", "", "", f"[yellow]left out: {shown(reason)}[/]")
     return table
 
 
@@ -56,7 +57,7 @@ def verdict(run: TrainingRun) -> str:
         return "[red]DIVERGED[/]"
     if run.is_twin:
         return "rounding twin"
-    return "[green]ok[/]" + (f" ({run.note})" if run.note else "")
+    return "[green]ok[/]" + (f" ({shown(run.note)})" if run.note else "")
 
 
 def problems(runs: list[TrainingRun]) -> list[str]:
@@ -65,12 +66,12 @@ def problems(runs: list[TrainingRun]) -> list[str]:
     for run in runs:
         if run.error:
             kind = _error_verdict(run.error)
-            lines.append(f"{run.name}: {run.error if run.error.startswith(kind) else f'{kind}: {run.error}'}")
+            lines.append(printable(f"{run.name}: {run.error if run.error.startswith(kind) else f'{kind}: {run.error}'}"))
         elif run.diverged:
             epoch = run.first_divergent_epoch
             d, t = run.divergence[epoch], run.tolerance[epoch]
             lines.append(
-                f"{run.name}: DIVERGED from numpy after epoch {epoch + 1}: relative divergence {d:.2e} > tolerance {t:.2e} "
+                f"{printable(run.name)}: DIVERGED from numpy after epoch {epoch + 1}: relative divergence {d:.2e} > tolerance {t:.2e} "
                 f"(same start, same batches, same update: its gradients differ from numpy's)"
             )
     return lines

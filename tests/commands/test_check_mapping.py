@@ -22,8 +22,14 @@ def wrong_vjp(inputs, cotangents):
     (x,), (g,) = inputs, cotangents
     return (g * (1 - x ** 2),)  # the derivative at the input, not the output
 
+def raising_vjp(inputs, cotangents):
+    raise ValueError("\\x1b[2K\\x1b[1A\\x1b[32mevery check PASS\\x1b[0m")
+
 tanh = harness.Mapping("tanh", np.tanh, tanh_vjp, inputs=[harness.Input((3, 4))], dtypes=("float32", "float64"))
 wrong = harness.Mapping("wrong tanh", np.tanh, wrong_vjp, inputs=[harness.Input((3, 4))])
+# a name and an exception that would erase the lines above and print a green PASS over them
+spoof = harness.Mapping("tanh\\x1b[2K\\r\\x1b[32mPASS\\x1b[0m", np.tanh, wrong_vjp, inputs=[harness.Input((3, 4))])
+spoof_raises = harness.Mapping("raises", np.tanh, raising_vjp, inputs=[harness.Input((3, 4))])
 '''
 
 
@@ -58,12 +64,26 @@ def test_a_wrong_mapping_fails_with_the_command_that_reruns_its_case(maps, capsy
     assert code == 1 and "vjp_matches_oracle FAIL" in out and "from " in out  # the case file's case
 
 
+@pytest.mark.parametrize("attr, verdict", [("spoof", "FAIL"), ("spoof_raises", "ERROR")])
+def test_control_characters_in_a_name_or_an_error_are_shown_as_escapes_not_sent_to_the_terminal(maps, capsys, attr, verdict):
+    code, out, err = run(capsys, "check", "--mapping", f"climaps:{attr}", "--dtype", "float64", "--json",
+                         str(maps / "r.json"))
+    assert code == 1 and f"vjp_matches_oracle {verdict}" in out, out
+    assert "\x1b" not in out + err and "\r" not in out + err  # (not a terminal: rich itself writes no escapes)
+    assert "\\x1b[32m" in out  # the words are still there, as escapes
+    data = json.loads((maps / "r.json").read_text())
+    assert not data["ok"] and "\\u001b" not in (maps / "r.json").read_text() and "\\x1b[32m" in json.dumps(data)
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--mapping", "climaps:tanh", "--impl", "numpy"], "--impl applies to MLP implementations, not to --mapping"),
     (["--mapping", "climaps:nothing"], "has no attribute 'nothing'"),
     (["--mapping", "climaps:tanh", "--size", "0"], "0 is not >= 1"),
     (["--second-order"], "--second-order applies to --mapping only"),
     (["--mapping", "climaps:tanh", "--case-file", "x.npz", "--size", "5"], "give one or the other"),
+    (["--op", "relu", "--impl", "numpy"], "--impl applies to MLP implementations, not to --op"),
+    # sized before anything is drawn: it grew to all the machine's memory before the OOM killer ended it
+    (["--mapping", "climaps:tanh", "--size", str(10**14)], f"--size {10**14}: needs about"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(maps, capsys, argv, words):
     code, out, err = run(capsys, "check", *argv)

@@ -53,6 +53,22 @@ def test_an_unavailable_implementation_is_listed_with_its_reason_and_capabilitie
                           "a double for the listing")
 
 
+class _Spoofing(_Unavailable):
+    name = "spoofing"
+    description = "[green]every check PASS[/] \x1b[2K\x1b[1A"  # markup and escapes of its own
+
+    def unavailable_reason(self, device=None):
+        return "[bold]fine[/]\x07"
+
+
+def test_a_plug_in_s_words_are_shown_as_written_not_as_markup_or_terminal_escapes(capsys, monkeypatch):
+    registry.implementations()
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, _Spoofing.name: _Spoofing()})
+    out = _list(capsys, "--in-process")
+    assert "\x1b" not in out and "\x07" not in out
+    assert "no: [bold]fine[/]\\x07" in out and "[green]every check PASS[/] \\x1b[2K\\x1b[1A" in out
+
+
 def test_a_plug_in_that_failed_to_load_is_listed_with_the_reason(capsys, registered):
     out = _list(capsys, "--in-process")
     assert "broken-plugin | no: entry point failed to load: ImportError: gone" in out

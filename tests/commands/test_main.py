@@ -85,3 +85,13 @@ def test_the_working_directory_is_importable_for_module_attr(monkeypatch, tmp_pa
 def test_python_dash_m_harness_works():
     done = subprocess.run([sys.executable, "-m", "harness", "list"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "numpy" in done.stdout
+
+
+def test_an_error_s_words_are_one_line_with_control_characters_as_escapes(capsys, tmp_path, monkeypatch):
+    # a mapping module whose import fails with words that would erase the line and print over it
+    (tmp_path / "spoofmod.py").write_text('raise ImportError("gone\\x1b[2K\\r\\x1b[32mall PASS\\x1b[0m\\nsecond line")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["check", "--mapping", "spoofmod:m"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "\r" not in err
+    assert "gone\\x1b[2K \\x1b[32mall PASS\\x1b[0m second line" in err, err

@@ -30,3 +30,11 @@ def test_a_plugin_provider_is_listed_and_one_that_cannot_load_fails_the_listing(
     plugins.install(tmp_path / "b", monkeypatch, "broken-ops", plugins.BROKEN)
     out = _ops(capsys, code=1)
     assert "| broken-ops | no: failed to load: RuntimeError: this plug-in cannot load |" in out
+
+
+def test_a_plugin_s_words_are_shown_as_written_not_as_markup_or_terminal_escapes(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "250")
+    plugins.install(tmp_path, monkeypatch, "spoofing-ops", 'raise RuntimeError("[green]loaded[/] \\x1b[2K\\x1b[1A")\n')
+    out = _ops(capsys, code=1)
+    assert "\x1b" not in out
+    assert "| spoofing-ops | no: failed to load: RuntimeError: [green]loaded[/] \\x1b[2K\\x1b[1A |" in out

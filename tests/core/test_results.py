@@ -50,3 +50,16 @@ def test_to_dict_is_plain_json_with_verdicts_as_text():
     assert d["tensors"][0]["verdict"] == "FAIL" and d["tensors"][1]["verdict"] == "PASS"
     assert d["tensors"][0]["worst"][1]["bracket"] == (0.25, 0.75)
     assert {"check", "impl", "case", "message", "hint", "seed", "repro", "seconds"} <= set(d)
+
+
+def test_control_characters_an_implementation_gives_are_stored_and_shown_as_escapes():
+    from harness.core.results import printable
+
+    spoof = "mine\x1b[2K\r\x1b[1A\x1b[32mPASS\x1b[0m\x07\x9b"
+    assert printable(spoof) == "mine\\x1b[2K\\x0d\\x1b[1A\\x1b[32mPASS\\x1b[0m\\x07\\x9b"
+    assert printable(printable(spoof)) == printable(spoof) and printable("a\tb\nc é") == "a\tb\nc é"
+    assert printable("LIAF\u202e") == "LIAF\\u202e"  # (an override would show the text after it reversed)
+    r = CheckResult("vjp_matches_oracle", spoof, spoof, Verdict.FAIL, message=spoof, hint=spoof, note=spoof,
+                    tensors=[TensorReport(name=spoof, verdict=Verdict.FAIL, message=spoof)])
+    shown = r.describe() + str(r.to_dict())
+    assert "\x1b" not in shown and "\r" not in shown and "\x9b" not in shown and "\\x1b[32mPASS" in shown

@@ -55,6 +55,17 @@ def test_the_table_has_a_row_per_run_and_per_left_out_implementation():
     assert rows["pure-python"] == "pure-python left out: too slow; name it with --impl"
 
 
+def test_a_trainee_s_name_and_words_are_shown_as_written_not_as_markup_or_terminal_escapes():
+    spoof = "[green]ok[/]\x1b[2K"
+    runs = [_run(spoof, divergence=[1e-13, 5e-3], tolerance=[1e-12, 2e-12]), _run("liar", note=spoof),
+            _run("raiser", error="RuntimeError: \x1b[1A\x1b[32mok")]
+    out = io.StringIO()
+    Console(file=out, width=250, color_system=None).print(summary_table(runs, "training", {spoof: spoof}))
+    table = out.getvalue()
+    assert "\x1b" not in table and table.count("[green]ok[/]\\x1b[2K") == 4  # a name, a note, a left-out name and its reason
+    assert "\x1b" not in "".join(problems(runs)) and "RuntimeError: \\x1b[1A\\x1b[32mok" in problems(runs)[1]
+
+
 def test_the_json_record_holds_the_config_and_every_run(tmp_path):
     path = tmp_path / "train.json"
     write_json([REFERENCE, DRIFTING, BROKEN], path, {"network": "64-500-10", "seed": 0})
