@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from harness.commands import options
-from harness.commands.errors import EXIT_FAILED, EXIT_OK
+from harness.commands.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 DEFAULT_TIMEOUT = 60.0  # seconds per call into a submission's worker
 DEFAULT_TIME_LIMIT = 900.0  # seconds for a whole submission: a slow one cannot take the class's evening
@@ -57,7 +57,9 @@ def tasks_for(submissions, args, case=None) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
+    from pathlib import Path
 
     from rich.progress import Progress
 
@@ -71,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
 
     # every input is checked before any work
     submissions = discover(args.folder, args.entry)
+    folder, wanted = Path(args.folder).resolve(), Path(os.path.expanduser(args.out)).resolve()
+    if wanted == folder or folder in wanted.parents:  # (before check_out_folder makes it)
+        raise UsageError(f"--out {args.out}: inside the folder of submissions {args.folder} (the gradebook would "
+                         "change a submission, or become one); expected a folder outside it")
     out = gradebook.check_out_folder(args.out)
     args.kinks, args.logit_scale = False, None  # what check's case selection also reads
     case = selected_case(args)
@@ -84,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         bar = progress.add_task(f"grading {len(valid)} submissions", total=len(tasks))
         results = run_tasks(engine, run_check_task, tasks, [s.name for s in valid],
                             on_done=lambda *_: progress.advance(bar))
-    by_name = dict(zip((s.name for s in valid), results))
-    rows = [gradebook.row(s, by_name[s.name], args.folder) if s.worker is not None else _invalid(s)
+    graded = {id(s): result for s, result in zip(valid, results)}  # by submission, never by name
+    rows = [gradebook.row(s, graded[id(s)], args.folder) if s.worker is not None else _invalid(s)
             for s in submissions]
     ok = all(r["ok"] for r in rows)
     gradebook.print_table(rows, console)

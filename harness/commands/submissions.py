@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,14 @@ def discover(folder: str, entry: str) -> list[Submission]:
         raise UsageError(f"grade {folder}: no submissions in it; expected {EXPECTED}")
     if not entry.isidentifier():
         raise UsageError(f"--entry {entry!r}: expected a Python attribute name, such as backprop")
-    return [_submission(path, entry) for path in entries]
+    found = [(path, _submission(path, entry)) for path in entries]
+    # alice.py and alice/ are both "alice": graded under one name, one's result would be
+    # shown for both (a wrong one PASSing as its namesake); neither is graded
+    names = Counter(s.name for _, s in found)
+    return [(s if names[s.name] == 1 else Submission(
+        s.name, "invalid", problem=f"{names[s.name]} submissions are named {s.name!r} "
+                                   f"({', '.join(p.name for p, t in found if t.name == s.name)}): rename all but one"))
+            for _, s in found]
 
 
 def _submission(path: Path, entry: str) -> Submission:

@@ -148,3 +148,40 @@ def test_a_bad_scheduler_address_is_one_line_and_exit_2(tmp_path, capsys):
     code = main(["grade", str(tmp_path / "room"), "--out", str(tmp_path / "out"), "--scheduler", "my-cluster"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "expected a Dask scheduler address such as tcp://HOST:8786" in err
+
+
+_RIGHT = "from harness.core import reference\ndef backprop(spec, params, x, y):\n    return reference.loss_and_grads(spec, params, x, y)\n"
+_DOUBLED = ("from harness.core import reference\ndef backprop(spec, params, x, y):\n"
+            "    loss, grads = reference.loss_and_grads(spec, params, x, y)\n    return loss, [(W * 2, b) for W, b in grads]\n")
+
+
+def test_two_submissions_of_one_name_are_neither_graded_as_the_other(tmp_path):
+    """alice.py (right) and alice/ (dW doubled) are both "alice": before, the one graded
+    last gave its result to both rows (both PASS, exit 0); now both are ERROR rows saying
+    why, and the folder's other submission is graded as usual."""
+    room = tmp_path / "room"
+    (room / "alice").mkdir(parents=True)
+    (room / "alice.py").write_text(_RIGHT)
+    (room / "alice" / "__init__.py").write_text(_DOUBLED)
+    (room / "bob.py").write_text(_DOUBLED)
+    done = grade(room, tmp_path / "book", *QUICK)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = json.loads((tmp_path / "book" / "gradebook.json").read_text())["submissions"]
+    alices = [r for r in rows if r["submission"] == "alice"]
+    assert len(alices) == 2 and all(not r["ok"] and r["verdict"] == "ERROR" for r in alices), alices
+    assert all("2 submissions are named 'alice' (alice, alice.py): rename all but one" in r["first_failure"]["message"]
+               for r in alices)
+    bob = next(r for r in rows if r["submission"] == "bob")
+    assert bob["verdict"] == "FAIL" and bob["checks"]["gradients_match_reference"] == "FAIL"
+
+
+def test_a_gradebook_inside_the_folder_of_submissions_is_refused_before_anything_is_written(tmp_path, capsys):
+    room = tmp_path / "room"
+    (room / "bob").mkdir(parents=True)
+    (room / "bob" / "__init__.py").write_text(_RIGHT)
+    before = _digest(room)
+    for out in (room, room / "bob", room / "new"):
+        code = main(["grade", str(room), "--out", str(out), *QUICK])
+        err = capsys.readouterr().err
+        assert code == 2 and f"--out {out}: inside the folder of submissions {room}" in err and "Traceback" not in err
+        assert _digest(room) == before
