@@ -60,6 +60,12 @@ def check_output_path(path, *, option: str, kind: str) -> str:
         raise OutputPathError(f"{option} {text}: no such folder {folder}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"{option} {text}: the folder {folder} is not writable")
+    try:  # as the run's end will (write_atomically): a folder such as /sys passes os.access, not this
+        handle, probe = tempfile.mkstemp(prefix=f".{os.path.basename(absolute)}.", suffix=".partial", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(f"{option} {text}: cannot create a file in {folder}: {exc.strerror or exc}") from None
     if os.path.lexists(absolute):
         if not os.path.isfile(absolute):
             raise OutputPathError(f"{option} {text}: exists and is not a regular file; expected a file name")
@@ -113,7 +119,10 @@ def write_atomically(path, write, *, binary: bool = False) -> None:
     ``write`` raises."""
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
-    handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+    try:
+        handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
             write(fh)
@@ -121,12 +130,19 @@ def write_atomically(path, write, *, binary: bool = False) -> None:
         os.umask(umask)
         os.chmod(partial, 0o666 & ~umask)
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(partial)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a file system that refuses: one line, not a traceback
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+class OutputError(ValueError):
+    """An output file that could not be written (the disk is full, say): the command's
+    one-line error, exit 2."""
 
 
 def save_figure(fig, path, **kwargs) -> None:

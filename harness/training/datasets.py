@@ -8,6 +8,7 @@ image, and int64 labels. A missing, truncated or corrupt file raises
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from dataclasses import dataclass
 
@@ -104,6 +105,9 @@ def load_mnist(data_dir) -> Dataset:
             raise DatasetError(f"{labels_path}: label {int(labels[index])} at index {index}; expected labels 0..9")
         if images.shape[0] == 0:
             raise DatasetError(f"{images_path}: holds no images; expected at least one")
+        if 0 in images.shape[1:]:
+            raise DatasetError(f"{images_path}: images of {'x'.join(map(str, images.shape[1:]))} pixels; "
+                               "expected at least 1x1")
         splits[split] = (images.reshape(images.shape[0], -1).astype(np.float64) / 255.0, labels.astype(np.int64), images_path,
                          images.shape[1:])
     (x_train, y_train, train_path, train_shape), (x_test, y_test, test_path, test_shape) = splits["train"], splits["test"]
@@ -115,48 +119,67 @@ def load_mnist(data_dir) -> Dataset:
 
 def find_idx_file(data_dir, name: str) -> str:
     """``data_dir/name`` or ``data_dir/name.gz``, whichever exists."""
+    folders = []
     for candidate in (name, name + ".gz"):
         path = os.path.join(data_dir, candidate)
         if os.path.isfile(path):
             return path
+        if os.path.isdir(path):
+            folders.append(path)
+    if folders:
+        raise DatasetError(f"{folders[0]}: is a folder; expected MNIST's IDX file (plain or .gz) of that name")
     raise DatasetError(f"{os.path.join(data_dir, name)}: no such file (nor {name}.gz); MNIST needs {', '.join(n for p in MNIST_FILES.values() for n in p)}")
 
 
 def read_idx(path, expected_magic: int) -> np.ndarray:
     """The unsigned-byte array stored in the IDX file ``path`` (gzipped when it ends
-    in ``.gz``), after checking its magic number, dimensions and payload length."""
+    in ``.gz``), after checking its magic number, dimensions and payload length. No more
+    is read than the header announces, plus one byte to tell trailing bytes: a gzip
+    file that inflates to gigabytes costs no more than its header says."""
+    expected_dims = expected_magic & 0xFF
+    header = 4 + 4 * expected_dims
     try:
-        if str(path).endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                raw = fh.read()
-        else:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            raw = _read_up_to(fh, header)
+            if len(raw) < 4:
+                raise DatasetError(f"{path}: {len(raw)} bytes, too short for an IDX header (expected magic {expected_magic})")
+            magic = int.from_bytes(raw[:4], "big")
+            if magic != expected_magic:
+                raise DatasetError(
+                    f"{path}: magic number {magic} (0x{magic:08x}); expected {expected_magic} (0x{expected_magic:08x}, "
+                    f"unsigned bytes in {expected_dims} dimension{'s' if expected_dims > 1 else ''})"
+                )
+            if len(raw) < header:
+                raise DatasetError(f"{path}: truncated header ({len(raw)} bytes; expected {header} for {expected_dims} dimensions)")
+            dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(expected_dims))
+            expected_payload = math.prod(dims)  # Python's integers: no overflow for any header
+            data = _read_up_to(fh, expected_payload + 1)
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{path}: is a folder; expected an IDX file") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated or not gzip at all
         raise DatasetError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
-    expected_dims = expected_magic & 0xFF
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: {len(raw)} bytes, too short for an IDX header (expected magic {expected_magic})")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
-        raise DatasetError(
-            f"{path}: magic number {magic} (0x{magic:08x}); expected {expected_magic} (0x{expected_magic:08x}, "
-            f"unsigned bytes in {expected_dims} dimension{'s' if expected_dims > 1 else ''})"
-        )
-    header = 4 + 4 * expected_dims
-    if len(raw) < header:
-        raise DatasetError(f"{path}: truncated header ({len(raw)} bytes; expected {header} for {expected_dims} dimensions)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(expected_dims))
-    payload = len(raw) - header
-    expected_payload = int(np.prod(dims, dtype=np.int64))
-    if payload != expected_payload:
-        what = "truncated" if payload < expected_payload else "trailing bytes"
-        raise DatasetError(
-            f"{path}: {what}: {payload} bytes of data, expected {expected_payload} for dimensions {'x'.join(map(str, dims))}"
-        )
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+    if len(data) != expected_payload:
+        shape = "x".join(map(str, dims))
+        if len(data) < expected_payload:
+            raise DatasetError(f"{path}: truncated: {len(data)} bytes of data, expected {expected_payload} for dimensions {shape}")
+        raise DatasetError(f"{path}: trailing bytes: more data than the {expected_payload} bytes dimensions {shape} hold")
+    return np.frombuffer(data, np.uint8).reshape(dims)
+
+
+def _read_up_to(fh, n: int) -> bytes:
+    """At most ``n`` bytes of ``fh``, read a MiB at a time (``read(n)`` may allocate ``n``
+    up front, whatever the file holds)."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def write_idx(path, array: np.ndarray) -> None:

@@ -54,6 +54,15 @@ def test_a_read_only_folder_is_refused(tmp_path):
         tmp_path.chmod(0o700)
 
 
+def test_a_folder_that_says_it_is_writable_but_takes_no_file_is_refused_before_the_run():
+    # /sys: os.access says writable (to root), but no file can be made there; it was
+    # found only after the run, when the report could not be written
+    if not os.path.isdir("/sys/kernel") or not os.access("/sys", os.W_OK | os.X_OK):
+        pytest.skip("needs Linux's /sys, writable by os.access's account (root)")
+    with pytest.raises(OutputPathError, match="--json /sys/r.json: cannot create a file in /sys"):
+        check_output_path("/sys/r.json", option="--json", kind="json")
+
+
 def test_files_the_harness_wrote_are_recognised_and_no_others(tmp_path):
     ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
     write_json(ours, {"ok": True})
@@ -104,3 +113,28 @@ def test_written_json_starts_with_the_generator_and_has_no_nan(tmp_path):
     text = path.read_text()
     assert text.startswith('{\n  "generator": "backprop-harness') and "NaN" not in text
     assert json.loads(text) == {"generator": generator(), "x": None}
+
+
+@pytest.mark.parametrize("option", ["--json", "--save-case"])
+def test_an_output_the_file_system_refuses_after_the_run_is_one_line_and_exit_2(tmp_path, option):
+    """A file size limit (RLIMIT_FSIZE, as a full disk would) makes the write fail after
+    the checks ran: before, a traceback (three, chained, for --save-case) and exit 1;
+    now one line naming the file and why, exit 2, and no partial file left."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.grading.classroom import ROOT
+
+    def limit():  # Python ignores SIGXFSZ: the write raises EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    target = tmp_path / ("out.json" if option == "--json" else "case.npz")
+    done = subprocess.run([sys.executable, "-m", "harness", "check", "--impl", "numpy", "--sizes", "30,20", "--batch", "2",
+                           "--in-process", option, str(target)], preexec_fn=limit, capture_output=True, text=True,
+                          cwd=str(ROOT), env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    # (no bytecode written under the limit: CPython would write .pyc files cut short and
+    # every later import of them would fail with "marshal data too short")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == f"backprop-harness: error: cannot write {target}: File too large", done.stderr
+    assert os.listdir(tmp_path) == []

@@ -109,6 +109,16 @@ def test_missing_file_is_named(tmp_path):
     assert_one_line_naming(exc_info, tmp_path / "t10k-images-idx3-ubyte", "no such file")
 
 
+def test_a_folder_in_a_file_s_place_is_named_as_a_folder(tmp_path):
+    tiny_mnist(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte"
+    images.unlink()
+    images.mkdir()  # (it was said as "no such file")
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, images, "is a folder")
+
+
 def test_missing_directory_is_named(tmp_path):
     with pytest.raises(DatasetError) as exc_info:
         load_mnist(tmp_path / "nowhere")
@@ -185,6 +195,15 @@ def test_count_mismatch_names_both_files(tmp_path):
     assert_one_line_naming(exc_info, labels, "11 labels", "12 images", str(tmp_path / "train-images-idx3-ubyte"))
 
 
+def test_images_of_no_pixels_are_named_with_their_size(tmp_path):
+    tiny_mnist(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte"
+    write_idx(images, np.zeros((12, 0, 28), np.uint8))  # (it went on to "width 0 is not an integer >= 1")
+    with pytest.raises(DatasetError) as exc_info:
+        load_mnist(tmp_path)
+    assert_one_line_naming(exc_info, images, "images of 0x28 pixels", "at least 1x1")
+
+
 def test_label_out_of_range_is_named(tmp_path):
     tiny_mnist(tmp_path)
     labels = tmp_path / "t10k-labels-idx1-ubyte"
@@ -205,3 +224,33 @@ def test_a_data_set_with_a_label_that_is_no_class_is_refused_naming_it(y, expect
     x = np.zeros((3, 4))
     with pytest.raises(ValueError, match=f"data set mine: {expected}"):
         Dataset("mine", x, np.array([0, 1, 2]), x, np.array(y))
+
+
+def test_a_gzip_file_that_inflates_far_beyond_its_header_is_refused_after_reading_what_the_header_says(tmp_path):
+    """A 3 MB gzip file whose header says 100 images of 28x28 and which inflates to
+    300 MB: before, all of it was inflated (gigabytes, for a larger one) before the
+    trailing bytes were seen; now reading stops one byte past the header's payload."""
+    import gzip
+    import resource
+
+    from harness.training.datasets import DatasetError, read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write((2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (100, 28, 28)))
+        zeros = bytes(1 << 20)
+        for _ in range(300):
+            fh.write(zeros)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DatasetError, match="trailing bytes: more data than the 78400 bytes dimensions 100x28x28 hold"):
+        read_idx(path, 2051)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 << 10  # KiB: far below the 300 MB inflated
+
+
+def test_an_idx_header_whose_size_overflows_int64_is_said_as_truncated(tmp_path):
+    from harness.training.datasets import DatasetError, read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes((2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (2**31, 65536, 65536)) + b"\0" * 10)
+    with pytest.raises(DatasetError, match=r"truncated: 10 bytes of data, expected 9223372036854775808 "):
+        read_idx(path, 2051)
