@@ -153,7 +153,9 @@ def _judged(got, center, radius, scale, dtype, comparison, margin) -> _Judgement
     with np.errstate(all="ignore"):
         tol = tolerance(dtype, comparison, scale)
         margin = np.asarray(margin, np.float64)
-        if np.ndim(tol) and np.broadcast_shapes(np.shape(tol), margin.shape) == np.shape(tol):
+        if not margin.ndim and margin == 0:
+            pass  # (no margin: no pass over the tolerances)
+        elif np.ndim(tol) and np.broadcast_shapes(np.shape(tol), margin.shape) == np.shape(tol):
             tol += margin  # (tolerance's own fresh array)
         else:
             tol = tol + margin

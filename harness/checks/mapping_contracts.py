@@ -206,11 +206,24 @@ def _calls(trial: MappingTrial):
         # Twice the rolled cotangents (exact in any float dtype): a VJP is linear in them, so
         # even where rolling changes nothing (one output element, a linear map) a correct B
         # differs from A unless its Jacobian differs to make up for it
-        cotangents_b = tuple(None if c is None else np.roll(c, 1) * c.dtype.type(2) for c in trial.cotangents)
+        cotangents_b = tuple(None if c is None else _rolled(c, c.dtype.type(2)) for c in trial.cotangents)
         _ = trial.first
         b = trial.call(other, cotangents_b)
         trial._calls = (other, cotangents_b, b, trial.call())
     return trial._calls
+
+
+def _rolled(a, times=None):
+    """``np.roll(a, 1)`` (flattened, then reshaped), times ``times`` where given, in one pass
+    and one fresh array."""
+    flat, out = a.reshape(-1), np.empty(a.size, a.dtype)
+    if a.size:
+        if times is None:
+            out[1:], out[0] = flat[:-1], flat[-1]
+        else:
+            np.multiply(flat[:-1], times, out=out[1:])
+            out[0] = flat[-1] * times
+    return out.reshape(a.shape)
 
 
 def _first_again(trial: MappingTrial) -> str | None:
@@ -264,7 +277,7 @@ def _other_case(case: MappingCase) -> MappingCase:
     """``case`` with other values of the same shapes and dtypes: each input's elements
     rolled by one place (no new random draws: at a million elements those cost as much
     as a forward; the values stay in the inputs' domain, kinks and ties included)."""
-    inputs = tuple(np.roll(x, 1) if x.size > 1 else x.copy() for x in case.inputs)
+    inputs = tuple(_rolled(x) for x in case.inputs)
     return MappingCase(inputs, dict(case.params), case.seed, case.label, case.recipe)
 
 

@@ -86,16 +86,16 @@ def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
             # an element the oracle cannot differentiate: an infinite margin, so it cannot be judged
             # (the masks, and the allowances' zeros, skipped where they change nothing: passes
             # over a million elements)
-            unknown = bool(u.any())
+            unknown, blurry = bool(u.any()), bool(np.any(e))  # (no error anywhere: the complex step's values)
             center, scale = np.where(u, 0.0, c) if unknown else c, mapping_scale(s, v, floor_over=s)
-            margin = ORACLE_ERROR_FACTOR * e
+            margin = ORACLE_ERROR_FACTOR * e if blurry else 0.0
             if np.any(a):
-                margin += a
+                margin = margin + a
             if t is not None:
                 margin += terms_allowance(t, dtype, s)
             report, failed = judged_elements(g, center, r, scale, dtype=dtype, comparison="gradient", name=label,
                                              margin=np.where(u, np.inf, margin) if unknown else margin)
-            bad = failed | ~(e <= BLURRED * scale) if np.any(e) else failed  # exact values: no error to blur them
+            bad = failed | ~(e <= BLURRED * scale) if blurry else failed  # exact values: no error to blur them
             reports.append(report)
             picks.append(np.flatnonzero(bad) if bad.any() else None)
         return reports, picks

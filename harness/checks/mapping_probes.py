@@ -94,8 +94,12 @@ class _Prober:
             if whole is self.diff.scales and self._scale_norms is not None:
                 norms = self._scale_norms
             else:
-                spread = math.sqrt(math.fsum(f * f * inner(w, w) for f, w in zip(self.floors, whole) if w is not None))
-                weight = math.fsum(float(np.abs(w).sum()) for g, w in zip(self.grads, whole) if g is not None)
+                # an input whose every scale is k: n k^2 and n k, without two passes over it
+                constants = self.diff.constant_scales if whole is self.diff.scales else [None] * len(whole)
+                spread = math.sqrt(math.fsum(f * f * (inner(w, w) if k is None else w.size * k * k)
+                                             for f, w, k in zip(self.floors, whole, constants) if w is not None))
+                weight = math.fsum((float(np.abs(w).sum()) if k is None else w.size * abs(k))
+                                   for g, w, k in zip(self.grads, whole, constants) if g is not None and w is not None)
                 norms = (spread, weight)
                 if whole is self.diff.scales:
                     self._scale_norms = norms

@@ -204,12 +204,18 @@ class Differentiator(ComplexStep):
         return float(value), float(error) + noise
 
     def _along(self, direction, h, kept, buffers=None) -> list:
-        """``at(direction, h)``, kept (or taken from what was kept) for a shared direction,
-        whose outputs must then not live in reused buffers."""
+        """``at(direction, h)``, kept (or taken from what was kept) for a shared direction.
+        The moved inputs go into ``buffers`` either way; a kept output that may share
+        memory with one (a forward that returns its input, or a view of it) is copied,
+        since the next step overwrites the buffers."""
         if kept is None:
             return self.at(direction, h, buffers)
         if h not in kept:
-            kept[h] = self.at(direction, h)
+            outputs = self.at(direction, h, buffers)
+            if buffers is not None:
+                outputs = [y.copy() if any(b is not None and np.may_share_memory(y, b) for b in buffers) else y
+                           for y in outputs]
+            kept[h] = outputs
         return kept[h]
 
     def _contraction(self, weights) -> tuple[float, float]:

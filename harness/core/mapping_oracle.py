@@ -278,7 +278,9 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
     (Richardson, 4 evaluations; or with ``exact`` the complex step): brackets and
     sensitivities come from ``refine_jvp``, for the elements that need them."""
     unit, direction = tangent_direction(diff, tangents)
-    if exact and diff.complex_ok:
+    method = diff.method if exact else "Richardson-extrapolated differences"
+    exact = exact and diff.complex_ok
+    if exact:
         values, errors = diff.complex_right(direction), [np.zeros(v.shape) for v in diff.outputs]
     else:
         d = diff.right(direction)
@@ -289,12 +291,13 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
         # .flat hands refine_jvp a copy (a bracket for max over everything would be lost);
         # every array here is a fresh one (refine_jvp and the JVP check write into them)
         with np.errstate(invalid="ignore"):
-            everywhere = bool(np.isfinite(np.sum(v)) and np.isfinite(np.sum(e)))  # (an overflow only takes the long way)
+            # (an overflow only takes the long way; the complex step's errors are fresh zeros)
+            everywhere = bool(np.isfinite(np.sum(v)) and (exact or np.isfinite(np.sum(e))))
         if everywhere:  # every value and error finite: nothing to mask, in a third of the passes
             c = np.asarray(v / unit)
             center.append(c)
             scale.append(np.abs(c))
-            error.append(np.asarray(e / unit))
+            error.append(e if exact and np.ndim(e) else np.asarray(e / unit))
             unresolved.append(np.zeros(np.shape(v), bool))
             continue
         u = np.asarray(~np.isfinite(v) | ~np.isfinite(e))
@@ -309,7 +312,7 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
         sensitivity=[np.zeros(v.shape) for v in values],
         error=error,
         unresolved=unresolved,
-        method=diff.method if exact else "Richardson-extrapolated differences",
+        method=method,
     )
 
 

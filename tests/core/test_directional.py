@@ -50,3 +50,24 @@ def test_a_forward_that_raises_at_the_point_is_reported():
         Differentiator(lambda x: np.arange(2), [np.ones(2)], {})
 
 
+
+
+@pytest.mark.parametrize("forward", [lambda x: x, lambda x: x.reshape(3, 4), lambda x: np.maximum(x, 0)])
+def test_a_shared_direction_keeps_each_steps_outputs_even_where_the_forward_returns_its_input(forward):
+    """The moved inputs of a shared direction go into buffers the next step overwrites;
+    an output that is that buffer (or a view of it) is copied before it is kept. Else
+    every kept step would hold the last step's values, and Richardson over them would
+    give 0 for the derivative of the identity."""
+    x = rng_input()
+    d = Differentiator(forward, [x], {})
+    w = [np.random.default_rng(2).uniform(-1, 1, size=x.size)]
+    d.share("tangent", w)
+    c = [np.random.default_rng(3).uniform(-1, 1, size=np.shape(d.outputs[0]))]
+    value, _ = d.contracted(w, c, levels=3)
+    kept = d._kept(w)
+    steps = sorted(h for h in kept if h != "complex")
+    assert len(steps) == 3
+    for h in steps:  # each kept output is x + h w through the forward, not another step's
+        np.testing.assert_allclose(np.ravel(kept[h][0]), np.ravel(forward(x + h * w[0])), rtol=0, atol=1e-15)
+    truth = float(np.dot(np.ravel(c[0]), np.ravel(forward(x + 1e-7 * w[0]) - forward(x)))) / 1e-7
+    assert abs(value - truth) <= 1e-6 * max(1.0, abs(truth))
