@@ -1,24 +1,29 @@
 """What checking any mapping costs at 10^6 input elements, in units of one float64
 forward plus backward of that mapping at that size, measured in the same run.
 
-For each mapping and dtype it prints the unit (the fastest of 15 ``forward(x); vjp(x,
-c)`` in float64), the wall time of ``harness.check(mapping, size=10**6)`` (every check:
+For each mapping and dtype it prints the unit (the fastest ``forward(x); vjp(x, c)`` in
+float64 of 5), the CPU time of ``harness.check(mapping, size=10**6)`` (every check:
 contracts, probes, and the JVP checks where there is a JVP) and of ``vjp_probes`` alone,
 both in units, and the forward evaluations the oracle made. Target: at most 30 units
 for the whole check (gradcheck's full mode needs about 2 * 10^6 forward evaluations
 there). One thread, as the checks run, and CPU time of this process (``process_time``)
 for both the unit and the checks: on a shared machine wall time counts the other
-tenants' work too. The ratios, taken within one run, are what count. Both are minima
-(of 15 units, of ``--repeat`` checks): a check's first runs in a process also pay for
-the pages its arrays touch first (minor page faults; the first check at 10^6 elements
-costs about twice the later ones), as the unit's first runs do.
+tenants' work too.
 
-    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 5] [--probes 6] [--only relu,tanh]
+Each check is divided by the unit measured just before and just after it (the faster
+of the two), and the table gives the median of these paired ratios over ``--repeat``
+checks, and their range: this machine's speed drifts by 10 % and more over seconds,
+so a unit measured once, or minima taken at different moments, moved the result by
+up to 30 %. A first check, not counted, pays for the pages its arrays touch first
+(minor page faults: the first check at 10^6 elements costs about twice the later ones).
+
+    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 7] [--probes 6] [--only relu,tanh]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -99,14 +104,15 @@ def unit_seconds(mapping, shape, repeat=15):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10**6)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--probes", type=int, default=PROBES, help=f"random probe directions (default {PROBES})")
     parser.add_argument("--only", default="", help="comma-separated mapping names to measure (default: every one)")
     args = parser.parse_args(argv)
     # glibc keeps freed arrays for the next allocation (as every speed benchmark here
     # does): otherwise each million-element array costs page faults, on both sides
     steady_allocator()
-    header = f"{'mapping':28} {'dtype':8} {'unit ms':>8} {'check s':>8} {'units':>6} {'probes':>7} {'evals':>6}  verdicts"
+    header = (f"{'mapping':28} {'dtype':8} {'unit ms':>8} {'check s':>8} {'units':>6} {'range':^11} {'probes':>7} "
+              f"{'evals':>6}  verdicts")
     print("CPU seconds of this process; units = float64 forward + backward of the mapping at that size")
     print(header)
     print("-" * len(header))
@@ -117,25 +123,35 @@ def main(argv=None):
             if only and not any(mapping.name.startswith(name) for name in only):
                 continue
             for dtype in mapping.dtypes:
-                unit = unit_seconds(mapping, shape)
-                totals, probes, evals = [], [], 0
+                check_mapping(mapping, dtype=dtype, size=args.size, probes=args.probes)  # first touches, not counted
+                ratios, probe_ratios, units, totals, evals = [], [], [], [], 0
                 for _ in range(args.repeat):
+                    # each check's time over the unit measured just before and just after it
+                    # (a paired ratio: a shared machine's speed drifts by 10 % over seconds)
+                    before = unit_seconds(mapping, shape, repeat=5)
                     start = time.process_time()
                     results = check_mapping(mapping, dtype=dtype, size=args.size, probes=args.probes)
-                    totals.append(time.process_time() - start)
+                    total = time.process_time() - start
                     trial = MappingTrial(mapping, sample_cases(mapping, dtype, 0, args.size)[0], probes=args.probes)
                     _ = trial.first, trial.differentiator  # the probes' own share, after the shared first call
                     start = time.process_time()
                     run_mapping_check(check_vjp_probes, trial)
-                    probes.append(time.process_time() - start)
+                    probe = time.process_time() - start
                     evals = trial.differentiator.evaluations
-                total, probe = min(totals) / unit, min(probes) / unit
+                    unit = min(before, unit_seconds(mapping, shape, repeat=5))
+                    ratios.append(total / unit)
+                    probe_ratios.append(probe / unit)
+                    units.append(unit)
+                    totals.append(total)
+                unit, total, probe = statistics.median(units), statistics.median(ratios), statistics.median(probe_ratios)
                 worst = max(worst, total)
                 wrong = sorted({f"{r.check} {r.verdict.value}" for r in results if not r.ok})
                 ran = sum(r.verdict.value == "PASS" for r in results)
-                print(f"{mapping.name:28} {dtype:8} {unit * 1e3:8.1f} {min(totals):8.2f} {total:6.1f} {probe:7.1f} "
-                      f"{evals:6d}  {ran} PASS" + (f"; NOT OK: {', '.join(wrong)}" if wrong else ", the rest SKIP"))
-    print(f"\nworst: {worst:.1f} units (target <= {TARGET_UNITS}); units = float64 forward + backward at {args.size} elements")
+                print(f"{mapping.name:28} {dtype:8} {unit * 1e3:8.1f} {statistics.median(totals):8.2f} {total:6.1f} "
+                      f"{min(ratios):5.1f}-{max(ratios):<5.1f} {probe:7.1f} {evals:6d}  {ran} PASS"
+                      + (f"; NOT OK: {', '.join(wrong)}" if wrong else ", the rest SKIP"))
+    print(f"\nworst: {worst:.1f} units (median over --repeat; target <= {TARGET_UNITS}); units = float64 forward + backward "
+          f"at {args.size} elements")
 
 
 if __name__ == "__main__":
