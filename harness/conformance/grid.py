@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.workers.remote import DEFAULT_TIMEOUT
+
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 
@@ -30,7 +32,7 @@ class ConformanceTask:
     checks: tuple
     profile: str
     case_dir: str
-    timeout: float = 300.0  # seconds per call into the worker
+    timeout: float = DEFAULT_TIMEOUT  # seconds per call into the worker
     threads: int | None = 1
 
 

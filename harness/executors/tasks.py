@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.results import CheckResult, Coordinate, TensorReport, Verdict
+from harness.workers.remote import DEFAULT_TIMEOUT
 
 PYTHON, COMMAND = "python", "command"
 
@@ -55,7 +56,7 @@ class CheckTask:
     probes: int = 4
     strict_determinism: bool = False
     device: str | None = None
-    timeout: float = 300.0  # seconds per call into the worker
+    timeout: float = DEFAULT_TIMEOUT  # seconds per call into the worker
     time_limit: float | None = None  # seconds for the whole task; cases past it are TIMEOUT, not run
     memory_limit: int | None = None  # bytes of address space for the worker
     threads: int | None = 1  # BLAS/OpenMP threads in the worker

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.executors.tasks import WorkerSpec, worker_in
+from harness.workers.remote import DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class TrainTask:
     dataset: object  # harness.training.datasets.Dataset
     config: object  # harness.training.loop.TrainConfig
     reference: object  # harness.training.loop.TrainingRun
-    timeout: float = 300.0  # seconds per call into the worker
+    timeout: float = DEFAULT_TIMEOUT  # seconds per call into the worker
     threads: int | None = 1  # BLAS/OpenMP threads in the worker, pinned as for timing
 
 
@@ -72,7 +73,7 @@ class NetworkTrainTask:
     reference: object  # harness.training.loop.TrainingRun
     reference_provider: str = "numpy"
     threads: int | None = 1  # BLAS/OpenMP (and torch) threads where the task runs
-    timeout: float = 300.0  # seconds for building the trainee's step, and then for each step
+    timeout: float = DEFAULT_TIMEOUT  # seconds for building the trainee's step, and then for each step
 
 
 def run_network_train_task(task: NetworkTrainTask):

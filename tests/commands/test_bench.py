@@ -59,3 +59,24 @@ def test_an_unavailable_named_implementation_is_a_usage_error(capsys, monkeypatc
     assert main(["bench", "--impl", "missing-dependency", "--in-process", *QUICK]) == 2
     assert "libfoo is not installed" in capsys.readouterr().err
 
+
+
+def test_the_table_shows_a_plugins_name_device_and_error_as_text_not_as_markup_or_escapes():
+    """What a plug-in names itself, its device and what it raised reach the table as text:
+    rich markup in them is shown, not obeyed (a name ``[green]PASS[/]`` would otherwise
+    print a green PASS), and control characters are escapes."""
+    import io
+
+    from rich.console import Console
+
+    from harness.commands.bench import print_table
+    from harness.speed.timing import Timing
+
+    timings = [Timing("eve [bold green]fast[/]", "float64", 1, device="cpu\x1b[2K", error="boom \x1b[32m[green]ok[/]"),
+               Timing("eve [bold green]fast[/]", "float32", 1, device="cpu", skipped="no [red]float32[/]")]
+    out = io.StringIO()
+    print_table(timings, Console(file=out, width=250, color_system=None))
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert "eve [bold green]fast[/]" in text and "cpu\\x1b[2K" in text, text
+    assert "boom \\x1b[32m[green]ok[/]" in text and "no [red]float32[/]" in text, text

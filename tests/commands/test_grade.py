@@ -185,3 +185,21 @@ def test_a_gradebook_inside_the_folder_of_submissions_is_refused_before_anything
         err = capsys.readouterr().err
         assert code == 2 and f"--out {out}: inside the folder of submissions {room}" in err and "Traceback" not in err
         assert _digest(room) == before
+
+
+def test_a_submissions_name_and_error_reach_the_terminal_as_written_not_as_escapes_or_markup(tmp_path):
+    """A submission named like rich markup, whose backward raises with terminal escapes
+    that would erase its row and print a green PASS: the table shows both as text (the
+    markup's brackets, the escapes as \\x1b), and sends no escape to the terminal."""
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "mal[green]lory.py").write_text(
+        "def backprop(spec, params, x, y):\n"
+        "    raise ValueError('\\x1b[2K\\r\\x1b[32mPASS [bold green]all checks passed[/]')\n")
+    done = grade(room, tmp_path / "book", *QUICK)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 1, shown
+    assert "\x1b" not in shown and "\r" not in shown  # (not a terminal: rich itself writes no escapes)
+    assert "mal[green]lory" in shown and "\\x1b[32mPASS [bold green]all checks" in shown, shown
+    rows = json.loads((tmp_path / "book" / "gradebook.json").read_text())["submissions"]
+    assert [r["verdict"] for r in rows] == ["ERROR"]
