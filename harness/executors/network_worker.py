@@ -79,12 +79,6 @@ class RemoteNetworkStep:
         self.worker.close(grace=0.5)
 
 
-def _native(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 def build_step(task):
     """The trainee's ``step(params, x, y)`` for ``task`` (a ``NetworkTrainTask``), built here."""
     from harness.networks.cnn import from_plain
@@ -104,7 +98,7 @@ def serve(given: str) -> int:
 
     from harness.core.containment import described, restoring_global_state
     from harness.core.process_settings import pin_threads
-    from harness.workers.python_worker import protect_channels
+    from harness.workers.python_worker import as_numpy, protect_channels
 
     proto_in, proto_out = protect_channels()  # what the trainee prints goes to stderr
     path, task = pickle.loads(Path(given).read_bytes())
@@ -131,8 +125,8 @@ def serve(given: str) -> int:
                 else:
                     body = message.get("input") or {}
                     loss, grads = step([tuple(g) for g in body["params"]], body["x"], body["y"])
-                    answer = {"success": True, "output": {"loss": _native(loss),
-                                                          "grads": [[_native(g) for g in group] for group in grads]}}
+                    answer = {"success": True, "output": {"loss": as_numpy(loss),
+                                                          "grads": [[as_numpy(g) for g in group] for group in grads]}}
             line, buffers = wire.encode({"id": message.get("id"), **answer}, "buffer")
         except BaseException as exc:  # noqa: BLE001 -- SystemExit too: the trainee's error, reported
             line, buffers = wire.encode({"id": message.get("id"), "success": False, "error": described(exc)}, "buffer")

@@ -47,7 +47,8 @@ def protect_channels():
     return proto_in, proto_out
 
 
-def _native_loss(value):
+def as_numpy(value):
+    """``value`` as a NumPy array (a torch tensor detached and moved to the CPU first)."""
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
     return np.asarray(value)
@@ -159,7 +160,7 @@ class Server:
             out = prepared.forward(native)
             if isinstance(out, (tuple, list, StepResult)):
                 out = prepared.to_numpy(out).loss
-            return {"success": True, "output": {"loss": _native_loss(out)}}
+            return {"success": True, "output": {"loss": as_numpy(out)}}
         if function == "time":
             samples = prepared.timed_steps(native, min_runs=int(body.get("min_runs", 1)),
                                           min_seconds=float(body.get("min_seconds", 0.0)))
