@@ -17,7 +17,7 @@ so a unit measured once, or minima taken at different moments, moved the result 
 up to 30 %. A first check, not counted, pays for the pages its arrays touch first
 (minor page faults: the first check at 10^6 elements costs about twice the later ones).
 
-    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 7] [--probes 6] [--only relu,tanh]
+    python benchmarks/mapping_cost.py [--size 1000000] [--repeat 7] [--probes 5] [--only relu,tanh]
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def check(impl, case: Case | MappingCase | None = None, *, dtype: str | None = N
 
     A ``Mapping`` (or ``"module:attr"`` naming one) is checked on its sample cases
     instead: ``check(mapping, dtype=None, seed=0, size=None, second_order=False,
-    probes=6)``; ``size`` draws one random case whose first float input has about that
+    probes=5)``; ``size`` draws one random case whose first float input has about that
     many elements."""
     from harness.checks import planner
     from harness.checks.runner import nothing_judged

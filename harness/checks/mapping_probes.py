@@ -8,7 +8,7 @@ element by element, the all-ones direction, where every tie moves together, so t
 gradient routed to every tied element (which passes each element's bracket: the valid
 total of a tie is the one cotangent) is caught for certain. A random direction catches
 it too, with probability 1/2 (the tied pair's signs agree), so the bound below holds
-without it: at a million elements it would cost a seventh of the probes for nothing.
+without it: at a million elements it would cost a sixth of the probes for nothing.
 
 Detection bound. Write ``E = g - g*`` for the cotangent c. For Rademacher signs u and
 fixed positive weights s, ``<E, s u> = s_k u_k E_k + R`` with R independent of u_k, so

@@ -23,7 +23,7 @@ from harness.core.results import CheckResult, Verdict
 # Every element is compared up to this many float input elements (8 forward
 # evaluations each); beyond it, vjp_probes judges the case.
 ELEMENTWISE_LIMIT = 4096
-PROBES = 6  # Rademacher directions for vjp_probes (a large case's JVP tangent among them; plus the all-ones direction and the JVP tangent for small cases): a miss bound of 2^-6
+PROBES = 5  # Rademacher directions for vjp_probes (a large case's JVP tangent among them; plus the all-ones direction and the JVP tangent for small cases): a miss bound of 2^-5
 
 
 @dataclass

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     g.add_argument("--case-file", metavar="FILE.npz", help="run exactly the case saved in FILE.npz")
     options.add_device(p)
     p.add_argument("--probes", type=options.probes, default=None,
-                   help="random directional probes per case (default 4; 6 for a --mapping)")
+                   help="random directional probes per case (default 4; 5 for --mapping, --op and --model)")
     p.add_argument("--strict-determinism", action="store_true",
                    help="demand bitwise-equal answers to identical calls (by default a difference within rounding "
                         "passes, with a note)")

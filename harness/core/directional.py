@@ -97,7 +97,7 @@ class Differentiator(ComplexStep):
         if not spread > 0:
             spread = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
         scale = np.full(x.shape, spread if spread > 0 else 1.0)
-        if bound is not None:
+        if bound is not None and (bound[0] is not None or bound[1] is not None):  # (no pass for (None, None))
             low, high = bound
             if low is not None:
                 scale = np.minimum(scale, (x - low) / FIRST_STEP)

@@ -104,6 +104,34 @@ def test_mutating_an_input_or_a_cotangent_is_caught():
     assert "input 0 by the vjp" in result.message and "cotangent 0 by the vjp" in result.message
 
 
+def test_a_mutation_past_the_first_elements_of_a_large_input_is_caught():
+    # (equality is decided on the first elements first: those agree here, and the last one differs)
+    def touches_the_last(inputs, cotangents):
+        (x,) = inputs
+        grads = examples.relu_vjp(inputs, cotangents)
+        x.flat[-1] += 1.0
+        return grads
+
+    big = Mapping("relu", examples.relu_forward, examples.relu_vjp, inputs=[Input((100, 100))], dtypes=("float64",))
+    result = check_inputs_not_mutated(trial_for(variant(big, vjp=touches_the_last)))
+    assert result.verdict is Verdict.FAIL and "input 0 by the vjp (1 elements changed)" in result.message, result.describe()
+
+
+def test_same_is_equality_of_every_element_with_nans_in_the_same_places():
+    from harness.checks.mapping_contracts import same
+
+    x = np.random.default_rng(0).standard_normal((50, 40))
+    y = x.copy()
+    assert same(x, y) and same(x.T, y.T)
+    y[-1, -1] += 1.0  # past the first elements
+    assert not same(x, y) and not same(x.T, y.T)
+    x[0, :3] = y[0, :3] = np.nan  # NaN in the first elements of both: not told apart there
+    y[-1, -1] = x[-1, -1]
+    assert same(x, y)
+    y[0, 0] = 0.0
+    assert not same(x, y)
+
+
 def test_randomness_and_reduction_order_are_told_apart():
     noisy = variant(examples.relu, vjp=lambda i, c: (examples.relu_vjp(i, c)[0] + 1e-3 * np.random.rand(*i[0].shape),))
     result = check_deterministic(trial_for(noisy))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.checks.mapping_probes import check_vjp_probes
-from harness.checks.mapping_trial import MappingTrial
+from harness.checks.mapping_trial import PROBES, MappingTrial
 from harness.core.mapping import Input, Mapping
 from harness.core.mapping_cases import sample_cases
 from harness.core.results import Verdict
@@ -143,13 +143,13 @@ def test_relu_probes_at_a_million_elements_take_the_small_steps_first_once_neede
         assert result.verdict is Verdict.PASS, result.describe()
     # float64: the tangent's tableau stops at 3 levels (its error is far from resolving the
     # probe there: kinks), then 2 small steps, then the complex step along it (kept) and
-    # along each of the five random directions
-    assert trial.differentiator.evaluations == 3 + 2 + 1 + 5, trial.differentiator.evaluations
+    # along each of the other PROBES - 1 (random) directions
+    assert trial.differentiator.evaluations == 3 + 2 + 1 + (PROBES - 1), trial.differentiator.evaluations
     trial = MappingTrial(relu, sample_cases(relu, "float32", size=10**6)[0])
     assert check_vjp_probes(trial).verdict is Verdict.PASS
     # 3 + 2 for the JVP's tangent, probed first (the JVP check reuses them; with random signs,
-    # it is one of the six probes), 2 for each of the five random directions
-    assert trial.differentiator.evaluations == (3 + 2) + 5 * 2
+    # it is one of the PROBES probes), 2 for each of the other, random, directions
+    assert trial.differentiator.evaluations == (3 + 2) + (PROBES - 1) * 2
     for wrong in (late, early):
         result = check_vjp_probes(MappingTrial(variant(relu, vjp=wrong), trial.case))
         assert result.verdict is Verdict.FAIL, (wrong.__name__, result.describe())
@@ -182,7 +182,7 @@ def test_a_vjp_only_relu_at_a_million_elements_is_judged_by_the_small_steps_brac
 
 def test_over_a_large_input_the_jvp_tangent_has_random_signs_and_counts_as_one_of_the_probes():
     # Past ELEMENTWISE_LIMIT the tangent is Rademacher signs times the spreads, like every
-    # random direction, so the miss bound's m probes include it: six probes in all, and
+    # random direction, so the miss bound's m probes include it: PROBES probes in all, and
     # with probes=1 the tangent alone judges -- and still catches one flipped element
     relu = Mapping("relu", examples.relu_forward, examples.relu_vjp, examples.relu_jvp, inputs=[Input((100, 100))],
                    dtypes=("float64",))
@@ -198,12 +198,12 @@ def test_over_a_large_input_the_jvp_tangent_has_random_signs_and_counts_as_one_o
     (t,) = trial.tangents
     assert np.unique(np.abs(t)).size == 1 and 0.4 < np.mean(t > 0) < 0.6  # +-one spread, signs at random
     result = check_vjp_probes(trial)
-    assert result.verdict is Verdict.PASS and result.message.startswith("6 probes"), result.describe()
+    assert result.verdict is Verdict.PASS and result.message.startswith(f"{PROBES} probes"), result.describe()
     alone = MappingTrial(variant(relu, vjp=one_sign_flipped), case, probes=1)
     result = check_vjp_probes(alone)
     assert result.verdict is Verdict.FAIL and "along the JVP check's tangent direction" in result.message, result.describe()
     assert "input 0 [43, 21]" in result.message
-    # a small case keeps its continuous tangent, probed besides the six (and the all-ones direction)
+    # a small case keeps its continuous tangent, probed besides the PROBES (and the all-ones direction)
     small = MappingTrial(examples.relu, sample_cases(examples.relu, "float64")[0])
     assert np.unique(np.abs(small.tangents[0])).size > 1
-    assert check_vjp_probes(small).message.startswith("8 probes")
+    assert check_vjp_probes(small).message.startswith(f"{PROBES + 2} probes")

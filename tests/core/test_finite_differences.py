@@ -91,3 +91,25 @@ def test_extrapolating_a_large_array_leaves_no_garbage_cycle():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_extrapolate_of_plain_numbers_is_the_array_tableau_entry_for_entry():
+    # A contracted probe's quotients are numbers, extrapolated in Python floats: the same
+    # value and error estimate as the NumPy tableau of one-element arrays, bit for bit,
+    # non-finite quotients included (a NaN estimate is never the one chosen)
+    from harness.core.finite_differences import CENTRAL, ONE_SIDED
+
+    rng = np.random.default_rng(3)
+    for _ in range(3000):
+        n = int(rng.integers(1, 6))
+        q = list(rng.standard_normal(n) * 10.0 ** rng.integers(-12, 12) + rng.standard_normal())
+        if rng.random() < 0.3:
+            q[int(rng.integers(n))] = float(rng.choice([np.inf, -np.inf, np.nan]))
+        if rng.random() < 0.2:
+            q = [q[0]] * n
+        power, ratio = int(rng.choice([ONE_SIDED, CENTRAL])), float(rng.choice([2.0, 4.0]))
+        value, error = extrapolate(q, power, ratio)
+        array_value, array_error = extrapolate([np.array([v]) for v in q], power, ratio)
+        assert isinstance(value, float) and isinstance(error, float)
+        assert error == array_error[0], (q, power, ratio)
+        assert value == array_value[0] or (math.isnan(value) and math.isnan(array_value[0])), (q, power, ratio)
