@@ -41,7 +41,7 @@ class ComplexStep:
         kept = self._kept(direction) if shift == 0 else None
         if kept is not None and "complex" in kept:
             return kept["complex"]
-        moved = [x if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
+        moved = [x.copy() if w is None else complex_point(x, w, shift) for x, w in zip(self.inputs, direction)]
         self.evaluations += 1
         derivatives = self._derivatives(self._complex_call(moved))
         if kept is not None:
@@ -64,7 +64,7 @@ class ComplexStep:
             self._complex_buffers = [None if not d else np.empty(x.shape, np.complex128)
                                      for x, d in zip(self.inputs, self.differentiable)]
         buffers = self._complex_buffers
-        moved = [x if w is None else complex_point(x, w, 0.0, out=b) for x, w, b in zip(self.inputs, direction, buffers)]
+        moved = [x.copy() if w is None else complex_point(x, w, 0.0, out=b) for x, w, b in zip(self.inputs, direction, buffers)]
         self.evaluations += 1
         out = self._complex_call(moved)
         # Im f / h then the contraction, not <c, Im f> / h: the same products, summed in
@@ -129,7 +129,7 @@ class ComplexStep:
     def _trial_evaluation(self, direction):
         """``(outputs, "")`` of the forward at ``x + i h w``, or ``(None, why)`` where they show
         it is not analytic (it raised; ``_complex_problem``)."""
-        moved = [x if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
+        moved = [x.copy() if w is None else complex_point(x, w, 0.0) for x, w in zip(self.inputs, direction)]
         try:
             out = self._complex_call(moved)
         except Exception as exc:

@@ -70,10 +70,13 @@ class Differentiator(ComplexStep):
     def __init__(self, forward, inputs, params, bounds=None):
         self.forward = forward
         self.params = dict(params)
+        # The point, never handed to the forward (the case's own arrays where they are
+        # float64 already): the forward gets copies of it, or the moved inputs, so that one
+        # writing into its input neither moves the point nor changes the case
         self.inputs = [np.asarray(x, np.float64) if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
         self.differentiable = [x.dtype.kind == "f" for x in self.inputs]
         try:
-            outputs = self._call(self.inputs)
+            outputs = self._call([x.copy() for x in self.inputs])
         except Exception as exc:
             raise ForwardFailed(f"the float64 forward raised {type(exc).__name__}: {exc}") from exc
         self.all_outputs = outputs  # every output, integer ones too
@@ -124,9 +127,9 @@ class Differentiator(ComplexStep):
         """Every float output at ``x + t * direction`` (NaN where the forward raised);
         ``buffers``, one per input, receive the moved inputs instead of new arrays."""
         if buffers is None:  # t w + x (= x + t w exactly) in one fresh array, no temporary
-            moved = [x if w is None else _shifted(x, w, t) for x, w in zip(self.inputs, direction)]
+            moved = [x.copy() if w is None else _shifted(x, w, t) for x, w in zip(self.inputs, direction)]
         else:
-            moved = [x if w is None else np.add(x, np.multiply(w, t, out=b), out=b)
+            moved = [x.copy() if w is None else np.add(x, np.multiply(w, t, out=b), out=b)
                      for x, w, b in zip(self.inputs, direction, buffers)]
         self.evaluations += 1
         try:

@@ -104,6 +104,34 @@ def test_mutating_an_input_or_a_cotangent_is_caught():
     assert "input 0 by the vjp" in result.message and "cotangent 0 by the vjp" in result.message
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [None, 10**4], ids=["small", "probed"])
+def test_a_forward_that_writes_into_its_input_is_caught_and_the_case_stays_as_drawn(dtype, size):
+    # The oracle's forward is the mapping's own: it once ran on the case's very arrays
+    # (float64 ones are not converted, so not copied), so an in-place relu rewrote the case
+    # itself, every later copy was of the rewritten case, and inputs_not_mutated passed
+    from harness.checks.mapping_runner import run_mapping_checks
+    from harness.core.mapping_cases import sample_cases
+
+    def inplace_forward(x):
+        np.maximum(x, 0, out=x)  # the classic in-place activation
+        return x
+
+    def inplace_indices(weight, indices):
+        out = examples.embedding_forward(weight, indices)
+        indices[...] = 0
+        return out
+
+    for mapping, forward in ((examples.relu, inplace_forward), (examples.embedding, inplace_indices)):
+        bad = variant(mapping, forward=forward)
+        for case in sample_cases(bad, dtype, size=size)[:2]:
+            drawn = [x.copy() for x in case.inputs]
+            results = {r.check: r for r in run_mapping_checks(bad, case)}
+            mutated = results["inputs_not_mutated"]
+            assert mutated.verdict is Verdict.FAIL and "by the forward" in mutated.message, mutated.describe()
+            assert all(np.array_equal(a, b) for a, b in zip(case.inputs, drawn)), "the case was modified"
+
+
 def test_a_mutation_past_the_first_elements_of_a_large_input_is_caught():
     # (equality is decided on the first elements first: those agree here, and the last one differs)
     def touches_the_last(inputs, cotangents):
