@@ -320,7 +320,8 @@ def check_vjp_probes(trial: MappingTrial) -> CheckResult:
         return trial.result(name, Verdict.INCONCLUSIVE, f"{len(unsure)} of {len(judged)} probes cannot be judged in "
                                                         f"{prober.dtype}: along {label}, tolerance {p.tol:.3g}, but the "
                                                         f"largest derivative probed is {largest:.3g}")
-    worst = max(((abs(p.have - p.center) - p.radius) / p.tol for _, p in judged if p.tol > 0), default=0.0)
+    # (0 where every probe lies inside its bracket: how far inside is no measure of agreement)
+    worst = max([0.0] + [(abs(p.have - p.center) - p.radius) / p.tol for _, p in judged if p.tol > 0])
     return trial.result(name, Verdict.PASS, f"{len(judged)} probes ({method}), worst at {worst:.2g} of tolerance")
 
 

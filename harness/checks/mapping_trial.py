@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.checks.trial import ImplementationRaised, summarise
 from harness.core.directional import Differentiator, ForwardFailed
-from harness.core.mapping import Mapping, NotOffered, align_gradients, as_outputs, reference_of
+from harness.core.mapping import Mapping, NotOffered, align_gradients, as_outputs, copied, reference_of
 from harness.core.mapping_cases import (
     MappingCase,
     case_path,
@@ -191,14 +191,15 @@ class MappingTrial:
         case = case or self.case
         cotangents = self.cotangents if cotangents is None else cotangents
         working = case.copy()
-        outputs = self.forward(working.inputs)
+        # (copies of the answers: held across later calls, see harness.core.mapping.copied)
+        outputs = copied(self.forward(working.inputs))
         if self.mapping.vjp is None:
             return Answer(outputs, None, "the mapping gives no vjp", None, working.inputs, working.inputs, ())
         vjp_case = case.copy()
         cots = tuple(None if c is None else c.copy() for c in cotangents)
         raw = self.vjp_raw(vjp_case.inputs, cots)
         try:
-            grads, problem = align_gradients(raw, case.differentiable), ""
+            grads, problem = copied(align_gradients(raw, case.differentiable)), ""
         except ValueError as exc:
             grads, problem = None, str(exc)
         return Answer(outputs, grads, problem, raw, working.inputs, vjp_case.inputs, cots)
@@ -217,7 +218,7 @@ class MappingTrial:
         working = self.case.copy()
         tangents = tuple(None if t is None else t.copy() for t in self.tangents)
         try:
-            out = self.jvp(working.inputs, tangents)
+            out = copied(self.jvp(working.inputs, tangents))
         except NotOffered as exc:
             return None, (), (), f"the framework offers no JVP here: {exc}"
         return out, working.inputs, tangents, ""
@@ -229,12 +230,12 @@ class MappingTrial:
         use (a case read from a file keeps its file)."""
         if self.case.recipe.startswith("--case-file "):
             return self.case.recipe.removeprefix("--case-file "), ""
-        path = case_path(self.mapping.name, self.case)
-        if not os.path.exists(path):
-            try:
+        try:  # (params a case file cannot store, an ndarray say, are named by case_path too)
+            path = case_path(self.mapping.name, self.case)
+            if not os.path.exists(path):
                 save_mapping_case(self.case, path)
-            except (OSError, ValueError) as exc:
-                return "", f"case file not written: {exc}"
+        except (OSError, ValueError) as exc:
+            return "", f"case file not written: {exc}"
         return path, ""
 
     def repro(self, check: str) -> str:

@@ -75,11 +75,13 @@ class Differentiator(ComplexStep):
         # writing into its input neither moves the point nor changes the case
         self.inputs = [np.asarray(x, np.float64) if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
         self.differentiable = [x.dtype.kind == "f" for x in self.inputs]
+        from harness.core.mapping import copied
+
         try:
-            outputs = self._call([x.copy() for x in self.inputs])
+            outputs = list(copied(self._call([x.copy() for x in self.inputs])))
         except Exception as exc:
             raise ForwardFailed(f"the float64 forward raised {type(exc).__name__}: {exc}") from exc
-        self.all_outputs = outputs  # every output, integer ones too
+        self.all_outputs = outputs  # every output, integer ones too (copies: see at)
         self.float_outputs = [i for i, y in enumerate(outputs) if y is not None and y.dtype.kind in "fc"]
         if not self.float_outputs:
             raise ForwardFailed("the float64 forward returned no float output")
@@ -123,9 +125,13 @@ class Differentiator(ComplexStep):
         with np.errstate(all="ignore"):
             return as_outputs(self.forward(*arrays, **self.params))
 
-    def at(self, direction, t, buffers=None) -> list:
+    def at(self, direction, t, buffers=None, own: bool = True) -> list:
         """Every float output at ``x + t * direction`` (NaN where the forward raised);
-        ``buffers``, one per input, receive the moved inputs instead of new arrays."""
+        ``buffers``, one per input, receive the moved inputs instead of new arrays. The
+        outputs are the differentiator's own arrays (copies where the forward's would be
+        kept: a forward that writes every answer into one buffer of its own overwrites
+        them at its next call, and every quotient of the kept ones came out 0, so a zero
+        VJP passed); ``own=False`` where the caller reads them before the next call."""
         if buffers is None:  # t w + x (= x + t w exactly) in one fresh array, no temporary
             moved = [x.copy() if w is None else _shifted(x, w, t) for x, w in zip(self.inputs, direction)]
         else:
@@ -134,7 +140,7 @@ class Differentiator(ComplexStep):
         self.evaluations += 1
         try:
             out = self._call(moved)
-            return [np.asarray(out[i], np.float64) for i in self.float_outputs]
+            return [(_own if own else _float64)(out[i]) for i in self.float_outputs]
         except Exception:
             return [np.full(y.shape, np.nan) for y in self.outputs]
 
@@ -196,7 +202,7 @@ class Differentiator(ComplexStep):
         for h in hs:
             # x + h w into reused buffers: a million-element probe otherwise pays for
             # fresh pages at every step; each output is consumed before the next step
-            moved = self._along(direction, h, kept, buffers)
+            moved = self._along(direction, h, kept, buffers, own=False)
             quotients.append((sum(inner(c, m) for c, m in zip(weights, moved)) - here) / h)
         value, error = extrapolate(quotients, ONE_SIDED)
         # Rounding of each contracted difference at the smallest step: the outputs'
@@ -206,19 +212,15 @@ class Differentiator(ComplexStep):
             return float("nan"), float("inf")
         return float(value), float(error) + noise
 
-    def _along(self, direction, h, kept, buffers=None) -> list:
+    def _along(self, direction, h, kept, buffers=None, own: bool = True) -> list:
         """``at(direction, h)``, kept (or taken from what was kept) for a shared direction.
-        The moved inputs go into ``buffers`` either way; a kept output that may share
-        memory with one (a forward that returns its input, or a view of it) is copied,
-        since the next step overwrites the buffers."""
+        The moved inputs go into ``buffers`` either way; a kept output is the
+        differentiator's own copy (``at``: not the forward's buffer, nor a view of the
+        moved input, which the next step overwrites)."""
         if kept is None:
-            return self.at(direction, h, buffers)
+            return self.at(direction, h, buffers, own=own)
         if h not in kept:
-            outputs = self.at(direction, h, buffers)
-            if buffers is not None:
-                outputs = [y.copy() if any(b is not None and np.may_share_memory(y, b) for b in buffers) else y
-                           for y in outputs]
-            kept[h] = outputs
+            kept[h] = self.at(direction, h, buffers)
         return kept[h]
 
     def _contraction(self, weights) -> tuple[float, float]:
@@ -300,6 +302,17 @@ def _shifted(x, w, t):
         m += x
         return m
     return x + m
+
+
+def _float64(y) -> np.ndarray:
+    return np.asarray(y, np.float64)
+
+
+def _own(y) -> np.ndarray:
+    """``y`` in float64 as an array of the differentiator's own (a conversion is a fresh
+    array already; the forward's own float64 array is copied)."""
+    a = np.asarray(y, np.float64)
+    return a.copy() if a is y or np.may_share_memory(a, y) else a
 
 
 def _quotient(moved, here, h):

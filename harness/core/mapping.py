@@ -175,6 +175,13 @@ def as_outputs(value) -> tuple:
     return (np.asarray(value),)
 
 
+def copied(arrays) -> tuple:
+    """Copies of a call's answer (``None`` entries kept): what the harness holds across
+    later calls must not be the mapping's own arrays, which a mapping that answers in
+    one buffer of its own, or changes an answer it gave, overwrites."""
+    return tuple(None if a is None else np.array(a, copy=True) for a in arrays)
+
+
 def align_gradients(grads, differentiable: Sequence[bool]) -> tuple:
     """A VJP's answer as one entry per input (``None`` for an input without gradient).
 

@@ -63,3 +63,73 @@ def test_a_mapping_that_raises_is_an_error_and_the_run_goes_on():
     errors = [r for r in results if r.verdict is Verdict.ERROR]
     assert errors and all("vjp raised RuntimeError: no backward today" in r.message for r in errors)
     assert any(r.check == "vjp_probes" for r in errors) and len(results) == len(MAPPING_CHECKS) * 3
+
+
+def _one_buffer_tanh():
+    """tanh that answers every call in one buffer of its own per shape and dtype."""
+    buffers = {}
+
+    def forward(x):
+        out = buffers.setdefault((x.shape, x.dtype.str), np.empty(x.shape, x.dtype))
+        return np.tanh(x, out=out)
+    return forward
+
+
+def _tanh_vjp(inputs, cotangents):
+    (x,), (g,) = inputs, cotangents
+    return ((1 - np.tanh(x) ** 2) * g,)
+
+
+def test_a_forward_answering_in_one_buffer_of_its_own_neither_hides_a_wrong_vjp_nor_fails_a_right_one():
+    # The oracle kept the forward's arrays: each later call overwrote the kept ones, every
+    # difference quotient came out 0, and a zero VJP passed (a right one failed)
+    def zero(inputs, cotangents):
+        return (np.zeros_like(inputs[0]),)
+
+    for size in (None, 10**4):
+        wrong = Mapping("tanh, one buffer", _one_buffer_tanh(), zero, inputs=[Input((4, 5))], dtypes=("float32", "float64"))
+        results = check_mapping(wrong, size=size)
+        assert {r.check for r in results if r.verdict is Verdict.FAIL} >= {"vjp_probes"}, [r.describe() for r in results]
+        right = Mapping("tanh, one buffer", _one_buffer_tanh(), _tanh_vjp, inputs=[Input((4, 5))], dtypes=("float32", "float64"))
+        assert all(r.ok for r in check_mapping(right, size=size)), [r.describe() for r in check_mapping(right, size=size) if not r.ok]
+
+
+def test_answers_changed_after_they_were_given_are_judged_as_given():
+    # A forward answering in one buffer with noise (two calls differ), and a VJP halving the
+    # forward's last answer in place (a forward twice too large looked right to its reference)
+    rng = np.random.default_rng(0)
+    one = _one_buffer_tanh()
+
+    def noisy(x):
+        return np.add(one(x), 1e-3 * rng.standard_normal(x.shape), out=one(x))
+
+    results = check_mapping(Mapping("noisy tanh, one buffer", noisy, _tanh_vjp, inputs=[Input((4, 5))], dtypes=("float64",)))
+    assert {r.check for r in results if r.verdict is Verdict.FAIL} >= {"deterministic"}, [r.describe() for r in results]
+
+    last = []
+
+    def twice(x):
+        last[:] = [2 * np.tanh(x)]
+        return last[0]
+
+    def halving_vjp(inputs, cotangents):
+        last[0] /= 2  # the forward's answer, halved where the caller holds it
+        return _tanh_vjp(inputs, cotangents)
+
+    m = Mapping("tanh twice", twice, halving_vjp, inputs=[Input((4, 5))], reference=np.tanh, dtypes=("float64",))
+    results = check_mapping(m)
+    assert {r.check for r in results if r.verdict is Verdict.FAIL} >= {"forward_matches_reference"}, [r.describe() for r in results]
+
+
+def test_a_failing_mapping_with_params_no_case_file_can_store_is_reported_not_raised(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_HARNESS_CASE_DIR", str(tmp_path))
+
+    def forward(x, w):
+        return x * w
+
+    def twice(inputs, cotangents, w):
+        return (2 * cotangents[0] * w,)
+
+    m = Mapping("scale", forward, twice, inputs=[Input((4, 5))], params={"w": np.linspace(1, 2, 5)}, dtypes=("float64",))
+    failed = [r for r in check_mapping(m) if r.verdict is Verdict.FAIL]
+    assert failed and all("case file not written: param value array(" in r.repro for r in failed), [r.repro for r in failed]
