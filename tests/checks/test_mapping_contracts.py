@@ -132,6 +132,31 @@ def test_a_forward_that_writes_into_its_input_is_caught_and_the_case_stays_as_dr
             assert all(np.array_equal(a, b) for a, b in zip(case.inputs, drawn)), "the case was modified"
 
 
+def test_a_call_writing_into_an_earlier_calls_arrays_is_caught():
+    # A forward keeping the last caller's input as scratch for the next call, a VJP zeroing
+    # the last caller's cotangent: each call leaves its own arrays alone, the next one does not
+    kept = {}
+
+    def forward(x):
+        if "x" in kept and kept["x"].shape == x.shape:
+            np.tanh(x, out=kept["x"])
+        kept["x"] = x
+        return np.tanh(x)
+
+    def vjp(inputs, cotangents):
+        (x,), (g,) = inputs, cotangents
+        if "g" in kept and kept["g"].shape == g.shape:
+            kept["g"][...] = 0
+        kept["g"] = g
+        return ((1 - np.tanh(x) ** 2) * g,)
+
+    tanh = Mapping("tanh", np.tanh, lambda i, c: ((1 - np.tanh(i[0]) ** 2) * c[0],), inputs=[Input((4, 5))])
+    assert check_inputs_not_mutated(trial_for(tanh)).verdict is Verdict.PASS
+    result = check_inputs_not_mutated(trial_for(variant(tanh, forward=forward, vjp=vjp)))
+    assert result.verdict is Verdict.FAIL, result.describe()
+    assert "input 0 by the forward" in result.message and "cotangent 0 by the vjp" in result.message
+
+
 def test_a_mutation_past_the_first_elements_of_a_large_input_is_caught():
     # (equality is decided on the first elements first: those agree here, and the last one differs)
     def touches_the_last(inputs, cotangents):
