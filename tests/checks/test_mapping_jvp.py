@@ -127,3 +127,49 @@ def test_the_transpose_identity_cannot_judge_inner_products_below_its_tolerance(
     # all below the underflow floor, as the oracle's own zeros: judged (zero is right)
     result = check_jvp_vjp_transpose(case_of(examples.softmax, np.array([[3000.0, -12577.7, 2002.2]])))
     assert result.verdict is Verdict.PASS, result.describe()
+
+
+def _square_not_analytic_at(k):
+    """x ** 2 whose element ``k`` is computed from the real part alone: the same real
+    values, an imaginary part of 0 there under the complex step (detection, along a few
+    sparse directions, does not see one element of 1024)."""
+    def forward(x):
+        y = x * x
+        y.reshape(-1)[k] = x.reshape(-1)[k].real ** 2
+        return y
+    return forward
+
+
+def _dropping(k, of):
+    def derivative(inputs, vectors):
+        (x,), (v,) = inputs, vectors
+        out = 2 * x * v
+        out.reshape(-1)[k] = 0  # what the complex step says there
+        return (out,)
+    return derivative
+
+
+def _twice(inputs, vectors):
+    (x,), (v,) = inputs, vectors
+    return (2 * x * v,)
+
+
+def test_a_complex_step_wrong_on_one_element_neither_passes_a_wrong_vjp_nor_a_wrong_jvp():
+    # Where the one-sided derivatives agree and the complex step does not, the complex
+    # step is wrong there, not the element a kink: the bracket [0, 2x] passed a VJP and a
+    # JVP of 0 there
+    from harness.checks.mapping_probes import check_vjp_probes
+    from harness.checks.mapping_values import check_vjp_matches_oracle
+
+    k = 234
+    right = Mapping("square", _square_not_analytic_at(k), _twice, _twice, inputs=[Input((32, 32))], dtypes=("float64",))
+    trial = trial_for(right)
+    assert trial.differentiator.complex_ok  # (detection passed it)
+    for check in (check_vjp_matches_oracle, check_vjp_probes, check_jvp_matches_oracle, check_jvp_vjp_transpose):
+        assert check(trial).verdict is Verdict.PASS, check(trial).describe()
+    wrong_vjp = trial_for(variant(right, vjp=_dropping(k, "vjp")))
+    result = check_vjp_matches_oracle(wrong_vjp)
+    assert result.verdict is Verdict.FAIL and "[7, 10]" in result.describe(), result.describe()  # 234 = 7 * 32 + 10
+    wrong_jvp = trial_for(variant(right, jvp=_dropping(k, "jvp")))
+    result = check_jvp_matches_oracle(wrong_jvp)
+    assert result.verdict is Verdict.FAIL and "1 JVP elements outside tolerance" in result.message, result.describe()
