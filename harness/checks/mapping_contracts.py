@@ -5,10 +5,13 @@ framework could have cast or reduced them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from harness.checks.mapping_trial import MappingTrial
 from harness.checks.trial import ImplementationRaised
+from harness.core.mapping import copied
 from harness.core.mapping_cases import MappingCase
 from harness.core.results import CheckResult, Verdict
 from harness.core.tolerances import eps, factor
@@ -178,7 +181,12 @@ def check_deterministic(trial: MappingTrial) -> CheckResult:
     serve: where A's two answers agree, the calls repeat; where not, two more calls in a
     row tell randomness from state."""
     name = "deterministic"
-    why = _first_again(trial) and _disagreement(trial, _calls(trial)[3], trial.call())
+    why = _first_again(trial)
+    if why:  # (A again copied before the next call, which may answer in its buffers)
+        again = _calls(trial)[3]
+        again = dataclasses.replace(again, outputs=copied(again.outputs),
+                                    grads=None if again.grads is None else copied(again.grads))
+        why = _disagreement(trial, again, trial.call(held_outputs=False, held_grads=False))
     if why:
         return trial.result(name, Verdict.FAIL, f"two identical calls disagree: {why}",
                             hint="declare Mapping(nondeterminism=...) if the order of a reduction may change between calls"
@@ -217,8 +225,10 @@ def _calls(trial: MappingTrial):
         # differs from A unless its Jacobian differs to make up for it
         cotangents_b = tuple(None if c is None else _rolled(c, c.dtype.type(2)) for c in trial.cotangents)
         _ = trial.first
-        b = trial.call(other, cotangents_b)
-        trial._calls = (other, cotangents_b, b, trial.call())
+        # B's gradient is read after the call A again (a copy); B's outputs are not read, and
+        # A again is compared at once (check_deterministic copies it before any call after it)
+        b = trial.call(other, cotangents_b, held_outputs=False)
+        trial._calls = (other, cotangents_b, b, trial.call(held_outputs=False, held_grads=False))
     return trial._calls
 
 

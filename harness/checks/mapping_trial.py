@@ -186,20 +186,24 @@ class MappingTrial:
         except Exception as exc:
             raise ImplementationRaised(summarise(exc, "jvp")) from exc
 
-    def call(self, case: MappingCase | None = None, cotangents=None) -> Answer:
-        """The forward and (where there is one) the VJP, each on its own copy of the case."""
+    def call(self, case: MappingCase | None = None, cotangents=None, *, held_outputs: bool = True,
+             held_grads: bool = True) -> Answer:
+        """The forward and (where there is one) the VJP, each on its own copy of the case.
+        The answers are copies (``harness.core.mapping.copied``) where they are held
+        across later calls (``held_*``: the caller reads them before its next call)."""
         case = case or self.case
         cotangents = self.cotangents if cotangents is None else cotangents
         working = case.copy()
-        # (copies of the answers: held across later calls, see harness.core.mapping.copied)
-        outputs = copied(self.forward(working.inputs))
+        outputs = self.forward(working.inputs)
+        outputs = copied(outputs) if held_outputs else outputs
         if self.mapping.vjp is None:
             return Answer(outputs, None, "the mapping gives no vjp", None, working.inputs, working.inputs, ())
         vjp_case = case.copy()
         cots = tuple(None if c is None else c.copy() for c in cotangents)
         raw = self.vjp_raw(vjp_case.inputs, cots)
         try:
-            grads, problem = copied(align_gradients(raw, case.differentiable)), ""
+            grads, problem = align_gradients(raw, case.differentiable), ""
+            grads = copied(grads) if held_grads else grads
         except ValueError as exc:
             grads, problem = None, str(exc)
         return Answer(outputs, grads, problem, raw, working.inputs, vjp_case.inputs, cots)
@@ -218,7 +222,7 @@ class MappingTrial:
         working = self.case.copy()
         tangents = tuple(None if t is None else t.copy() for t in self.tangents)
         try:
-            out = copied(self.jvp(working.inputs, tangents))
+            out = self.jvp(working.inputs, tangents)  # (the only JVP call until it is judged: no copy)
         except NotOffered as exc:
             return None, (), (), f"the framework offers no JVP here: {exc}"
         return out, working.inputs, tangents, ""

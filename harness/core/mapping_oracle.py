@@ -318,17 +318,15 @@ def expected_jvp(diff: Differentiator, tangents, exact: bool = False) -> Expecte
     )
 
 
-# Up to this many input elements the complex step's JVP is checked element by element
-# against Richardson's right-hand derivative (4 evaluations): detection looks along a few
-# sparse directions only, so a forward not analytic on a few elements passes it
-CROSS_CHECK_ELEMENTS = 4096
+CROSS_CHECK_ELEMENTS = 4096  # up to this many input elements: see _cross_checked
 
 
 def _cross_checked(diff: Differentiator, direction, values, errors):
-    """The complex step's values, except where Richardson's right-hand derivative
-    disagrees with them beyond its own error estimate (and 1e-6 relative): there the
-    complex step is wrong (np.abs(x) ** 2 in one branch of an np.where has an imaginary
-    part of 0), and Richardson's value holds, with its error. Next to a kink Richardson's
+    """The complex step's values, except where Richardson's right-hand derivative (4
+    evaluations) disagrees with them beyond its own error estimate (and 1e-6 relative):
+    detection looks along a few sparse directions, so a forward not analytic on a few
+    elements passes it (np.abs(x) ** 2 in one branch of an np.where: an imaginary part of
+    0); there Richardson's value holds, with its error. Next to a kink Richardson's
     estimate is large, and the complex step (the right-hand derivative, exact) stays."""
     from harness.core.complex_step import KINK_FACTOR
 
