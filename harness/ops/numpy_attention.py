@@ -20,6 +20,10 @@ def swap(a):
     return np.swapaxes(a, -1, -2)
 
 
+def _wide(*arrays):
+    return tuple(np.asarray(a, np.float64) for a in arrays)
+
+
 def future(tq, tk):
     """Where query i may not look: keys j > i."""
     return np.triu(np.ones((tq, tk), dtype=bool), k=1)
@@ -68,6 +72,34 @@ class Attention(Operator, correct=True):
             ds = np.where(future(q.shape[-2], k.shape[-2]), 0, ds)
         dp = p * (ds - (p * ds).sum(axis=-1, keepdims=True))
         return (dp @ v + p @ dv,)
+
+    # The terms the backward and the JVP add up, in absolute value (what their rounding
+    # scales with: ``harness.core.mapping``, ``vjp_terms``): the same computation on absolute
+    # values. dS = p (dp - sum p dp) cancels to nearly 0 where a row's softmax saturates
+    # (large scores: p one-hot), but its rounding is eps |dp| still, then multiplied by |k|
+    # (or |q|): a gradient of 1e-11 off by 4e-15 in float64 is right. The function itself
+    # hardly moves there, so the rounding sensitivity does not see it.
+    def _score_terms(self, q, k, v, g, causal, scale):
+        p = self.probabilities(q, k, causal, scale)
+        dp = np.abs(np.asarray(g, np.float64)) @ swap(np.abs(np.asarray(v, np.float64)))
+        return p * (dp + (dp * p).sum(axis=-1, keepdims=True)), p
+
+    def vjp_terms(self, inputs, cotangents, causal=True, scale=None):
+        q, k, v = _wide(*inputs)
+        g = np.abs(np.asarray(single(cotangents), np.float64))
+        ds, p = self._score_terms(q, k, v, g, causal, scale)
+        c = abs(self.scale_of(q, scale))
+        return ds @ np.abs(k) * c, swap(ds) @ np.abs(q) * c, swap(p) @ g
+
+    def jvp_terms(self, inputs, tangents, causal=True, scale=None):
+        q, k, v = _wide(*inputs)
+        dq, dk, dv = (np.abs(t) for t in _wide(*tangents))
+        p = self.probabilities(q, k, causal, scale)
+        ds = (dq @ swap(np.abs(k)) + np.abs(q) @ swap(dk)) * abs(self.scale_of(q, scale))
+        if causal:
+            ds = np.where(future(q.shape[-2], k.shape[-2]), 0, ds)
+        dp = p * (ds + (p * ds).sum(axis=-1, keepdims=True))
+        return (dp @ np.abs(v) + p @ dv,)
 
     def samples(self, rng, dtype):
         def case(b, tq, tk, d, dv, label, **params):
