@@ -120,7 +120,9 @@ def sample_cases(mapping: Mapping, dtype: str, seed: int = 0, size: int | None =
 
 
 def _drawn(mapping, specs, dtype, seed, how, label) -> MappingCase:
-    rng = np.random.default_rng(seed)
+    # SFC64: a standard normal of a million elements in 9 ms where PCG64 (default_rng)
+    # takes 12, a quarter of a forward plus backward of relu at that size
+    rng = np.random.Generator(np.random.SFC64(seed))
     arrays = [_draw(spec, rng, how) for spec in specs]
     return make_case(arrays, mapping.params, dtype, seed, label, owned=True)
 
