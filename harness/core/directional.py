@@ -91,7 +91,8 @@ class Differentiator(ComplexStep):
         self._complex = None
         self._peaks = {}  # largest of each float output, computed once (see peak)
         self._contractions = {}
-        self._shared = None  # (key, direction, {step or "complex": outputs}): see share
+        self._shared = None  # (key, direction, {step: (outputs, fingerprint), "complex": derivatives}): see share
+        self._copy_kept = False  # whether kept answers are copies (once one was written into: _along)
 
     def _scale(self, x, bound):
         """Each element's step unit: the spread of its input (so a step is small against
@@ -131,7 +132,8 @@ class Differentiator(ComplexStep):
         outputs are the differentiator's own arrays (copies where the forward's would be
         kept: a forward that writes every answer into one buffer of its own overwrites
         them at its next call, and every quotient of the kept ones came out 0, so a zero
-        VJP passed); ``own=False`` where the caller reads them before the next call."""
+        VJP passed); ``own=False`` where the caller reads them before the next call (or,
+        as ``_along`` does, checks them for writes before it reads them again)."""
         if buffers is None:  # t w + x (= x + t w exactly) in one fresh array, no temporary
             moved = [x.copy() if w is None else _shifted(x, w, t) for x, w in zip(self.inputs, direction)]
         else:
@@ -214,14 +216,27 @@ class Differentiator(ComplexStep):
 
     def _along(self, direction, h, kept, buffers=None, own: bool = True) -> list:
         """``at(direction, h)``, kept (or taken from what was kept) for a shared direction.
-        The moved inputs go into ``buffers`` either way; a kept output is the
-        differentiator's own copy (``at``: not the forward's buffer, nor a view of the
-        moved input, which the next step overwrites)."""
+        The moved inputs go into ``buffers`` either way. A kept output is the forward's
+        own array (never a view of the moved inputs, which the next step overwrites),
+        with a fingerprint of its bits (``_fingerprint``: one read, where a copy is a read
+        and a write): before it is read again, an answer something wrote into since (a
+        forward that answers every call in one buffer of its own; a backward using the
+        forward's answer as scratch) is taken again, and from then on every kept answer
+        is a copy. Over a million elements most kept answers are never read again (the
+        complex step replaces them), so their copies were a pass each for nothing."""
         if kept is None:
             return self.at(direction, h, buffers, own=own)
-        if h not in kept:
-            kept[h] = self.at(direction, h, buffers)
-        return kept[h]
+        entry = kept.get(h)
+        if entry is not None and (entry[1] is None or entry[1] == _fingerprint(entry[0])):
+            return entry[0]
+        if entry is not None:
+            self._copy_kept = True
+        copy = self._copy_kept
+        outputs = self.at(direction, h, buffers, own=copy)
+        if not copy and buffers is not None:  # (a view of a moved input: the next step overwrites it)
+            outputs = [_own(y) if any(b is not None and np.may_share_memory(y, b) for b in buffers) else y for y in outputs]
+        kept[h] = (outputs, None if copy else _fingerprint(outputs))
+        return outputs
 
     def _contraction(self, weights) -> tuple[float, float]:
         """``(<c, f(x)>, sqrt(sum_o max|f_o|^2 |c_o|^2))`` for weights c, computed once per
@@ -306,6 +321,17 @@ def _shifted(x, w, t):
 
 def _float64(y) -> np.ndarray:
     return np.asarray(y, np.float64)
+
+
+def _fingerprint(arrays):
+    """The wrapping integer sum of each array's bits (None for a copy of the
+    differentiator's own): any write that changes an element changes it, but for
+    changes that cancel exactly modulo 2^64. A float sum would miss changes below its
+    last bit (an output of 1e8 everywhere, moved by 1e-7)."""
+    if arrays is None:
+        return None
+    return tuple(int(np.add.reduce(a.reshape(-1).view(np.uint64))) if a.dtype == np.float64 and a.flags.c_contiguous
+                 else a.tobytes() for a in arrays)
 
 
 def _own(y) -> np.ndarray:

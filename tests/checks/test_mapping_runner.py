@@ -94,6 +94,38 @@ def test_a_forward_answering_in_one_buffer_of_its_own_neither_hides_a_wrong_vjp_
         assert all(r.ok for r in check_mapping(right, size=size)), [r.describe() for r in check_mapping(right, size=size) if not r.ok]
 
 
+def _tanh_jvp(inputs, tangents):
+    (x,), (t,) = inputs, tangents
+    return ((1 - np.tanh(x) ** 2) * t,)
+
+
+def test_a_forward_answering_in_one_buffer_is_judged_right_along_the_jvp_tangent_of_a_large_input():
+    # Over a large input the oracle keeps the forward's own answers along the JVP check's
+    # tangent and reads them again for that check (the complex step refused: Richardson's
+    # values); a forward answering in one buffer has overwritten them by then
+    # (tests/core/test_directional.py: they are taken again). A right JVP passes every
+    # check, a zero one fails the JVP check
+    def zero_jvp(inputs, tangents):
+        return (np.zeros_like(tangents[0]),)
+
+    def real_only(forward):
+        def real(x):
+            if x.dtype.kind == "c":
+                raise TypeError("real inputs only")
+            return forward(x)
+        return real
+
+    for size in (10**4, 10**5):
+        for jvp, ok in ((_tanh_jvp, True), (zero_jvp, False)):
+            m = Mapping("tanh, one buffer", real_only(_one_buffer_tanh()), _tanh_vjp, jvp, inputs=[Input((4, 5))],
+                        dtypes=("float32", "float64"))
+            results = check_mapping(m, size=size)
+            jvp_results = [r for r in results if r.check == "jvp_matches_oracle"]
+            assert len(jvp_results) == 2 and all(r.verdict is (Verdict.PASS if ok else Verdict.FAIL) for r in jvp_results), \
+                [r.describe() for r in jvp_results]
+            assert not ok or all(r.ok for r in results), [r.describe() for r in results if not r.ok]
+
+
 def test_answers_changed_after_they_were_given_are_judged_as_given():
     # A forward answering in one buffer with noise (two calls differ), and a VJP halving the
     # forward's last answer in place (a forward twice too large looked right to its reference)

@@ -71,3 +71,34 @@ def test_a_shared_direction_keeps_each_steps_outputs_even_where_the_forward_retu
         np.testing.assert_allclose(np.ravel(kept[h][0]), np.ravel(forward(x + h * w[0])), rtol=0, atol=1e-15)
     truth = float(np.dot(np.ravel(c[0]), np.ravel(forward(x + 1e-7 * w[0]) - forward(x)))) / 1e-7
     assert abs(value - truth) <= 1e-6 * max(1.0, abs(truth))
+
+
+def _one_buffer(forward):
+    """``forward`` answering every call in one buffer of its own."""
+    buffer = {}
+
+    def answer(x):
+        out = buffer.setdefault("out", np.empty(np.shape(forward(x)), np.float64))
+        out[...] = forward(x)
+        return out
+    return answer
+
+
+@pytest.mark.parametrize("forward", [np.tanh, lambda x: np.outer(np.sin(x), x[:3])])
+def test_kept_answers_a_later_call_wrote_into_are_taken_again(forward):
+    """A shared direction keeps the forward's own answers with a fingerprint of their bits,
+    not copies; an answer in one buffer the forward reuses has been overwritten by the next
+    step, so it is taken again (and from then on kept as copies). Without that, Richardson
+    along the direction read the last step's values three times."""
+    x = rng_input(50)
+    w = [np.random.default_rng(2).uniform(-1, 1, size=x.size)]
+    answers = {}
+    for name, f in (("plain", forward), ("one buffer", _one_buffer(forward))):
+        d = Differentiator(f, [x], {})
+        d.share("tangent", w)
+        d.contracted(w, [np.ones(np.shape(d.outputs[0]))], levels=3)  # the three steps kept, each read once
+        answers[name] = (d.right(w, levels=3), d._copy_kept)  # read again: the buffer holds the last one
+    (plain, plain_copies), (buffered, buffered_copies) = answers["plain"], answers["one buffer"]
+    assert not plain_copies and buffered_copies
+    np.testing.assert_array_equal(buffered.right[0], plain.right[0])
+    np.testing.assert_array_equal(buffered.right_error[0], plain.right_error[0])
