@@ -173,3 +173,24 @@ def test_a_complex_step_wrong_on_one_element_neither_passes_a_wrong_vjp_nor_a_wr
     wrong_jvp = trial_for(variant(right, jvp=_dropping(k, "jvp")))
     result = check_jvp_matches_oracle(wrong_jvp)
     assert result.verdict is Verdict.FAIL and "1 JVP elements outside tolerance" in result.message, result.describe()
+
+
+def test_a_jvp_whose_terms_cancel_is_judged_at_their_rounding_and_a_wrong_one_still_fails():
+    # One pooling window (a single output element) whose tangents nearly cancel: J u =
+    # -0.0022 from terms of about 0.3, which a right float64 JVP rounds at their size (2e-17
+    # off). Neither |J u| nor the inputs' sensitivity (a linear map does not move with its
+    # inputs) saw that, and the right JVP failed; the tangent's own rounding now counts
+    from harness import ops
+    from harness.checks.mapping_runner import check_mapping
+
+    pool = ops.mapping("avg_pool2d", "numpy")
+    window = [r for r in check_mapping(pool, dtype="float64", seed=2)
+              if r.check == "jvp_matches_oracle" and r.case.startswith("a single window")]
+    assert len(window) == 1 and window[0].verdict is Verdict.PASS, window[0].describe()
+
+    def off(inputs, tangents, **params):  # 1e-11 relative: far below any difference step, far above rounding
+        return tuple(y * (1 + 1e-11) for y in pool.jvp(inputs, tangents, **params))
+
+    wrong = [r for r in check_mapping(variant(pool, jvp=off), dtype="float64", seed=2)
+             if r.check == "jvp_matches_oracle" and r.case.startswith("a single window")]
+    assert wrong[0].verdict is Verdict.FAIL, wrong[0].describe()
