@@ -11,6 +11,7 @@ import numpy as np
 
 from harness.core.complex_step import KINK_FACTOR
 from harness.core.directional import Derivative
+from harness.core.vectors import COMPLEX_FLOOR
 
 
 @dataclass
@@ -55,7 +56,8 @@ def judge(d: Derivative) -> Judged:
                 off = ~sides_part & (np.abs(x - c) > allowance + 1e-6 * np.abs(c))
                 x = np.where(off, c, x)
                 low, high = np.minimum(low, x), np.maximum(high, x)
-                center, error = x, np.where(off, ec + noise, 0.0)
+                # (exact down to COMPLEX_FLOOR, below which its imaginary part underflows)
+                center, error = x, np.where(off, ec + noise, COMPLEX_FLOOR)
             kink = (high - low > allowance + 1e-6 * np.abs(center)) & ~unknown
         centers.append(np.where(kink, (low + high) / 2, np.where(unknown, 0.0, center)))
         radii.append(np.where(kink, (high - low) / 2 + KINK_FACTOR * np.maximum(np.maximum(er, el), ec) + noise, 0.0))

@@ -8,6 +8,10 @@ import math
 import numpy as np
 
 COMPLEX_H = 1e-40  # the complex step: truncation O(h^2) is nothing; derivatives above 1e-268 stay normal
+# What the complex step resolves: below it, Im f(x + i h w) = h f' w is subnormal (its
+# relative precision gone) or flushed to 0, so a derivative of 5e-305 (a saturated
+# softmax's smallest probability, times its cotangent) came out 0 and a right VJP failed
+COMPLEX_FLOOR = float(np.finfo(np.float64).smallest_normal) / COMPLEX_H
 
 
 def inner(a, b) -> float:
