@@ -5,6 +5,7 @@ with any valid convention at kinks and ties."""
 import numpy as np
 import pytest
 
+from harness.checks.mapping_runner import check_mapping
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, check_forward_matches_reference, check_vjp_matches_oracle
 from harness.core.mapping import Input, Mapping
 from harness.core.mapping_cases import sample_cases
@@ -251,3 +252,34 @@ def test_an_element_just_off_a_kink_is_taken_again_with_smaller_steps():
 
     result = check_vjp_matches_oracle(case_of(variant(examples.absolute, vjp=flipped_at_the_first), x))
     assert result.verdict is Verdict.FAIL and result.tensors[0].worst[0].index == (0,)
+
+
+def _tanh_vjp(inputs, cotangents):
+    (x,), (g,) = inputs, cotangents
+    return ((1 - np.tanh(x) ** 2) * g,)
+
+
+@pytest.mark.parametrize("size", [None, 10**5])
+def test_without_a_reference_a_float32_forward_is_held_to_itself_in_float64(size):
+    # The backward is judged against the float64 forward alone: a forward that branches on
+    # the dtype (tanh(2x) in float32), with a backward right for the float64 one, passed
+    # every check; so did a float32 answer cached by shape. A right one passes, and so does
+    # every float64 case (nothing to hold it to but itself)
+    def branching(x):
+        return np.tanh(2 * x) if x.dtype == np.float32 else np.tanh(x)
+
+    cache = {}
+
+    def cached(x):
+        return cache.setdefault(x.shape, np.tanh(x)) if x.dtype == np.float32 else np.tanh(x)
+
+    def results(forward):
+        m = Mapping("tanh", forward, _tanh_vjp, inputs=[Input((4, 5))], dtypes=("float32", "float64"))
+        return [r for r in check_mapping(m, size=size) if r.check == "forward_matches_reference"]
+
+    assert all(r.verdict is (Verdict.FAIL if "float32" in r.case else Verdict.SKIP) for r in results(branching))
+    if size is None:  # (two cases of one shape: the second gets the first's answer)
+        assert any(r.verdict is Verdict.FAIL for r in results(cached))
+    right = results(np.tanh)
+    assert all(r.verdict is (Verdict.PASS if "float32" in r.case else Verdict.SKIP) for r in right)
+    assert any(r.verdict is Verdict.PASS for r in right)
