@@ -12,16 +12,12 @@ import math
 
 import numpy as np
 
-from harness.ops.numpy_operator import In, Operator, normal, single
+from harness.ops.numpy_operator import In, Operator, normal, single, widened
 from harness.ops.numpy_softmax import softmax
 
 
 def swap(a):
     return np.swapaxes(a, -1, -2)
-
-
-def _wide(*arrays):
-    return tuple(np.asarray(a, np.float64) for a in arrays)
 
 
 def future(tq, tk):
@@ -81,19 +77,19 @@ class Attention(Operator, correct=True):
     # hardly moves there, so the rounding sensitivity does not see it.
     def _score_terms(self, q, k, v, g, causal, scale):
         p = self.probabilities(q, k, causal, scale)
-        dp = np.abs(np.asarray(g, np.float64)) @ swap(np.abs(np.asarray(v, np.float64)))
+        dp = g @ swap(np.abs(v))  # (g: |cotangent| in float64)
         return p * (dp + (dp * p).sum(axis=-1, keepdims=True)), p
 
     def vjp_terms(self, inputs, cotangents, causal=True, scale=None):
-        q, k, v = _wide(*inputs)
+        q, k, v = widened(inputs)
         g = np.abs(np.asarray(single(cotangents), np.float64))
         ds, p = self._score_terms(q, k, v, g, causal, scale)
         c = abs(self.scale_of(q, scale))
         return ds @ np.abs(k) * c, swap(ds) @ np.abs(q) * c, swap(p) @ g
 
     def jvp_terms(self, inputs, tangents, causal=True, scale=None):
-        q, k, v = _wide(*inputs)
-        dq, dk, dv = (np.abs(t) for t in _wide(*tangents))
+        q, k, v = widened(inputs)
+        dq, dk, dv = (np.abs(t) for t in widened(tangents))
         p = self.probabilities(q, k, causal, scale)
         ds = (dq @ swap(np.abs(k)) + np.abs(q) @ swap(dk)) * abs(self.scale_of(q, scale))
         if causal:
