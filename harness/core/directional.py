@@ -84,7 +84,9 @@ class Differentiator(ComplexStep):
         self.all_outputs = outputs  # every output, integer ones too (copies: see at)
         self.float_outputs = [i for i, y in enumerate(outputs) if y is not None and y.dtype.kind in "fc"]
         if not self.float_outputs:
-            raise ForwardFailed("the float64 forward returned no float output")
+            kinds = ", ".join("None" if y is None else f"{y.dtype} {y.shape}" for y in outputs)
+            raise ForwardFailed(f"the float64 forward returned no float output ({kinds}); expected an array "
+                                "of floats, or a tuple of arrays")
         self.outputs = [np.asarray(outputs[i], np.float64) for i in self.float_outputs]
         self.scales = [self._scale(x, b) for x, b in zip(self.inputs, bounds or [None] * len(self.inputs))]
         self.evaluations = 0

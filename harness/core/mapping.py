@@ -194,7 +194,11 @@ def align_gradients(grads, differentiable: Sequence[bool]) -> tuple:
             grads = (grads,)
         else:
             raise ValueError(f"the vjp returned {type(grads).__name__}, expected a tuple with one entry per input ({n_inputs})")
-    grads = [None if g is None else np.asarray(g) for g in grads]
+    raw, grads = grads, [None if g is None else np.asarray(g) for g in grads]
+    for i, (r, g) in enumerate(zip(raw, grads)):
+        if g is not None and g.dtype.kind not in "biufc":  # a dict, a generator, a string: not one array
+            raise ValueError(f"the vjp's entry {i} is {type(r).__name__} (an array of {g.dtype}), expected an array "
+                             "of numbers")
     if len(grads) == n_inputs:
         return tuple(grads)
     if len(grads) == n_float:

@@ -46,8 +46,10 @@ def test_a_forward_that_raises_at_the_point_is_reported():
 
     with pytest.raises(ForwardFailed, match="the float64 forward raised RuntimeError: nope"):
         Differentiator(broken, [np.ones(2)], {})
-    with pytest.raises(ForwardFailed, match="no float output"):
+    with pytest.raises(ForwardFailed, match="no float output \\(int64 \\(2,\\)\\)"):
         Differentiator(lambda x: np.arange(2), [np.ones(2)], {})
+    with pytest.raises(ForwardFailed, match="no float output \\(object \\(\\)\\)"):
+        Differentiator(lambda x: {"y": x}, [np.ones(2)], {})
 
 
 

@@ -64,6 +64,25 @@ def test_answers_come_back_as_tuples_of_arrays():
         align_gradients([np.ones(2)], floats)
     with pytest.raises(ValueError, match="returned NoneType"):
         align_gradients(None, (True, True))
+    # not one array of numbers: said so here, not left to fail later checks with a TypeError
+    with pytest.raises(ValueError, match="the vjp's entry 0 is dict \\(an array of object\\), expected an array of numbers"):
+        align_gradients({"x": np.ones(2)}, (True,))
+    with pytest.raises(ValueError, match="the vjp's entry 1 is generator"):
+        align_gradients((np.ones(2), (g for g in [np.ones(3)])), floats[::2] + (True,))
+
+
+def test_a_vjp_answering_with_a_dict_fails_gradient_shapes_and_errs_nowhere():
+    import harness
+
+    def vjp(inputs, cotangents):
+        (x,), (g,) = inputs, cotangents
+        return {"x": g * (1 - np.tanh(x) ** 2)}
+
+    results = harness.check(Mapping("tanh-dict", np.tanh, vjp, inputs=[Input((5,))], dtypes=("float64",)))
+    verdicts = {r.check: r for r in results}
+    assert verdicts["gradient_shapes"].verdict.value == "FAIL"
+    assert "the vjp's entry 0 is dict" in verdicts["gradient_shapes"].message
+    assert not [r.check for r in results if r.verdict.value == "ERROR"], [(r.check, r.message) for r in results]
 
 
 def test_a_mapping_loads_from_module_attr_or_a_factory(tmp_path, monkeypatch):
