@@ -15,6 +15,7 @@ import collections
 import contextlib
 import fcntl
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -70,8 +71,20 @@ class OutputTail:
             return (bytes(self.head) + middle + b"".join(self.tail)).decode("utf-8", "replace")
 
     def last_lines(self, chars: int = 1500) -> str:
-        text = self.text().strip()
+        """The end of the text; after a crash, faulthandler's report from its start (its
+        stack lists the most recent call first: the frame that crashed, in the user's
+        code, would be cut from the end), without its list of the extension modules
+        loaded (Python 3.11+: a thousand characters)."""
+        text = _EXTENSION_MODULES.sub("\n", self.text()).strip()
+        crash = text.rfind(_FATAL)
+        if crash >= 0:
+            text = text[crash:]
+            return text if len(text) <= chars else text[:chars] + "..."
         return text if len(text) <= chars else "..." + text[-chars:]
+
+
+_FATAL = "Fatal Python error:"
+_EXTENSION_MODULES = re.compile(r"\n*Extension modules: [^\n]*?(?:\n[^\n]*?)*?\(total: \d+\)\n?")
 
 
 def _drain(stream, tail: OutputTail) -> threading.Thread:

@@ -140,6 +140,17 @@ def test_the_tail_keeps_head_and_end_and_counts_what_it_dropped():
     assert tail.dropped == 16
 
 
+def test_a_crash_report_keeps_the_crashing_frame_not_the_list_of_extension_modules():
+    tail = OutputTail()
+    tail.feed(b"some output before\nFatal Python error: Segmentation fault\n\nCurrent thread (most recent call first):\n"
+              b'  File "/m/hmaps.py", line 9 in segv\n' + b'  File "/h/runner.py", line 35 in run\n' * 60
+              + b"\nExtension modules: numpy._core._multiarray_umath, " + b"numpy.random._sfc64, " * 80
+              + b"\nnumpy.random.mtrand (total: 23)\n")
+    shown = tail.last_lines(300)
+    assert shown.startswith("Fatal Python error: Segmentation fault") and 'File "/m/hmaps.py", line 9 in segv' in shown
+    assert shown.endswith("...") and "Extension modules" not in tail.last_lines(10**6)
+
+
 @pytest.mark.parametrize(("code", "words"), [(0, "exit status 0"), (-9, "killed by SIGKILL"), (None, "still running")])
 def test_exits_are_described(code, words):
     assert describe_exit(code) == words
