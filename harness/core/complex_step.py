@@ -61,10 +61,18 @@ class ComplexStep:
         if self._kept(direction) is not None:  # a shared direction keeps its derivatives
             return sum(inner(c, d) for c, d in zip(weights, self.complex_right(direction)))
         if self._complex_buffers is None:
-            self._complex_buffers = [None if not d else np.empty(x.shape, np.complex128)
+            # their real parts written once: the forward gets them read-only (_complex_call),
+            # so they stay x, and each probe writes only the imaginary parts
+            self._complex_buffers = [None if not d else complex_point(x, np.zeros(()), 0.0)
                                      for x, d in zip(self.inputs, self.differentiable)]
-        buffers = self._complex_buffers
-        moved = [x.copy() if w is None else complex_point(x, w, 0.0, out=b) for x, w, b in zip(self.inputs, direction, buffers)]
+        moved = []
+        for x, w, b in zip(self.inputs, direction, self._complex_buffers):
+            if w is None:
+                moved.append(x.copy())
+                continue
+            b.flags.writeable = True  # (the buffer owns its memory: ours to write again)
+            np.multiply(w, COMPLEX_H, out=b.imag)
+            moved.append(b)
         self.evaluations += 1
         out = self._complex_call(moved)
         # Im f / h then the contraction, not <c, Im f> / h: the same products, summed in
@@ -81,6 +89,13 @@ class ComplexStep:
         return direction
 
     def _complex_call(self, arrays):
+        """The forward on complex points, handed over read-only: a forward that writes into
+        its input (which inputs_not_mutated fails) cannot move the point of a later complex
+        evaluation (complex_contracted's buffers keep their real parts); it raises here,
+        and the complex step is not used."""
+        for a in arrays:
+            if a.dtype.kind == "c":
+                a.flags.writeable = False
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             return self._call(arrays)

@@ -31,6 +31,27 @@ def test_the_complex_step_is_refused_where_it_would_be_wrong(forward, words):
     assert not d.complex_ok and words in d.method
 
 
+def test_complex_points_are_read_only_so_probes_after_the_first_keep_their_point():
+    """complex_contracted writes a buffer's real part once; the forward gets it read-only.
+    A forward writing into its complex input raises there, and the complex step is not
+    used: it would have moved the point of every later probe."""
+    x = rng_input(40)
+    d = Differentiator(np.tanh, [x], {})
+    assert d.complex_ok
+    rng = np.random.default_rng(1)
+    c = [rng.uniform(-1, 1, 40)]
+    for _ in range(3):  # each against the exact derivative: the point did not move
+        w = [rng.uniform(-1, 1, 40)]
+        assert d.complex_contracted(w, c) == pytest.approx(float(np.sum(c[0] * w[0] / np.cosh(x) ** 2)), rel=1e-13)
+
+    def halves_its_input(x):
+        x *= 0.5
+        return np.tanh(x)
+
+    d = Differentiator(halves_its_input, [rng_input()], {})
+    assert not d.complex_ok and "read-only" in d.method
+
+
 N = 2 * CROSS_CHECK_ONE  # a large input: one direction is cross-checked
 
 
