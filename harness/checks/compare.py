@@ -184,6 +184,17 @@ def _judged(got, center, radius, scale, dtype, comparison, margin) -> _Judgement
     return _Judgement(got, center, radius, tol, deviation, excess, failed, unjudged, magnitude, abs_center, False, bracketed)
 
 
+def largest_deviation(got, center) -> float:
+    """``max |got - center|`` in float64 over all elements, in one temporary (0 for none;
+    NaN or infinite where either is: an infinity less one, or NaN, is never within a
+    tolerance). The quick passes of the mapping checks hold it to the least tolerance
+    of a tensor before any elementwise comparison."""
+    with np.errstate(all="ignore"):
+        deviation = np.subtract(np.asarray(got, np.float64), np.asarray(center, np.float64))
+        np.abs(deviation, out=deviation)
+        return float(np.max(deviation, initial=0.0))
+
+
 def failed_elements(got, center, radius, scale, *, dtype, comparison, margin=0.0) -> np.ndarray:
     """Where ``compare_elementwise`` would fail ``got``, as a boolean array."""
     return _judged(got, center, radius, scale, dtype, comparison, margin).failed

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from harness.checks.compare import failing, judged_elements, unjudged
+from harness.checks.compare import failing, judged_elements, largest_deviation, unjudged
 from harness.checks.mapping_probes import check_vjp_probes
 from harness.checks.mapping_trial import MappingTrial, judged_dtype
 from harness.checks.mapping_values import ELEMENTWISE_LIMIT, check_vjp_matches_oracle, unjudged_message, vjp_unusable
@@ -74,10 +74,10 @@ def check_jvp_matches_oracle(trial: MappingTrial) -> CheckResult:
     names = [f"output {i}" for i in floats]
     dtype = judged_dtype(trial, [out[i] for i in floats])
     # ... or already paid for: vjp_probes took it along this very direction
-    kept = diff.kept_complex(tangent_direction(diff, trial.tangents)[1])
+    unit, direction = tangent_direction(diff, trial.tangents)
+    kept = diff.kept_complex(direction)
     quick = ""
     if not small and kept and trial.jvp_terms is None:  # the complex step's values, kept: exact
-        unit, direction = tangent_direction(diff, trial.tangents)
         quick = _within_the_least_tolerance(got, [v / unit for v in diff.complex_right(direction)], dtype)
     if quick:
         return trial.result(name, Verdict.PASS, f"{quick}; oracle: {diff.method}")
@@ -194,9 +194,7 @@ def _within_the_least_tolerance(got, centers, dtype, scales=None, errors=None) -
     for o, (g, center) in enumerate(zip(got, centers)):
         with np.errstate(all="ignore"):
             top = largest(center) if scales is None else float(np.max(scales[o], initial=0.0))
-            deviation = np.subtract(g, center)
-            np.abs(deviation, out=deviation)
-            off = float(np.max(deviation, initial=0.0))
+        off = largest_deviation(g, center)
         error = COMPLEX_FLOOR if errors is None else max(COMPLEX_FLOOR, float(np.max(errors[o], initial=0.0)))
         least = float(tolerance(dtype, "gradient", top))
         most = float(tolerance(dtype, "gradient", 2 * top)) + ORACLE_ERROR_FACTOR * error

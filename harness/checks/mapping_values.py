@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.checks.compare import compare_elementwise, compare_tensors, failed_elements, failing, unjudged
+from harness.checks.compare import (
+    compare_elementwise,
+    compare_tensors,
+    failed_elements,
+    failing,
+    largest_deviation,
+    unjudged,
+)
 from harness.checks.mapping_trial import ELEMENTWISE_LIMIT, MappingTrial, float_grads, judged_dtype, shapes_ok
 from harness.core import mapping_hints
 from harness.core.mapping_oracle import Expected, expected_forward, expected_vjp, vjp_sensitivity
@@ -69,14 +76,8 @@ def _within_the_least_tolerance(got, expected, floats, dtype) -> bool:
     tensor's elements is judged with (that of the tensor's largest value, which every
     element's scale includes: ``mapping_scale``), so the elementwise comparison, and the
     rounding sensitivity it needs, can only pass: three passes over a million outputs."""
-    for i in floats:
-        y = np.asarray(expected[i], np.float64)
-        with np.errstate(all="ignore"):
-            deviation = np.subtract(np.asarray(got[i], np.float64), y)
-            np.abs(deviation, out=deviation)
-            if not float(np.max(deviation, initial=0.0)) <= tolerance(dtype, "forward", largest(y)):
-                return False  # (NaN and infinities included: the elementwise comparison sorts them out)
-    return True
+    # (NaN and infinities fail here: the elementwise comparison sorts them out)
+    return all(largest_deviation(got[i], expected[i]) <= tolerance(dtype, "forward", largest(expected[i])) for i in floats)
 
 
 def unjudged_message(reports, what: str) -> str:
